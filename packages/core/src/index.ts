@@ -1,0 +1,11 @@
+/**
+ * sluice core: the SSE wire format and the actor runtime that streams it.
+ *
+ * @since 0.1.0
+ */
+
+/** @since 0.1.0 */
+export * as SseEvent from "./SseEvent.ts"
+
+/** @since 0.1.0 */
+export * as SseEncoder from "./SseEncoder.ts"

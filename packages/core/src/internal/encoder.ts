@@ -1,0 +1,84 @@
+import { InvalidEventError } from "../SseEvent.ts"
+import type { Comment, Event, Frame, Retry } from "../SseEvent.ts"
+
+const utf8 = new TextEncoder()
+const lineBreak = /\r\n|\r|\n/
+const forbiddenInField = /[\r\n\0]/
+
+const checkText = (field: "data" | "comment" | "id" | "event", value: string): InvalidEventError | undefined =>
+  value.isWellFormed()
+    ? undefined
+    : new InvalidEventError({ field, reason: "contains a lone UTF-16 surrogate, which UTF-8 cannot carry" })
+
+const checkField = (field: "id" | "event", value: string): InvalidEventError | undefined => {
+  if (forbiddenInField.test(value)) {
+    return new InvalidEventError({
+      field,
+      reason: `must not contain CR, LF or NUL (got ${JSON.stringify(value.slice(0, 64))})`
+    })
+  }
+  return checkText(field, value)
+}
+
+const checkRetry = (millis: number): InvalidEventError | undefined =>
+  Number.isSafeInteger(millis) && millis >= 0
+    ? undefined
+    : new InvalidEventError({ field: "retry", reason: `must be a non-negative integer (got ${String(millis)})` })
+
+// Each line of a multi-line value becomes its own `name: line` field.
+const multiline = (name: string, value: string): string => {
+  if (value.indexOf("\n") === -1 && value.indexOf("\r") === -1) {
+    return value === "" ? `${name}\n` : `${name} ${value}\n`
+  }
+  let out = ""
+  for (const line of value.split(lineBreak)) out += line === "" ? `${name}\n` : `${name} ${line}\n`
+  return out
+}
+
+const eventText = (e: Event): string | InvalidEventError => {
+  let out = ""
+  if (e.id !== undefined) {
+    const bad = checkField("id", e.id)
+    if (bad) return bad
+    out += e.id === "" ? "id:\n" : `id: ${e.id}\n`
+  }
+  if (e.event !== undefined) {
+    const bad = checkField("event", e.event)
+    if (bad) return bad
+    out += e.event === "" ? "event:\n" : `event: ${e.event}\n`
+  }
+  if (e.retry !== undefined) {
+    const bad = checkRetry(e.retry)
+    if (bad) return bad
+    out += `retry: ${e.retry}\n`
+  }
+  if (typeof e.data !== "string") {
+    return new InvalidEventError({ field: "data", reason: `must be a string (got ${typeof e.data})` })
+  }
+  const bad = checkText("data", e.data)
+  if (bad) return bad
+  return out + multiline("data:", e.data) + "\n"
+}
+
+const commentText = (c: Comment): string | InvalidEventError =>
+  checkText("comment", c.text) ?? `${multiline(":", c.text)}\n`
+
+const retryText = (r: Retry): string | InvalidEventError => checkRetry(r.millis) ?? `retry: ${r.millis}\n\n`
+
+/** @internal */
+export const frameText = (frame: Frame): string | InvalidEventError => {
+  switch (frame._tag) {
+    case "Event":
+      return eventText(frame)
+    case "Comment":
+      return commentText(frame)
+    case "Retry":
+      return retryText(frame)
+  }
+}
+
+/** @internal */
+export const frameBytes = (frame: Frame): Uint8Array | InvalidEventError => {
+  const text = frameText(frame)
+  return typeof text === "string" ? utf8.encode(text) : text
+}
