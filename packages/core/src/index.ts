@@ -9,3 +9,6 @@ export * as SseEvent from "./SseEvent.ts"
 
 /** @since 0.1.0 */
 export * as SseEncoder from "./SseEncoder.ts"
+
+/** @since 0.1.0 */
+export * as SseParser from "./SseParser.ts"
