@@ -35,6 +35,11 @@ const LF = 10
 const COLON = 58
 const SPACE = 32
 const BOM = 0xfeff
+const OTHER = 0
+const DATA = 1
+const ID = 2
+const EVENT = 3
+const RETRY = 4
 
 const checkSize = (name: string, value: number | undefined): number => {
   if (value === undefined) return defaultMaxSize
@@ -76,6 +81,8 @@ class Engine {
   private idBuffer: string
   lastEventId: string
   private blockStart = 0 // first line of the event not yet dispatched, 0 when none
+  private scanText = "" // the chunk being processed, and the next colon in it (see colonIn)
+  private scanColon = -2
 
   private failed = false
   // Bumped by reset/end/failure so a loop over a chunk notices a callback changed the state.
@@ -200,10 +207,11 @@ class Engine {
       this.skipLF = false
       if (s.charCodeAt(0) === LF) pos = 1
     }
-    // Next LF / CR / colon at or after `pos`; -2 = not searched yet, -1 = none left.
+    this.scanText = s
+    this.scanColon = -2
+    // Next LF / CR at or after `pos`; -2 = not searched yet, -1 = none left.
     let lf = -2
     let cr = -2
-    let colon = -2
     while (pos < len) {
       if (lf !== -1 && lf < pos) lf = s.indexOf("\n", pos)
       if (cr !== -1 && cr < pos) cr = s.indexOf("\r", pos)
@@ -226,15 +234,15 @@ class Engine {
         if (this.pending.length + (end - pos) > this.maxLine) return this.lineTooLong()
         const line = this.pending + s.slice(pos, end)
         this.pending = ""
-        this.line(line, 0, line.length, line.indexOf(":"))
+        this.line(line, 0, line.length)
       } else {
         if (end - pos > this.maxLine) return this.lineTooLong()
-        if (colon !== -1 && colon < pos) colon = s.indexOf(":", pos)
-        this.line(s, pos, end, colon !== -1 && colon < end ? colon : -1)
+        this.line(s, pos, end)
       }
       if (this.generation !== generation) return
       pos = next
     }
+    this.scanText = ""
     if (pos < len) {
       if (this.pending.length + (len - pos) > this.maxLine) return this.lineTooLong()
       const rest = pos === 0 ? s : s.slice(pos)
@@ -242,12 +250,25 @@ class Engine {
     }
   }
 
+  // The first colon in `s[start, end)`, or -1. Within the chunk being processed the next colon is
+  // cached, so lines without one do not each rescan the rest of the chunk.
+  private colonIn(s: string, start: number, end: number): number {
+    let colon: number
+    if (s === this.scanText) {
+      if (this.scanColon !== -1 && this.scanColon < start) this.scanColon = s.indexOf(":", start)
+      colon = this.scanColon
+    } else {
+      colon = s.indexOf(":", start)
+    }
+    return colon !== -1 && colon < end ? colon : -1
+  }
+
   private lineTooLong(): void {
     this.fail(new SseLimitError({ limit: "line", max: this.maxLine, line: this.lineNo + 1 }))
   }
 
-  // One complete line, `s[start, end)`; `colon` is the first colon in it or -1.
-  private line(s: string, start: number, end: number, colon: number): void {
+  // One complete line, `s[start, end)`.
+  private line(s: string, start: number, end: number): void {
     this.lineNo++
     if (start === end) return this.dispatch()
     const first = s.charCodeAt(start)
@@ -259,49 +280,87 @@ class Engine {
       return
     }
     if (this.blockStart === 0) this.blockStart = this.lineNo
-    let nameEnd = end
-    let valueStart = end
-    if (colon !== -1) {
-      nameEnd = colon
-      valueStart = colon + 1 < end && s.charCodeAt(colon + 1) === SPACE ? colon + 2 : colon + 1
+    // Fast path: a known name directly followed by its colon (the character at `end` is a line
+    // break or past the string, so a colon found this way is inside the line).
+    let field: number
+    let colon: number
+    if (first === 100 && s.charCodeAt(start + 4) === COLON && s.startsWith("data", start)) {
+      field = DATA
+      colon = start + 4
+    } else if (first === 105 && s.charCodeAt(start + 1) === 100 && s.charCodeAt(start + 2) === COLON) {
+      field = ID
+      colon = start + 2
+    } else if (first === 101 && s.charCodeAt(start + 5) === COLON && s.startsWith("event", start)) {
+      field = EVENT
+      colon = start + 5
+    } else if (first === 114 && s.charCodeAt(start + 5) === COLON && s.startsWith("retry", start)) {
+      field = RETRY
+      colon = start + 5
+    } else {
+      colon = this.colonIn(s, start, end)
+      const nameLength = (colon === -1 ? end : colon) - start
+      field = nameLength === 4 && s.startsWith("data", start)
+        ? DATA
+        : nameLength === 2 && s.startsWith("id", start)
+        ? ID
+        : nameLength === 5 && s.startsWith("event", start)
+        ? EVENT
+        : nameLength === 5 && s.startsWith("retry", start)
+        ? RETRY
+        : OTHER
     }
-    const nameLength = nameEnd - start
-    if (nameLength === 4 && s.startsWith("data", start)) {
-      const value = s.slice(valueStart, end)
-      if (this.dataLines === 0) {
-        this.data = value
-        this.dataSize = value.length
-      } else {
-        this.data = this.data + "\n" + value
-        this.dataSize += value.length + 1
-      }
-      this.dataLines++
-      if (this.dataSize + this.type.length > this.maxEvent) this.eventTooLarge()
-    } else if (nameLength === 5 && s.startsWith("event", start)) {
-      this.type = s.slice(valueStart, end)
-      if (this.dataSize + this.type.length > this.maxEvent) this.eventTooLarge()
-    } else if (nameLength === 2 && s.startsWith("id", start)) {
-      const value = s.slice(valueStart, end)
-      if (value.indexOf("\0") === -1) this.idBuffer = value
-      else if (this.strict) this.parseError("nul-in-id", this.lineNo, "the id contains U+0000 NULL")
-    } else if (nameLength === 5 && s.startsWith("retry", start)) {
-      if (isDigits(s, valueStart, end)) {
-        if (this.onRetry !== undefined) {
-          this.onRetry(Math.min(Number(s.slice(valueStart, end)), Number.MAX_SAFE_INTEGER))
+    const valueStart = colon === -1
+      ? end
+      : colon + 1 < end && s.charCodeAt(colon + 1) === SPACE
+      ? colon + 2
+      : colon + 1
+    switch (field) {
+      case DATA: {
+        const value = s.slice(valueStart, end)
+        if (this.dataLines === 0) {
+          this.data = value
+          this.dataSize = value.length
+        } else {
+          this.data = this.data + "\n" + value
+          this.dataSize += value.length + 1
         }
-      } else if (this.strict) {
-        this.parseError(
-          "invalid-retry",
-          this.lineNo,
-          `retry must be ASCII digits only (got ${JSON.stringify(s.slice(valueStart, Math.min(end, valueStart + 32)))})`
-        )
+        this.dataLines++
+        if (this.dataSize + this.type.length > this.maxEvent) this.eventTooLarge()
+        return
       }
-    } else if (this.strict) {
-      this.parseError(
-        "unknown-field",
-        this.lineNo,
-        `unknown field ${JSON.stringify(s.slice(start, Math.min(nameEnd, start + 32)))}`
-      )
+      case ID: {
+        const value = s.slice(valueStart, end)
+        if (value.indexOf("\0") === -1) this.idBuffer = value
+        else if (this.strict) this.parseError("nul-in-id", this.lineNo, "the id contains U+0000 NULL")
+        return
+      }
+      case EVENT: {
+        this.type = s.slice(valueStart, end)
+        if (this.dataSize + this.type.length > this.maxEvent) this.eventTooLarge()
+        return
+      }
+      case RETRY: {
+        if (isDigits(s, valueStart, end)) {
+          if (this.onRetry !== undefined) {
+            this.onRetry(Math.min(Number(s.slice(valueStart, end)), Number.MAX_SAFE_INTEGER))
+          }
+        } else if (this.strict) {
+          this.parseError(
+            "invalid-retry",
+            this.lineNo,
+            `retry must be ASCII digits only (got ${
+              JSON.stringify(s.slice(valueStart, Math.min(end, valueStart + 32)))
+            })`
+          )
+        }
+        return
+      }
+      default: {
+        if (this.strict) {
+          const name = s.slice(start, Math.min(colon === -1 ? end : colon, start + 32))
+          this.parseError("unknown-field", this.lineNo, `unknown field ${JSON.stringify(name)}`)
+        }
+      }
     }
   }
 

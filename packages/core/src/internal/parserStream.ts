@@ -55,29 +55,35 @@ export const parse = <A extends Frame, E, R>(
         maxEventSize: options?.maxEventSize,
         lastEventId: options?.lastEventId
       })
-      const feed = (chunks: ReadonlyArray<Uint8Array | string>) => {
+      // The upstream batch being parsed, one chunk per pull, so that a batch of many chunks is
+      // emitted as it is parsed rather than buffered whole.
+      let batch: ReadonlyArray<Uint8Array | string> = upstreamEnded
+      let next = 0
+      const receive = (chunks: ReadonlyArray<Uint8Array | string>) => {
         if (chunks === upstreamEnded) {
           ended = true
           parser.end()
         } else {
-          // After an error the parser ignores further chunks.
-          for (const chunk of chunks) parser.feed(chunk)
+          batch = chunks
+          next = 0
         }
         return pull
       }
       // Frames parsed before an error are emitted first, then the stream fails with it.
       const pull: Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E | SseParserError, void> = Effect.suspend(() => {
+        // A failed parser ignores what it is fed, so the loop needs no failure check.
+        while (out.length === 0 && next < batch.length) parser.feed(batch[next++]!)
         if (out.length > 0) {
-          const batch = out as unknown as Arr.NonEmptyReadonlyArray<A>
+          const frames = out as unknown as Arr.NonEmptyReadonlyArray<A>
           out = []
-          return Effect.succeed(batch)
+          return Effect.succeed(frames)
         }
         if (failure !== undefined) return Effect.fail(failure)
         if (ended) return Cause.done()
         // `catchDone` wraps only the upstream pull, so looping adds no stack frames.
         return upstream.pipe(
           Pull.catchDone(() => Effect.succeed(upstreamEnded)),
-          Effect.flatMap(feed)
+          Effect.flatMap(receive)
         )
       })
       return pull
