@@ -9,3 +9,9 @@ export * as SseEvent from "./SseEvent.ts"
 
 /** @since 0.1.0 */
 export * as SseEncoder from "./SseEncoder.ts"
+
+/** @since 0.1.0 */
+export * as Sink from "./Sink.ts"
+
+/** @since 0.1.0 */
+export * as Connection from "./Connection.ts"
