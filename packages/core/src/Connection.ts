@@ -118,6 +118,12 @@ export interface Options<E = never, R = never> {
   readonly terminal?: Terminal<E> | undefined
   /** An id for logs, metrics and the outcome. Default: a process-unique `c<n>`. */
   readonly id?: string | undefined
+  /**
+   * Called once, synchronously, when the outcome is known (before `outcome`
+   * resumes its waiters). For transports that must end their side, such as
+   * ending an HTTP response body. Must not throw.
+   */
+  readonly onEnd?: ((outcome: Outcome) => void) | undefined
 }
 
 /**
@@ -208,6 +214,12 @@ export interface Connection {
    * the connection's fibers.
    */
   readonly kill: (reason: string) => Effect.Effect<void>
+  /**
+   * Tells the connection that its client is gone (the transport noticed,
+   * for example the socket closed while the writer was idle). Ends it now with
+   * reason `client-gone`, discarding what is buffered. Never waits.
+   */
+  readonly lost: (error: WriteError) => Effect.Effect<void>
   /** Waits for the end and returns the {@link Outcome}. */
   readonly outcome: Effect.Effect<Outcome>
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Clock, Effect, Fiber, Metric, Queue, Stream } from "effect"
 import { TestClock } from "effect/testing"
-import { Connection, SseEvent } from "../src/index.ts"
+import { Connection, Sink, SseEvent } from "../src/index.ts"
 import { LeakTracker, TestProducer, TestSink, TestTime } from "../src/testing.ts"
 
 const frames = (ids: ReadonlyArray<number>) => ids.map((i) => `id: ${i}\ndata: ${i}\n\n`).join("")
@@ -326,5 +326,46 @@ describe("Connection", () => {
       })
       expect(outcome.reason).toBe("client-gone")
       expect(Queue.sizeUnsafe(q)).toBeLessThan(5)
+    }))
+
+  it.effect("lost(): the transport reports the client gone while the writer is idle", () =>
+    Effect.gen(function*() {
+      const sink = yield* TestSink.make()
+      const ended: Array<Connection.Reason> = []
+      const tracker = LeakTracker.make()
+      yield* tracker.track(Effect.scoped(Effect.gen(function*() {
+        const conn = yield* Connection.make({
+          producer: TestProducer.aggressive(0).producer,
+          sink: sink.sink,
+          onEnd: (o) => ended.push(o.reason)
+        })
+        yield* conn.lost(new Sink.WriteError({ reason: "closed", detail: "socket closed" }))
+        const outcome = yield* conn.outcome
+        expect(outcome.reason).toBe("client-gone")
+        if (outcome.reason === "client-gone") expect(outcome.error.detail).toBe("socket closed")
+      })))
+      expect(ended).toEqual(["client-gone"])
+      yield* tracker.assertNoLeaks()
+    }))
+
+  it.effect("a huge batch from a stream is offered a mailbox at a time, not encoded all at once", () =>
+    Effect.gen(function*() {
+      const sink = yield* TestSink.make({ delay: "1 hour" })
+      let encoded = 0
+      // One array of 100 000 frames: a stream emits it as a single chunk.
+      const batch = Array.from({ length: 100_000 }, (_, i): SseEvent.Event => ({
+        _tag: "Event",
+        get data() {
+          encoded++ // the encoder reads `data` once per frame
+          return String(i)
+        }
+      }))
+      yield* Effect.scoped(Effect.gen(function*() {
+        yield* Connection.make({ producer: Stream.fromArray(batch), sink: sink.sink, capacity: 8 })
+        yield* TestTime.settle(50)
+        // The writer holds one batch, the mailbox one more, the producer one slice.
+        expect(encoded).toBeGreaterThan(0)
+        expect(encoded).toBeLessThanOrEqual(8 * 3)
+      }))
     }))
 })

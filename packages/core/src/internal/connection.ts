@@ -11,7 +11,7 @@ import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as Connection from "../Connection.ts"
 import { WriteError } from "../Sink.ts"
-import type { Frame } from "../SseEvent.ts"
+import type { Frame, InvalidEventError } from "../SseEvent.ts"
 import { frameBytes } from "./encoder.ts"
 import { forkLabelled } from "./fiberLabel.ts"
 import * as metrics from "./metrics.ts"
@@ -156,7 +156,10 @@ export const make = <E, R>(
       const self = Fiber.getCurrent()
       const others = fibers.filter((f) => f !== self && f.pollUnsafe() === undefined)
       let pending = others.length
-      const publish = () => Deferred.doneUnsafe(outcome, Effect.succeed(result))
+      const publish = () => {
+        options.onEnd?.(result)
+        Deferred.doneUnsafe(outcome, Effect.succeed(result))
+      }
       if (pending === 0) publish()
       for (const fiber of others) {
         fiber.addObserver(() => {
@@ -275,19 +278,42 @@ export const make = <E, R>(
           if (!(bytes instanceof Uint8Array)) return Effect.fail(bytes)
           return Effect.flatMap(Queue.offer(queue, bytes), (ok) => ok ? Effect.void : refuseOffer)
         }),
+      // Encodes at most one mailbox's worth ahead of the writer, so a huge batch
+      // from a stream costs neither a burst of encoding nor a copy of itself.
       sendAll: (frames) =>
         Effect.suspend(() => {
-          const out: Array<Uint8Array> = []
-          for (const frame of frames) {
-            const bytes = frameBytes(frame)
-            if (!(bytes instanceof Uint8Array)) {
-              return out.length === 0
-                ? Effect.fail(bytes)
-                : Effect.andThen(Queue.offerAll(queue, out), Effect.fail(bytes))
+          const it = frames[Symbol.iterator]()
+          let failure: InvalidEventError | undefined
+          let done = false
+          const nextSlice = (): Array<Uint8Array> => {
+            const out: Array<Uint8Array> = []
+            while (out.length < capacity) {
+              const next = it.next()
+              if (next.done) {
+                done = true
+                break
+              }
+              const bytes = frameBytes(next.value)
+              if (!(bytes instanceof Uint8Array)) {
+                failure = bytes
+                done = true
+                break
+              }
+              out.push(bytes)
             }
-            out.push(bytes)
+            return out
           }
-          return Effect.flatMap(Queue.offerAll(queue, out), (rest) => rest.length === 0 ? Effect.void : refuseOffer)
+          const loop: Effect.Effect<void, InvalidEventError> = Effect.suspend(() => {
+            const slice = nextSlice()
+            const offered = slice.length === 0
+              ? Effect.void
+              : Effect.flatMap(Queue.offerAll(queue, slice), (rest) => rest.length === 0 ? Effect.void : refuseOffer)
+            return Effect.andThen(
+              offered,
+              Effect.suspend(() => failure !== undefined ? Effect.fail(failure) : done ? Effect.void : loop)
+            )
+          })
+          return loop
         }),
       sendBytes: (bytes) => Effect.flatMap(Queue.offer(queue, bytes), (ok) => ok ? Effect.void : refuseOffer)
     }
@@ -352,6 +378,8 @@ export const make = <E, R>(
           })),
       kill: (reason) =>
         settle("closed", { closeReason: reason } as Partial<Connection.Outcome>),
+      lost: (error) =>
+        settle("client-gone", { error } as Partial<Connection.Outcome>),
       outcome: Deferred.await(outcome)
     }
     return connection
