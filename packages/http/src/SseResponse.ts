@@ -23,6 +23,10 @@
  * `400` (invalid `Last-Event-ID`), `401`/`403` (the `authorize` hook), `429`/
  * `503` with `Retry-After` (connection limits, shutdown).
  *
+ * Each stream runs in a tracing span `sluice.sse.connection` carrying the
+ * connection id (`sluice.connection_id`) and, at the end, the outcome
+ * (`sluice.outcome`, `sluice.delivered`, `sluice.discarded`).
+ *
  * The last event id is read from the `Last-Event-ID` header, or from a
  * `lastEventId` query parameter because a browser's first `EventSource`
  * request cannot set headers.
@@ -137,6 +141,8 @@ export interface Options<P = undefined, RA = never> {
   readonly authorize?: Authorize<P, RA> | undefined
   /** Bytes buffered between the connection and the socket. Default 16 KiB. */
   readonly highWaterMark?: number | undefined
+  /** Called once with the stream's outcome (for logs and custom metrics). Must not throw. */
+  readonly onEnd?: ((outcome: Connection.Outcome) => void) | undefined
 }
 
 /**

@@ -135,6 +135,8 @@ export interface Service {
   readonly register: (registration: Registration) => Effect.Effect<void, never, Scope.Scope>
   /** Open streams. */
   readonly open: () => number
+  /** The connections of the open streams (for inspection: sizes, stats). */
+  readonly connections: () => ReadonlyArray<Connection.Connection>
   readonly shuttingDown: () => boolean
   /**
    * Closes every open stream (batches, bounded by `shutdownTimeout`) and

@@ -17,10 +17,26 @@ import * as Zlib from "node:zlib"
 export interface NodeBody {
   readonly body: Readable
   readonly sink: Sink.Sink
-  /** Ends the body after everything written so far. */
-  readonly end: () => void
+  /**
+   * Ends the body after everything written so far. If the client has not
+   * taken it all within `graceMillis`, the body is destroyed (a client that
+   * stopped reading must not hold the response open forever).
+   */
+  readonly end: (graceMillis: number) => void
+  /** Destroys the body at once: the response is cut. */
+  readonly abort: () => void
   /** Called once when the consumer side goes away before `end`. */
   readonly onGone: (f: (error: Sink.WriteError) => void) => void
+}
+
+// Destroys `stream` if it has not closed `graceMillis` after its end was queued.
+const guard = (stream: Readable, graceMillis: number) => {
+  if (!Number.isFinite(graceMillis)) return
+  const timer = setTimeout(() => {
+    if (!stream.destroyed) stream.destroy()
+  }, graceMillis)
+  timer.unref()
+  stream.once("close", () => clearTimeout(timer))
 }
 
 const gone = (detail: string, cause?: unknown) =>
@@ -64,10 +80,14 @@ export const plain = (highWaterMark: number): NodeBody => {
   return {
     body,
     sink,
-    end: () => {
+    end: (graceMillis) => {
       if (ended || closed !== undefined) return
       ended = true
       body.push(null)
+      guard(body, graceMillis)
+    },
+    abort: () => {
+      if (!body.destroyed) body.destroy()
     },
     onGone: (f) => {
       if (closed !== undefined) f(closed)
@@ -116,10 +136,14 @@ export const gzip = (): NodeBody => {
   return {
     body,
     sink,
-    end: () => {
+    end: (graceMillis) => {
       if (ended || closed !== undefined) return
       ended = true
       body.end()
+      guard(body, graceMillis)
+    },
+    abort: () => {
+      if (!body.destroyed) body.destroy()
     },
     onGone: (f) => {
       if (closed !== undefined) f(closed)

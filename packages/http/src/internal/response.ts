@@ -141,6 +141,12 @@ export const attach = <P = undefined, E = never, R = never, RA = never>(
     }
 
     const connectionId = randomUUID()
+    const graceMillis = options.writeTimeout === false
+      ? Number.POSITIVE_INFINITY
+      : Duration.toMillis(Duration.fromInputUnsafe(options.writeTimeout ?? "30 seconds"))
+    const span = yield* Effect.makeSpanScoped("sluice.sse.connection", {
+      attributes: { "sluice.connection_id": connectionId }
+    })
     const gzip = options.compression === true && acceptsGzip(request.headers["accept-encoding"])
     const body = gzip ? NodeBody.gzip() : NodeBody.plain(options.highWaterMark ?? 16 * 1024)
     const lifecycle = resolveLifecycle(options.lifecycle)
@@ -154,7 +160,18 @@ export const attach = <P = undefined, E = never, R = never, RA = never>(
         heartbeatText: options.heartbeatText,
         writeTimeout: options.writeTimeout,
         id: connectionId,
-        onEnd: () => body.end(),
+        onEnd: (outcome) => {
+          // A client that is gone, or was cut off, gets no graceful end.
+          if (outcome.reason === "client-gone" || outcome.reason === "interrupted" || outcome.discarded > 0) {
+            body.abort()
+          } else {
+            body.end(graceMillis)
+          }
+          span.attribute("sluice.outcome", outcome.reason)
+          span.attribute("sluice.delivered", outcome.delivered)
+          span.attribute("sluice.discarded", outcome.discarded)
+          options.onEnd?.(outcome)
+        },
         terminal: {
           completed: () => closeFrames("completed"),
           failed: (cause) => [...lifecycle.error(cause), ...closeFrames("failed")]
@@ -164,9 +181,9 @@ export const attach = <P = undefined, E = never, R = never, RA = never>(
       closeFrames
     }
     const info: SseResponse.StreamInfo<P> = { connectionId, lastEventId, principal, request }
-    const started = yield* start(info, prepared)
+    const started = yield* Effect.withParentSpan(start(info, prepared), span)
     if (HttpServerResponse.isHttpServerResponse(started)) {
-      body.end()
+      body.abort()
       return started
     }
     const connection = started

@@ -4,6 +4,7 @@ import * as Effect from "effect/Effect"
 import type { HttpServerRequest } from "effect/http/HttpServerRequest"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
 import type * as SseServer from "../SseServer.ts"
 import { ConnectionLimitError } from "../SseServer.ts"
 
@@ -31,13 +32,16 @@ const limitRefusals = Metric.counter("sluice_connection_refusals_total", {
 })
 
 /** @internal */
-export const make = (options: SseServer.Options) =>
+export const make = (options: SseServer.Options): Effect.Effect<SseServer.Service, never, Scope.Scope> =>
   Effect.gen(function*() {
     const resolved: Resolved = {
       maxConnections: options.maxConnections ?? 10_000,
       maxConnectionsPerClient: options.maxConnectionsPerClient ?? 64,
       clientKey: options.clientKey ?? peerKey,
-      retryAfterSeconds: Math.max(1, Math.ceil(Duration.toSeconds(Duration.fromInputUnsafe(options.retryAfter ?? 5)))),
+      retryAfterSeconds: Math.max(
+        1,
+        Math.ceil(Duration.toSeconds(Duration.fromInputUnsafe(options.retryAfter ?? "5 seconds")))
+      ),
       shutdownTimeoutMillis: Duration.toMillis(Duration.fromInputUnsafe(options.shutdownTimeout ?? "5 seconds")),
       shutdownBatchSize: Math.max(1, options.shutdownBatchSize ?? 500)
     }
@@ -171,6 +175,7 @@ export const make = (options: SseServer.Options) =>
       admit,
       register,
       open: () => registrations.size,
+      connections: () => [...registrations].map((r) => r.connection),
       shuttingDown: () => shuttingDown,
       shutdown
     } satisfies SseServer.Service

@@ -29,3 +29,13 @@ export const serve = <E, R>(
     const server = yield* Effect.provideContext(SseServer.SseServer, context)
     return { port: "port" in address ? address.port : 0, server } satisfies TestServer
   })
+
+/**
+ * Lets the event loop run (I/O included: each yield is a scheduler turn)
+ * until `condition` holds, at most `turns` times. No timers, no sleeps.
+ */
+export const until = (condition: () => boolean, turns = 100_000) =>
+  Effect.gen(function*() {
+    for (let i = 0; i < turns && !condition(); i++) yield* Effect.yieldNow
+    return condition()
+  })
