@@ -12,3 +12,9 @@ export * as SseEncoder from "./SseEncoder.ts"
 
 /** @since 0.1.0 */
 export * as SseParser from "./SseParser.ts"
+
+/** @since 0.1.0 */
+export * as Sink from "./Sink.ts"
+
+/** @since 0.1.0 */
+export * as Connection from "./Connection.ts"

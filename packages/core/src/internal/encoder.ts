@@ -52,12 +52,13 @@ const eventText = (e: Event): string | InvalidEventError => {
     if (bad) return bad
     out += `retry: ${e.retry}\n`
   }
-  if (typeof e.data !== "string") {
-    return new InvalidEventError({ field: "data", reason: `must be a string (got ${typeof e.data})` })
+  const data = e.data
+  if (typeof data !== "string") {
+    return new InvalidEventError({ field: "data", reason: `must be a string (got ${typeof data})` })
   }
-  const bad = checkText("data", e.data)
+  const bad = checkText("data", data)
   if (bad) return bad
-  return out + multiline("data:", e.data) + "\n"
+  return out + multiline("data:", data) + "\n"
 }
 
 const commentText = (c: Comment): string | InvalidEventError =>

@@ -1,0 +1,273 @@
+/**
+ * The connection actor: the one mechanism every sluice stream runs on.
+ *
+ * A connection is a producer fiber and a writer fiber joined by a bounded
+ * `Queue` (the mailbox), plus a watchdog fiber for heartbeats and write
+ * timeouts, all forked into one `Scope`:
+ *
+ * ```text
+ * producer ──offer──▶ [ mailbox: bounded Queue of encoded frames ] ──takeAll──▶ writer ──▶ sink
+ *                                   ▲ heartbeat (when idle)                    ▲ deadline
+ *                                   └───────────────── watchdog ──────────────┘
+ * ```
+ *
+ * What it guarantees:
+ * - **Backpressure**: when the mailbox is full the producer suspends; nothing
+ *   grows without bound and nothing spins.
+ * - **Coalescing**: the writer takes everything available and writes it as one
+ *   chunk, so a backlog costs one write, not one per event.
+ * - **Client gone** (the sink fails, or a write exceeds the write timeout): the
+ *   producer is interrupted, whatever is still buffered is discarded and
+ *   counted, finalizers run once, and no fiber is left. A producer blocked on a
+ *   full mailbox is released (its offer is refused), never left hanging.
+ * - **Producer completes**: everything it offered is written, then the
+ *   `terminal.completed` frames, then the stream ends.
+ * - **Producer fails**: everything it offered is written, then the
+ *   `terminal.failed` frames (by default one `error` event with a safe
+ *   message), then the stream ends. The failure is read from the producer's
+ *   exit after it ended.
+ * - **Interrupted from outside** (scope closed, server shutdown): all fibers
+ *   end and finalizers run once.
+ * - **Heartbeats**: a comment frame after `heartbeat` without any write; every
+ *   write resets the timer; none after the end.
+ * - The result is an {@link Outcome} value saying why it ended and how many
+ *   events were delivered and discarded; the same figures feed Effect
+ *   `Metric`s (`sluice_connections_open`, `sluice_events_delivered_total`, …).
+ *
+ * Mailbox entries are encoded bytes, so a hub can encode an event once and
+ * offer the same buffer to many connections (see {@link Connection.offerUnsafe}).
+ *
+ * @since 0.1.0
+ */
+import type * as Cause from "effect/Cause"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+import type * as Stream from "effect/Stream"
+import * as internal from "./internal/connection.ts"
+import type { Sink, WriteError } from "./Sink.ts"
+import type { Frame, InvalidEventError } from "./SseEvent.ts"
+
+/**
+ * What a function producer receives: the write end of the mailbox.
+ *
+ * Every method suspends while the mailbox is full (backpressure). When the
+ * connection has ended (client gone, closed), the calling fiber is
+ * interrupted, which ends a producer loop without any check in user code.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Mailbox {
+  /** Encodes a frame and offers it. Fails with `InvalidEventError` for an invalid frame (nothing is offered). */
+  readonly send: (frame: Frame) => Effect.Effect<void, InvalidEventError>
+  /** Encodes frames and offers them in order; stops at the first invalid frame (the valid ones before it are offered). */
+  readonly sendAll: (frames: Iterable<Frame>) => Effect.Effect<void, InvalidEventError>
+  /** Offers an already encoded frame (for example from `SseEncoder.encode`). */
+  readonly sendBytes: (bytes: Uint8Array) => Effect.Effect<void>
+}
+
+/**
+ * What produces a connection's events:
+ * - a `Stream` of frames, run to completion (its failure is the connection's failure);
+ * - or a function given the {@link Mailbox}, for producers that push.
+ *
+ * Omit it when something else feeds the connection through its handle (a hub).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Producer<E, R> = Stream.Stream<Frame, E, R> | ((mailbox: Mailbox) => Effect.Effect<void, E, R>)
+
+/**
+ * How the end of a stream is rendered as final frames, written after every
+ * event already in the mailbox.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Terminal<E> {
+  /** After the producer completed. Default: nothing. */
+  readonly completed?: (() => ReadonlyArray<Frame>) | undefined
+  /**
+   * After the producer failed. Default: one `error` event whose data is
+   * `{"message":"The event stream failed"}`: the cause stays on the server
+   * (it is in the {@link Outcome}); clients never see internal details.
+   */
+  readonly failed?: ((cause: Cause.Cause<E>) => ReadonlyArray<Frame>) | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options<E = never, R = never> {
+  /** The producer. Optional when the connection is fed through its handle. */
+  readonly producer?: Producer<E, R> | undefined
+  /** Where bytes go. */
+  readonly sink: Sink
+  /** Mailbox capacity in frames. Default 64. */
+  readonly capacity?: number | undefined
+  /** Idle time after which a heartbeat comment is sent; `false` for none. Default 15 seconds. */
+  readonly heartbeat?: Duration.Input | false | undefined
+  /** Text of the heartbeat comment (`: text`). Default: empty (`:`). */
+  readonly heartbeatText?: string | undefined
+  /** Longest a single write may take before the client counts as gone; `false` for no limit. Default 30 seconds. */
+  readonly writeTimeout?: Duration.Input | false | undefined
+  /** Final frames for the terminal outcomes. */
+  readonly terminal?: Terminal<E> | undefined
+  /** An id for logs, metrics and the outcome. Default: a process-unique `c<n>`. */
+  readonly id?: string | undefined
+  /**
+   * Called once, synchronously, when the outcome is known (before `outcome`
+   * resumes its waiters). For transports that must end their side, such as
+   * ending an HTTP response body. Must not throw.
+   */
+  readonly onEnd?: ((outcome: Outcome) => void) | undefined
+}
+
+/**
+ * Why a connection ended.
+ *
+ * - `completed`: the producer finished and everything was written;
+ * - `failed`: the producer failed (buffered events and the failure frames were written);
+ * - `client-gone`: a write failed or timed out;
+ * - `interrupted`: the connection's scope was closed from outside;
+ * - `closed`: ended through the handle ({@link Connection.close} / {@link Connection.kill}), with the caller's reason.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Reason = "completed" | "failed" | "client-gone" | "interrupted" | "closed"
+
+interface OutcomeBase {
+  readonly id: string
+  /** Events written to the sink (heartbeats excluded, terminal frames included). */
+  readonly delivered: number
+  /** Events accepted into the mailbox but never written because the connection ended first. */
+  readonly discarded: number
+  readonly heartbeats: number
+  readonly writes: number
+  readonly bytes: number
+}
+
+/**
+ * How a connection ended, as a value.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Outcome =
+  | (OutcomeBase & { readonly reason: "completed" })
+  | (OutcomeBase & { readonly reason: "failed"; readonly cause: Cause.Cause<unknown> })
+  | (OutcomeBase & { readonly reason: "client-gone"; readonly error: WriteError })
+  | (OutcomeBase & { readonly reason: "interrupted" })
+  | (OutcomeBase & { readonly reason: "closed"; readonly closeReason: string })
+
+/**
+ * Counters of a live connection.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Stats {
+  readonly delivered: number
+  readonly discarded: number
+  readonly heartbeats: number
+  readonly writes: number
+  readonly bytes: number
+}
+
+/**
+ * A running connection.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Connection {
+  readonly id: string
+  readonly capacity: number
+  /**
+   * Offers encoded bytes without waiting: `false` when the mailbox is full or
+   * the connection has ended. This is how a hub feeds many connections from one
+   * fiber without ever blocking on one of them.
+   */
+  readonly offerUnsafe: (bytes: Uint8Array) => boolean
+  /** Offers encoded bytes, suspending while the mailbox is full; `false` once the connection has ended. */
+  readonly offer: (bytes: Uint8Array) => Effect.Effect<boolean>
+  /** Frames waiting in the mailbox. */
+  readonly size: () => number
+  /** `false` once the connection has ended. */
+  readonly isOpen: () => boolean
+  readonly stats: () => Stats
+  /**
+   * Ends the connection gracefully: nothing offered after this call is
+   * accepted, everything accepted before it is written, then `frames`, then the
+   * stream ends with reason `closed` and `closeReason` = `reason`. The producer
+   * is interrupted. Returns `false` when the connection had already ended (or
+   * was already closing).
+   */
+  readonly close: (reason: string, frames?: ReadonlyArray<Frame>) => Effect.Effect<boolean>
+  /**
+   * Ends the connection now: buffered frames are discarded (and counted), no
+   * final frame is written. For clients that cannot keep up. Never waits for
+   * the connection's fibers.
+   */
+  readonly kill: (reason: string) => Effect.Effect<void>
+  /**
+   * Tells the connection that its client is gone (the transport noticed,
+   * for example the socket closed while the writer was idle). Ends it now with
+   * reason `client-gone`, discarding what is buffered. Never waits.
+   */
+  readonly lost: (error: WriteError) => Effect.Effect<void>
+  /** Waits for the end and returns the {@link Outcome}. */
+  readonly outcome: Effect.Effect<Outcome>
+}
+
+/**
+ * Starts a connection in the current scope and returns its handle. Closing the
+ * scope interrupts it (outcome `interrupted`).
+ *
+ * Use it when something outside the producer needs to feed or end the
+ * connection (a hub, a keyed registry). Otherwise use {@link run}.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Stream } from "effect"
+ * import { Connection, SseEvent } from "@sluice/core"
+ *
+ * const program = Effect.scoped(Effect.gen(function*() {
+ *   const conn = yield* Connection.make({ sink: (chunk) => Effect.log(chunk.byteLength) })
+ *   yield* conn.close("done", [SseEvent.make({ event: "bye", data: "" })])
+ *   return yield* conn.outcome
+ * }))
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make: <E = never, R = never>(options: Options<E, R>) => Effect.Effect<Connection, never, Scope.Scope | R> =
+  internal.make
+
+/**
+ * Runs a connection to its end and returns the {@link Outcome}. All its
+ * fibers have ended and its finalizers have run when this returns. If the
+ * calling fiber is interrupted, the connection is interrupted with it.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Stream } from "effect"
+ * import { Connection, SseEvent } from "@sluice/core"
+ *
+ * const outcome = Connection.run({
+ *   producer: Stream.make(SseEvent.data("hello"), SseEvent.data("world")),
+ *   sink: (chunk) => Effect.sync(() => process.stdout.write(chunk))
+ * })
+ * // Effect<Outcome>: { reason: "completed", delivered: 2, ... }
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const run = <E = never, R = never>(options: Options<E, R>): Effect.Effect<Outcome, never, R> =>
+  Effect.scoped(Effect.flatMap(internal.make(options), (connection) => connection.outcome))

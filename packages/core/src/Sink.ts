@@ -1,0 +1,44 @@
+/**
+ * Where a connection's bytes go: the HTTP response in production, anything in
+ * tests.
+ *
+ * A sink is a function from one chunk of SSE wire bytes to an effect that
+ * completes when the chunk has been handed to the transport (for a socket:
+ * accepted by the kernel or buffered below its high-water mark). A sink that
+ * fails tells the connection the client is gone; a sink that never completes is
+ * caught by the connection's write timeout.
+ *
+ * @since 0.1.0
+ */
+import * as Data from "effect/Data"
+import type * as Effect from "effect/Effect"
+
+/**
+ * Writes one chunk. The connection never calls it concurrently with itself,
+ * and hands it whole frames only (a chunk is one or more complete frames).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Sink = (chunk: Uint8Array) => Effect.Effect<void, WriteError>
+
+/**
+ * Why a write did not happen.
+ *
+ * - `failed`: the transport reported an error (socket reset, broken pipe).
+ * - `closed`: the peer closed the stream before or during the write.
+ * - `timeout`: the write did not complete within the connection's write
+ *   timeout (a half-open or stalled client).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class WriteError extends Data.TaggedError("WriteError")<{
+  readonly reason: "failed" | "closed" | "timeout"
+  readonly detail: string
+  readonly cause?: unknown
+}> {
+  override get message(): string {
+    return `write ${this.reason}: ${this.detail}`
+  }
+}

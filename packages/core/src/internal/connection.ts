@@ -1,0 +1,386 @@
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Metric from "effect/Metric"
+import * as Queue from "effect/Queue"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import type * as Connection from "../Connection.ts"
+import { WriteError } from "../Sink.ts"
+import type { Frame, InvalidEventError } from "../SseEvent.ts"
+import { frameBytes } from "./encoder.ts"
+import { forkLabelled } from "./fiberLabel.ts"
+import * as metrics from "./metrics.ts"
+
+/**
+ * How the mailbox ends. It travels in the queue's error channel, so the writer
+ * sees it only after every frame accepted before it: the hand-off between
+ * producer and writer cannot lose or reorder anything.
+ */
+interface End {
+  readonly reason: "completed" | "failed" | "closed" | "interrupted"
+  readonly frames: ReadonlyArray<Uint8Array>
+  readonly cause?: Cause.Cause<unknown>
+  readonly closeReason?: string
+}
+
+const utf8 = new TextEncoder()
+const defaultFailureFrames = (): ReadonlyArray<Frame> => [{
+  _tag: "Event",
+  event: "error",
+  data: JSON.stringify({ message: "The event stream failed" })
+}]
+
+let nextId = 0
+
+const concat = (chunks: ReadonlyArray<Uint8Array>): Uint8Array => {
+  if (chunks.length === 1) return chunks[0]!
+  let size = 0
+  for (let i = 0; i < chunks.length; i++) size += chunks[i]!.byteLength
+  const out = new Uint8Array(size)
+  let offset = 0
+  for (let i = 0; i < chunks.length; i++) {
+    out.set(chunks[i]!, offset)
+    offset += chunks[i]!.byteLength
+  }
+  return out
+}
+
+const millisOrUndefined = (input: Duration.Input | false | undefined, fallback: Duration.Input): number | undefined => {
+  if (input === false) return undefined
+  const ms = Duration.toMillis(Duration.fromInputUnsafe(input ?? fallback))
+  return Number.isFinite(ms) && ms > 0 ? ms : undefined
+}
+
+const outcomeMetrics = {
+  completed: Metric.withAttributes(metrics.connectionOutcomes, { reason: "completed" }),
+  failed: Metric.withAttributes(metrics.connectionOutcomes, { reason: "failed" }),
+  "client-gone": Metric.withAttributes(metrics.connectionOutcomes, { reason: "client-gone" }),
+  interrupted: Metric.withAttributes(metrics.connectionOutcomes, { reason: "interrupted" }),
+  closed: Metric.withAttributes(metrics.connectionOutcomes, { reason: "closed" })
+} as const
+
+/** @internal */
+export const make = <E, R>(
+  options: Connection.Options<E, R>
+): Effect.Effect<Connection.Connection, never, Scope.Scope | R> =>
+  Effect.gen(function*() {
+    const parent = yield* Scope.Scope
+    const scope = yield* Scope.fork(parent, "sequential")
+    const context = yield* Effect.context<R>()
+    const clock = yield* Clock.Clock
+    const id = options.id ?? `c${++nextId}`
+    const capacity = Math.max(1, Math.floor(options.capacity ?? 64))
+    const heartbeatMs = millisOrUndefined(options.heartbeat, "15 seconds")
+    const writeTimeoutMs = millisOrUndefined(options.writeTimeout, "30 seconds")
+    const heartbeatFrame = utf8.encode(`:${options.heartbeatText ? ` ${options.heartbeatText}` : ""}\n\n`)
+    const terminal = options.terminal ?? {}
+    const sink = options.sink
+
+    const queue = yield* Queue.bounded<Uint8Array, End>(capacity)
+    const outcome = yield* Deferred.make<Connection.Outcome>()
+    const stats = { delivered: 0, discarded: 0, heartbeats: 0, writes: 0, bytes: 0 }
+    // Watchdog inputs, written by the writer. Plain fields: all fibers run on one JS thread.
+    const io = { writing: false, writeStartedAt: 0, lastActivityAt: clock.currentTimeMillisUnsafe() }
+    let settled = false
+    // Heartbeats waiting in the mailbox, so discarded counts only events.
+    let heartbeatsQueued = 0
+    // Events in the write under way; delivered only when it completes.
+    let inFlight = 0
+    const fibers: Array<Fiber.Fiber<unknown, unknown>> = []
+
+    metrics.connectionsTotal.updateUnsafe(1, context)
+    metrics.connectionsOpen.modifyUnsafe(1, context)
+
+    // Frames from user code (renderers) may be invalid: log and skip them rather
+    // than lose the whole terminal sequence.
+    const encodeAll = (frames: ReadonlyArray<Frame>): Effect.Effect<ReadonlyArray<Uint8Array>> =>
+      Effect.suspend(() => {
+        const out: Array<Uint8Array> = []
+        const invalid: Array<string> = []
+        for (const frame of frames) {
+          const bytes = frameBytes(frame)
+          if (bytes instanceof Uint8Array) out.push(bytes)
+          else invalid.push(bytes.message)
+        }
+        return invalid.length === 0
+          ? Effect.succeed(out)
+          : Effect.as(Effect.logWarning(`sluice connection ${id}: terminal frames skipped`, invalid), out)
+      })
+
+    const countEvents = (chunks: ReadonlyArray<Uint8Array>): number => {
+      let n = 0
+      for (let i = 0; i < chunks.length; i++) if (chunks[i] !== heartbeatFrame) n++
+      return n
+    }
+
+    const build = (reason: Connection.Reason, extra: Partial<Connection.Outcome>): Connection.Outcome =>
+      ({
+        id,
+        reason,
+        delivered: stats.delivered,
+        discarded: stats.discarded,
+        heartbeats: stats.heartbeats,
+        writes: stats.writes,
+        bytes: stats.bytes,
+        ...extra
+      }) as Connection.Outcome
+
+    // The single place where a connection ends. Whoever decides first (writer,
+    // watchdog, handle, scope) wins; later calls see `settled` and do nothing.
+    // It is synchronous so a hub can end a slow subscriber without waiting on it.
+    const settleUnsafe = (reason: Connection.Reason, extra: Partial<Connection.Outcome> = {}): boolean => {
+      if (settled) return false
+      settled = true
+      // Discard what was accepted but not written, then refuse everything:
+      // shutdown also releases a producer blocked on a full mailbox (its offer
+      // returns false), so it can never stay blocked after the writer stopped.
+      // A batch inside an unfinished (or failed) write was never delivered.
+      stats.discarded += Queue.sizeUnsafe(queue) - heartbeatsQueued + inFlight
+      heartbeatsQueued = 0
+      inFlight = 0
+      Queue.shutdownUnsafe(queue)
+      const result = build(reason, extra)
+      metrics.connectionsOpen.modifyUnsafe(-1, context)
+      metrics.eventsDiscarded.updateUnsafe(result.discarded, context)
+      outcomeMetrics[reason].updateUnsafe(1, context)
+      if (result.reason === "client-gone" && result.error.reason === "timeout") {
+        metrics.writeTimeouts.updateUnsafe(1, context)
+      }
+      // The outcome is published once the other fibers have ended, so that a
+      // caller who sees it knows the producer's finalizers have run.
+      const self = Fiber.getCurrent()
+      const others = fibers.filter((f) => f !== self && f.pollUnsafe() === undefined)
+      let pending = others.length
+      const publish = () => {
+        options.onEnd?.(result)
+        Deferred.doneUnsafe(outcome, Effect.succeed(result))
+      }
+      if (pending === 0) publish()
+      for (const fiber of others) {
+        fiber.addObserver(() => {
+          if (--pending === 0) publish()
+        })
+        fiber.interruptUnsafe(self?.id)
+      }
+      return true
+    }
+    const settle = (reason: Connection.Reason, extra: Partial<Connection.Outcome> = {}) =>
+      Effect.sync(() => {
+        settleUnsafe(reason, extra)
+      })
+
+    const write = (chunks: ReadonlyArray<Uint8Array>): Effect.Effect<void, WriteError> => {
+      const chunk = concat(chunks)
+      inFlight = countEvents(chunks)
+      io.writing = true
+      io.writeStartedAt = clock.currentTimeMillisUnsafe()
+      return Effect.tap(sink(chunk), () => {
+        io.writing = false
+        io.lastActivityAt = clock.currentTimeMillisUnsafe()
+        stats.delivered += inFlight
+        stats.writes++
+        stats.bytes += chunk.byteLength
+        metrics.eventsDelivered.updateUnsafe(inFlight, context)
+        inFlight = 0
+        return Effect.void
+      })
+    }
+
+    const clientGone = (error: WriteError) => settle("client-gone", { error } as Partial<Connection.Outcome>)
+
+    // The writer: takes everything available and writes it as one chunk.
+    const writer: Effect.Effect<void> = Effect.gen(function*() {
+      while (true) {
+        const taken = yield* Effect.exit(Queue.takeAll(queue))
+        if (Exit.isSuccess(taken)) {
+          if (heartbeatsQueued > 0) heartbeatsQueued -= taken.value.length - countEvents(taken.value)
+          const result = yield* Effect.exit(write(taken.value))
+          if (Exit.isFailure(result)) {
+            const error = Cause.findErrorOption(result.cause)
+            return yield* error._tag === "Some"
+              ? clientGone(error.value)
+              : settle("failed", { cause: result.cause } as Partial<Connection.Outcome>)
+          }
+          continue
+        }
+        const end = Cause.findErrorOption(taken.cause)
+        if (end._tag === "None") {
+          // Shutdown from `settle` elsewhere: nothing left to do.
+          return yield* settle("interrupted")
+        }
+        const { frames, reason } = end.value
+        if (frames.length > 0) {
+          const result = yield* Effect.exit(write(frames))
+          if (Exit.isFailure(result)) {
+            const error = Cause.findErrorOption(result.cause)
+            if (error._tag === "Some") return yield* clientGone(error.value)
+          }
+        }
+        return yield* settle(reason, {
+          ...(end.value.cause === undefined ? {} : { cause: end.value.cause }),
+          ...(end.value.closeReason === undefined ? {} : { closeReason: end.value.closeReason })
+        } as Partial<Connection.Outcome>)
+      }
+    }).pipe(Effect.onInterrupt(() => settle("interrupted")))
+
+    // The watchdog: heartbeats for idle connections and the write deadline.
+    // One timer per connection, re-armed from the writer's timestamps, so a busy
+    // connection costs no timer per write.
+    const watchdog: Effect.Effect<void> = Effect.gen(function*() {
+      while (true) {
+        const now = clock.currentTimeMillisUnsafe()
+        if (io.writing && writeTimeoutMs !== undefined) {
+          const deadline = io.writeStartedAt + writeTimeoutMs
+          if (now >= deadline) {
+            const error = new WriteError({
+              reason: "timeout",
+              detail: `a write did not finish within ${writeTimeoutMs} ms`
+            })
+            return yield* settle("client-gone", { error } as Partial<Connection.Outcome>)
+          }
+          yield* Effect.sleep(deadline - now)
+          continue
+        }
+        let next = Number.POSITIVE_INFINITY
+        if (heartbeatMs !== undefined) {
+          const due = io.lastActivityAt + heartbeatMs
+          if (now >= due) {
+            // A full mailbox means the writer has work: no heartbeat needed.
+            if (Queue.offerUnsafe(queue, heartbeatFrame)) {
+              heartbeatsQueued++
+              stats.heartbeats++
+              metrics.heartbeatsSent.updateUnsafe(1, context)
+            }
+            io.lastActivityAt = now
+            next = now + heartbeatMs
+          } else {
+            next = due
+          }
+        }
+        // A write starting after this check has its deadline at least one
+        // timeout away, so waking by then keeps the deadline exact.
+        if (writeTimeoutMs !== undefined) next = Math.min(next, now + writeTimeoutMs)
+        if (next === Number.POSITIVE_INFINITY) return
+        yield* Effect.sleep(next - now)
+      }
+    })
+
+    const refuseOffer = Effect.interrupt
+    const mailbox: Connection.Mailbox = {
+      send: (frame) =>
+        Effect.suspend(() => {
+          const bytes = frameBytes(frame)
+          if (!(bytes instanceof Uint8Array)) return Effect.fail(bytes)
+          return Effect.flatMap(Queue.offer(queue, bytes), (ok) => ok ? Effect.void : refuseOffer)
+        }),
+      // Encodes at most one mailbox's worth ahead of the writer, so a huge batch
+      // from a stream costs neither a burst of encoding nor a copy of itself.
+      sendAll: (frames) =>
+        Effect.suspend(() => {
+          const it = frames[Symbol.iterator]()
+          let failure: InvalidEventError | undefined
+          let done = false
+          const nextSlice = (): Array<Uint8Array> => {
+            const out: Array<Uint8Array> = []
+            while (out.length < capacity) {
+              const next = it.next()
+              if (next.done) {
+                done = true
+                break
+              }
+              const bytes = frameBytes(next.value)
+              if (!(bytes instanceof Uint8Array)) {
+                failure = bytes
+                done = true
+                break
+              }
+              out.push(bytes)
+            }
+            return out
+          }
+          const loop: Effect.Effect<void, InvalidEventError> = Effect.suspend(() => {
+            const slice = nextSlice()
+            const offered = slice.length === 0
+              ? Effect.void
+              : Effect.flatMap(Queue.offerAll(queue, slice), (rest) => rest.length === 0 ? Effect.void : refuseOffer)
+            return Effect.andThen(
+              offered,
+              Effect.suspend(() => failure !== undefined ? Effect.fail(failure) : done ? Effect.void : loop)
+            )
+          })
+          return loop
+        }),
+      sendBytes: (bytes) => Effect.flatMap(Queue.offer(queue, bytes), (ok) => ok ? Effect.void : refuseOffer)
+    }
+
+    const endWith = (end: End) => Queue.failCause(queue, Cause.fail(end))
+
+    const producerEffect = (): Effect.Effect<void, E, R> | undefined => {
+      const producer = options.producer
+      if (producer === undefined) return undefined
+      if (Stream.isStream(producer)) {
+        return Stream.runForEachArray(producer as Stream.Stream<Frame, E, R>, (frames) =>
+          mailbox.sendAll(frames)) as Effect.Effect<void, E, R>
+      }
+      return (producer as (mailbox: Connection.Mailbox) => Effect.Effect<void, E, R>)(mailbox)
+    }
+
+    // The producer's outcome is read from its exit, after it has ended, and
+    // becomes the mailbox's end marker.
+    const producer = producerEffect()
+    const runProducer = producer === undefined ? undefined : Effect.onExit(producer, (exit) => {
+      if (Exit.isSuccess(exit)) {
+        return Effect.flatMap(
+          encodeAll(terminal.completed?.() ?? []),
+          (frames) =>
+            endWith({ reason: "completed", frames })
+        )
+      }
+      if (Cause.hasInterruptsOnly(exit.cause)) return endWith({ reason: "interrupted", frames: [] })
+      const cause = exit.cause as Cause.Cause<E>
+      return Effect.flatMap(
+        encodeAll((terminal.failed ?? defaultFailureFrames)(cause)),
+        (frames) => endWith({ reason: "failed", frames, cause })
+      )
+    })
+
+    yield* Scope.addFinalizer(scope, settle("interrupted"))
+    fibers.push(yield* forkLabelled(writer, scope, `sluice/connection/${id}/writer`))
+    if (heartbeatMs !== undefined || writeTimeoutMs !== undefined) {
+      fibers.push(yield* forkLabelled(watchdog, scope, `sluice/connection/${id}/watchdog`))
+    }
+    const producerFiber = runProducer === undefined
+      ? undefined
+      : yield* forkLabelled(Effect.ignore(runProducer), scope, `sluice/connection/${id}/producer`)
+    if (producerFiber !== undefined) fibers.push(producerFiber)
+
+    const connection: Connection.Connection = {
+      id,
+      offerUnsafe: (bytes) => Queue.offerUnsafe(queue, bytes),
+      offer: (bytes) => Queue.offer(queue, bytes),
+      size: () => Queue.sizeUnsafe(queue),
+      capacity,
+      isOpen: () => !settled,
+      stats: () => ({ ...stats }),
+      close: (reason, frames = []) =>
+        Effect.flatMap(encodeAll(frames), (bytes) =>
+          Effect.flatMap(endWith({ reason: "closed", frames: bytes, closeReason: reason }), (accepted) => {
+            // The cut is the queue's end marker above; the producer is then
+            // stopped so that its finalizers run now, not when the scope closes.
+            return producerFiber === undefined
+              ? Effect.succeed(accepted)
+              : Effect.as(Fiber.interrupt(producerFiber), accepted)
+          })),
+      kill: (reason) =>
+        settle("closed", { closeReason: reason } as Partial<Connection.Outcome>),
+      lost: (error) =>
+        settle("client-gone", { error } as Partial<Connection.Outcome>),
+      outcome: Deferred.await(outcome)
+    }
+    return connection
+  })

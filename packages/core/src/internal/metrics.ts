@@ -1,0 +1,42 @@
+import * as Metric from "effect/Metric"
+
+/** @internal */
+export const connectionsOpen = Metric.gauge("sluice_connections_open", {
+  description: "SSE connections currently open"
+})
+
+/** @internal */
+export const connectionsTotal = Metric.counter("sluice_connections_total", {
+  description: "SSE connections opened since start",
+  incremental: true
+})
+
+/** @internal */
+export const eventsDelivered = Metric.counter("sluice_events_delivered_total", {
+  description: "Events written to clients (heartbeats excluded)",
+  incremental: true
+})
+
+/** @internal */
+export const eventsDiscarded = Metric.counter("sluice_events_discarded_total", {
+  description: "Events accepted into a mailbox but never written, because the connection ended first",
+  incremental: true
+})
+
+/** @internal */
+export const heartbeatsSent = Metric.counter("sluice_heartbeats_total", {
+  description: "Heartbeat comments queued for idle connections",
+  incremental: true
+})
+
+/** @internal */
+export const writeTimeouts = Metric.counter("sluice_write_timeouts_total", {
+  description: "Connections ended because a write did not finish within the write timeout",
+  incremental: true
+})
+
+/** @internal */
+export const connectionOutcomes = Metric.counter("sluice_connection_outcomes_total", {
+  description: "Ended connections by reason",
+  incremental: true
+})

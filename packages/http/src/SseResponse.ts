@@ -1,0 +1,193 @@
+/**
+ * SSE responses for `effect/http` routes on Node, running on sluice's
+ * connection actor.
+ *
+ * Every stream made here gets: a bounded mailbox with backpressure, coalesced
+ * writes, heartbeats, a write timeout for half-open clients, clean interruption
+ * when the client leaves, connection limits, lifecycle events, and a fast
+ * shutdown (see `SseServer`).
+ *
+ * What a client sees, in order:
+ * 1. headers: `content-type: text/event-stream; charset=utf-8`,
+ *    `cache-control: no-cache, no-transform`, `x-accel-buffering: no`;
+ * 2. a `retry:` hint (base ± jitter, so that thousands of clients do not all
+ *    reconnect in the same instant);
+ * 3. `connection_open` with `{ "connection_id" }`;
+ * 4. the producer's events (each written as soon as it is produced);
+ * 5. when the server ends the stream, `connection_close` with `{ "reason" }`:
+ *    `completed`, `failed` (after an `error` event with a safe message),
+ *    `shutdown` (with a fresh jittered `retry:`), or the reason passed to
+ *    `close`.
+ *
+ * Before any of that, a request can be refused with a problem-details body:
+ * `400` (invalid `Last-Event-ID`), `401`/`403` (the `authorize` hook), `429`/
+ * `503` with `Retry-After` (connection limits, shutdown).
+ *
+ * Each stream runs in a tracing span `sluice.sse.connection` carrying the
+ * connection id (`sluice.connection_id`) and, at the end, the outcome
+ * (`sluice.outcome`, `sluice.delivered`, `sluice.discarded`).
+ *
+ * The last event id is read from the `Last-Event-ID` header, or from a
+ * `lastEventId` query parameter because a browser's first `EventSource`
+ * request cannot set headers.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Schedule, Stream } from "effect"
+ * import { HttpRouter } from "effect/http"
+ * import { SseEvent } from "@sluice/core"
+ * import { SseResponse } from "@sluice/http"
+ *
+ * const Ticks = HttpRouter.add("GET", "/ticks", SseResponse.stream(({ lastEventId }) =>
+ *   Stream.fromSchedule(Schedule.spaced("1 second")).pipe(
+ *     Stream.map((n) => SseEvent.make({ id: String(Number(lastEventId ?? 0) + n + 1), data: String(n) }))
+ *   )
+ * ))
+ * ```
+ *
+ * @since 0.1.0
+ */
+import type { Connection, SseEvent } from "@sluice/core"
+import type * as Cause from "effect/Cause"
+import type * as Duration from "effect/Duration"
+import type * as Effect from "effect/Effect"
+import type { HttpServerRequest } from "effect/http/HttpServerRequest"
+import type { HttpServerResponse } from "effect/http/HttpServerResponse"
+import type * as Scope from "effect/Scope"
+import * as internal from "./internal/response.ts"
+import type { Authorize } from "./SseAuth.ts"
+import type { SseServer } from "./SseServer.ts"
+
+/**
+ * What a producer knows about the stream it feeds.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface StreamInfo<P> {
+  readonly connectionId: string
+  /** From `Last-Event-ID` or `?lastEventId=`; `undefined` on a first connection. */
+  readonly lastEventId: string | undefined
+  /** What the `authorize` hook returned (`undefined` without one). */
+  readonly principal: P
+  readonly request: HttpServerRequest
+}
+
+/**
+ * Names and payloads of the lifecycle events. Each can be turned off with
+ * `false`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Lifecycle {
+  /** First event. Default: `connection_open` with `{ "connection_id": id }`. */
+  readonly open?:
+    | false
+    | {
+      readonly event?: string | undefined
+      readonly data?: ((info: { readonly connectionId: string }) => unknown) | undefined
+    }
+    | undefined
+  /**
+   * Last event before the server ends a stream. Default: `connection_close`
+   * with `{ "reason": reason, "connection_id": id }`.
+   */
+  readonly close?:
+    | false
+    | {
+      readonly event?: string | undefined
+      readonly data?: ((info: { readonly connectionId: string; readonly reason: string }) => unknown) | undefined
+    }
+    | undefined
+  /**
+   * The `retry:` hint sent after `open` and with a shutdown close, in
+   * milliseconds: `base` ± `jitter` (a fraction). Default 3 s ± 20%.
+   */
+  readonly retry?:
+    | false
+    | { readonly base?: Duration.Input | undefined; readonly jitter?: number | undefined }
+    | undefined
+  /**
+   * The event written when the producer fails, before `connection_close`.
+   * Default: `error` with `{ "message": "The event stream failed" }`. The
+   * cause never reaches the client.
+   */
+  readonly error?: ((cause: Cause.Cause<unknown>) => ReadonlyArray<SseEvent.Frame>) | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options<P = undefined, RA = never> {
+  /** Mailbox capacity in frames. Default 64. */
+  readonly capacity?: number | undefined
+  /** Idle time before a heartbeat comment. Default 15 seconds; `false` for none. */
+  readonly heartbeat?: Duration.Input | false | undefined
+  readonly heartbeatText?: string | undefined
+  /** Longest a write may take before the client counts as gone. Default 30 seconds. */
+  readonly writeTimeout?: Duration.Input | false | undefined
+  readonly lifecycle?: Lifecycle | undefined
+  /**
+   * gzip the stream when the client accepts it, with a flush after every
+   * write so no event waits for more. Off by default: most SSE payloads are
+   * small and compression costs CPU per connection.
+   */
+  readonly compression?: boolean | undefined
+  /** Extra response headers. */
+  readonly headers?: Readonly<Record<string, string>> | undefined
+  /** Runs before anything else; refusals become 401/403 and no stream opens. */
+  readonly authorize?: Authorize<P, RA> | undefined
+  /** Bytes buffered between the connection and the socket. Default 16 KiB. */
+  readonly highWaterMark?: number | undefined
+  /** Called once with the stream's outcome (for logs and custom metrics). Must not throw. */
+  readonly onEnd?: ((outcome: Connection.Outcome) => void) | undefined
+}
+
+/**
+ * Responds with an SSE stream fed by `producer`, which is given the
+ * {@link StreamInfo} (connection id, last event id, principal) and returns a
+ * `Stream` of frames or a function of the mailbox.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const stream: <P = undefined, E = never, R = never, RA = never>(
+  producer: (info: StreamInfo<P>) => Connection.Producer<E, R>,
+  options?: Options<P, RA>
+) => Effect.Effect<HttpServerResponse, never, HttpServerRequest | SseServer | Scope.Scope | R | RA> = internal.stream
+
+/**
+ * The lower-level form of {@link stream}: `attach` receives the request's
+ * {@link StreamInfo} and the connection options sluice prepared (sink,
+ * preamble, terminal frames, limits), and must start a connection with them
+ * in the current scope, for example by subscribing to a hub. This is how
+ * hub, topic and keyed-registry routes are built. It may answer with a
+ * response instead (for example a 404 for an unknown key).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const attach: <P = undefined, E = never, R = never, RA = never>(
+  start: (
+    info: StreamInfo<P>,
+    prepared: Prepared
+  ) => Effect.Effect<Connection.Connection | HttpServerResponse, E, R | Scope.Scope>,
+  options?: Options<P, RA>
+) => Effect.Effect<HttpServerResponse, E, HttpServerRequest | SseServer | Scope.Scope | R | RA> = internal.attach
+
+/**
+ * What {@link attach} hands to the code that starts the connection.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Prepared {
+  /** Connection options to pass through (sink, capacity, heartbeat, write timeout, terminal frames, id, onEnd). */
+  readonly connection: Connection.Options<unknown, never>
+  /** Frames to write before anything else (`retry:` hint, `connection_open`). */
+  readonly preamble: ReadonlyArray<SseEvent.Frame>
+  /** The frames that close a stream with `reason`, for ends decided by a hub or registry. */
+  readonly closeFrames: (reason: string) => ReadonlyArray<SseEvent.Frame>
+}

@@ -1,0 +1,153 @@
+import { Sink } from "@sluice/core"
+import * as Effect from "effect/Effect"
+import { Readable } from "node:stream"
+import * as Zlib from "node:zlib"
+
+/**
+ * The response body of an SSE stream as a Node stream that the HTTP server
+ * pipes to the socket, and a sink that writes into it.
+ *
+ * Returning a stream body (instead of writing to the socket from the handler)
+ * keeps the platform in charge of the response: status, headers added by
+ * middleware (CORS, …), HTTP/2, and client-abort detection all work as for any
+ * other route.
+ *
+ * @internal
+ */
+export interface NodeBody {
+  readonly body: Readable
+  readonly sink: Sink.Sink
+  /**
+   * Ends the body after everything written so far. If the client has not
+   * taken it all within `graceMillis`, the body is destroyed (a client that
+   * stopped reading must not hold the response open forever).
+   */
+  readonly end: (graceMillis: number) => void
+  /** Destroys the body at once: the response is cut. */
+  readonly abort: () => void
+  /** Called once when the consumer side goes away before `end`. */
+  readonly onGone: (f: (error: Sink.WriteError) => void) => void
+}
+
+// Destroys `stream` if it has not closed `graceMillis` after its end was queued.
+const guard = (stream: Readable, graceMillis: number) => {
+  if (!Number.isFinite(graceMillis)) return
+  const timer = setTimeout(() => {
+    if (!stream.destroyed) stream.destroy()
+  }, graceMillis)
+  timer.unref()
+  stream.once("close", () => clearTimeout(timer))
+}
+
+const gone = (detail: string, cause?: unknown) =>
+  new Sink.WriteError({ reason: "closed", detail, ...(cause === undefined ? {} : { cause }) })
+
+/** @internal */
+export const plain = (highWaterMark: number): NodeBody => {
+  let waiter: ((error?: Sink.WriteError) => void) | undefined
+  let closed: Sink.WriteError | undefined
+  let ended = false
+  const listeners: Array<(error: Sink.WriteError) => void> = []
+  const body = new Readable({
+    highWaterMark,
+    read() {
+      const w = waiter
+      waiter = undefined
+      w?.()
+    },
+    destroy(error, callback) {
+      if (!ended || error) {
+        closed = gone("the client closed the stream", error ?? undefined)
+        const w = waiter
+        waiter = undefined
+        w?.(closed)
+        for (const f of listeners.splice(0)) f(closed)
+      }
+      callback(null)
+    }
+  })
+  const sink: Sink.Sink = (chunk) =>
+    Effect.callback<void, Sink.WriteError>((resume) => {
+      if (closed !== undefined) return resume(Effect.fail(closed))
+      // `push` queues the chunk; `false` means the buffer is above the
+      // high-water mark: wait until the socket side reads (backpressure).
+      if (body.push(chunk)) return resume(Effect.void)
+      waiter = (error) => resume(error === undefined ? Effect.void : Effect.fail(error))
+      return Effect.sync(() => {
+        waiter = undefined
+      })
+    })
+  return {
+    body,
+    sink,
+    end: (graceMillis) => {
+      if (ended || closed !== undefined) return
+      ended = true
+      body.push(null)
+      guard(body, graceMillis)
+    },
+    abort: () => {
+      if (!body.destroyed) body.destroy()
+    },
+    onGone: (f) => {
+      if (closed !== undefined) f(closed)
+      else listeners.push(f)
+    }
+  }
+}
+
+/**
+ * gzip with a sync flush after every chunk, so compression never holds an
+ * event back waiting for more input.
+ *
+ * @internal
+ */
+export const gzip = (): NodeBody => {
+  let closed: Sink.WriteError | undefined
+  let ended = false
+  const listeners: Array<(error: Sink.WriteError) => void> = []
+  const drainWaiters = new Set<(error?: Sink.WriteError) => void>()
+  const body = Zlib.createGzip()
+  const onClose = (error?: unknown) => {
+    if (closed !== undefined || (ended && error === undefined)) return
+    closed = gone("the client closed the stream", error)
+    for (const w of drainWaiters) w(closed)
+    drainWaiters.clear()
+    for (const f of listeners.splice(0)) f(closed)
+  }
+  body.on("close", () => onClose())
+  body.on("error", (error) => onClose(error))
+  body.on("drain", () => {
+    for (const w of drainWaiters) w()
+    drainWaiters.clear()
+  })
+  const sink: Sink.Sink = (chunk) =>
+    Effect.callback<void, Sink.WriteError>((resume) => {
+      if (closed !== undefined) return resume(Effect.fail(closed))
+      const ok = body.write(chunk)
+      body.flush(Zlib.constants.Z_SYNC_FLUSH)
+      if (ok) return resume(Effect.void)
+      const waiter = (error?: Sink.WriteError) => resume(error === undefined ? Effect.void : Effect.fail(error))
+      drainWaiters.add(waiter)
+      return Effect.sync(() => {
+        drainWaiters.delete(waiter)
+      })
+    })
+  return {
+    body,
+    sink,
+    end: (graceMillis) => {
+      if (ended || closed !== undefined) return
+      ended = true
+      body.end()
+      guard(body, graceMillis)
+    },
+    abort: () => {
+      if (!body.destroyed) body.destroy()
+    },
+    onGone: (f) => {
+      if (closed !== undefined) f(closed)
+      else listeners.push(f)
+    }
+  }
+}

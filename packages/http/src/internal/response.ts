@@ -1,0 +1,231 @@
+import { Connection, Sink, SseEvent } from "@sluice/core"
+import * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import { ClientAbort } from "effect/http/HttpServerError"
+import { HttpServerRequest } from "effect/http/HttpServerRequest"
+import * as HttpServerResponse from "effect/http/HttpServerResponse"
+import * as Random from "effect/Random"
+import * as Result from "effect/Result"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import { randomUUID } from "node:crypto"
+import type * as SseResponse from "../SseResponse.ts"
+import { SseServer } from "../SseServer.ts"
+import * as NodeBody from "./nodeBody.ts"
+import { problem } from "./problem.ts"
+
+const maxLastEventIdLength = 1024
+
+type LastEventId = string | undefined | { readonly invalid: string }
+
+// Header first; the query parameter is for browsers' first EventSource request.
+const readLastEventId = (request: HttpServerRequest): LastEventId => {
+  let value: string | undefined = request.headers["last-event-id"]
+  if (value === undefined) {
+    const q = request.url.indexOf("?")
+    if (q !== -1) value = new URLSearchParams(request.url.slice(q + 1)).get("lastEventId") ?? undefined
+  }
+  if (value === undefined || value === "") return undefined
+  if (value.length > maxLastEventIdLength) {
+    return { invalid: `Last-Event-ID is longer than ${maxLastEventIdLength} characters` }
+  }
+  // An id a server could have sent never contains CR, LF or NUL.
+  if (/[\0\r\n]/.test(value)) return { invalid: "Last-Event-ID contains CR, LF or NUL" }
+  return value
+}
+
+const acceptsGzip = (header: string | undefined): boolean => {
+  if (header === undefined) return false
+  for (const part of header.split(",")) {
+    const [coding, ...params] = part.trim().toLowerCase().split(";")
+    if (coding !== "gzip" && coding !== "x-gzip") continue
+    const q = params.map((p) => p.trim()).find((p) => p.startsWith("q="))
+    return q === undefined || Number(q.slice(2)) > 0
+  }
+  return false
+}
+
+const defaultError = (): ReadonlyArray<SseEvent.Frame> => [
+  SseEvent.make({ event: "error", data: JSON.stringify({ message: "The event stream failed" }) })
+]
+
+interface ResolvedLifecycle {
+  readonly open: (connectionId: string) => ReadonlyArray<SseEvent.Frame>
+  readonly close: (connectionId: string, reason: string) => ReadonlyArray<SseEvent.Frame>
+  readonly retry: Effect.Effect<ReadonlyArray<SseEvent.Frame>>
+  readonly error: (cause: Cause.Cause<unknown>) => ReadonlyArray<SseEvent.Frame>
+}
+
+const resolveLifecycle = (lifecycle: SseResponse.Lifecycle = {}): ResolvedLifecycle => {
+  const open = lifecycle.open ?? {}
+  const close = lifecycle.close ?? {}
+  const retry = lifecycle.retry ?? {}
+  const baseMs = retry === false ? 0 : Duration.toMillis(Duration.fromInputUnsafe(retry.base ?? "3 seconds"))
+  const jitter = retry === false ? 0 : Math.min(1, Math.max(0, retry.jitter ?? 0.2))
+  return {
+    open: open === false ? () => [] : (connectionId) => [
+      SseEvent.make({
+        event: open.event ?? "connection_open",
+        data: JSON.stringify(open.data ? open.data({ connectionId }) : { connection_id: connectionId })
+      })
+    ],
+    close: close === false ? () => [] : (connectionId, reason) => [
+      SseEvent.make({
+        event: close.event ?? "connection_close",
+        data: JSON.stringify(
+          close.data ? close.data({ connectionId, reason }) : { reason, connection_id: connectionId }
+        )
+      })
+    ],
+    // base ± jitter, so that clients told to come back do not all come back at once
+    retry: retry === false
+      ? Effect.succeed([])
+      : Effect.map(Random.next, (u) => [SseEvent.retry(Math.max(0, Math.round(baseMs * (1 + jitter * (2 * u - 1)))))]),
+    error: lifecycle.error ?? defaultError
+  }
+}
+
+const isClientAbort = (exit: Exit.Exit<unknown, unknown>): boolean =>
+  Exit.isFailure(exit) && Context.getOrUndefined(Cause.annotations(exit.cause), ClientAbort) === true
+
+const prepend = <E, R>(
+  preamble: ReadonlyArray<SseEvent.Frame>,
+  producer: Connection.Producer<E, R>
+): Connection.Producer<E, R> => {
+  if (preamble.length === 0) return producer
+  if (Stream.isStream(producer)) return Stream.concat(Stream.fromIterable(preamble), producer)
+  return (mailbox) => Effect.andThen(Effect.orDie(mailbox.sendAll(preamble)), producer(mailbox))
+}
+
+/** @internal */
+export const attach = <P = undefined, E = never, R = never, RA = never>(
+  start: (
+    info: SseResponse.StreamInfo<P>,
+    prepared: SseResponse.Prepared
+  ) => Effect.Effect<Connection.Connection | HttpServerResponse.HttpServerResponse, E, R | Scope.Scope>,
+  options: SseResponse.Options<P, RA> = {}
+): Effect.Effect<HttpServerResponse.HttpServerResponse, E, HttpServerRequest | SseServer | Scope.Scope | R | RA> =>
+  Effect.gen(function*() {
+    const request = yield* HttpServerRequest
+    const server = yield* SseServer
+
+    const lastEventId = readLastEventId(request)
+    if (typeof lastEventId === "object") return problem(400, "Bad Request", lastEventId.invalid)
+
+    let principal = undefined as P
+    if (options.authorize !== undefined) {
+      const decided = yield* Effect.result(options.authorize(request))
+      if (Result.isFailure(decided)) {
+        const refusal = decided.failure
+        return refusal._tag === "Unauthorized"
+          ? problem(401, "Unauthorized", refusal.detail, { "www-authenticate": refusal.challenge ?? "Bearer" })
+          : problem(403, "Forbidden", refusal.detail)
+      }
+      principal = decided.success
+    }
+
+    const admitted = yield* Effect.result(server.admit(request))
+    if (Result.isFailure(admitted)) {
+      const refusal = admitted.failure
+      return problem(
+        refusal.scope === "client" ? 429 : 503,
+        refusal.scope === "client" ? "Too Many Requests" : "Service Unavailable",
+        refusal.message,
+        {
+          "retry-after": String(refusal.retryAfterSeconds)
+        }
+      )
+    }
+
+    const connectionId = randomUUID()
+    const graceMillis = options.writeTimeout === false
+      ? Number.POSITIVE_INFINITY
+      : Duration.toMillis(Duration.fromInputUnsafe(options.writeTimeout ?? "30 seconds"))
+    const span = yield* Effect.makeSpanScoped("sluice.sse.connection", {
+      attributes: { "sluice.connection_id": connectionId }
+    })
+    const gzip = options.compression === true && acceptsGzip(request.headers["accept-encoding"])
+    const body = gzip ? NodeBody.gzip() : NodeBody.plain(options.highWaterMark ?? 16 * 1024)
+    const lifecycle = resolveLifecycle(options.lifecycle)
+    const closeFrames = (reason: string) => lifecycle.close(connectionId, reason)
+    const preamble = [...(yield* lifecycle.retry), ...lifecycle.open(connectionId)]
+    const prepared: SseResponse.Prepared = {
+      connection: {
+        sink: body.sink,
+        capacity: options.capacity,
+        heartbeat: options.heartbeat,
+        heartbeatText: options.heartbeatText,
+        writeTimeout: options.writeTimeout,
+        id: connectionId,
+        onEnd: (outcome) => {
+          // A client that is gone, or was cut off, gets no graceful end.
+          if (outcome.reason === "client-gone" || outcome.reason === "interrupted" || outcome.discarded > 0) {
+            body.abort()
+          } else {
+            body.end(graceMillis)
+          }
+          span.attribute("sluice.outcome", outcome.reason)
+          span.attribute("sluice.delivered", outcome.delivered)
+          span.attribute("sluice.discarded", outcome.discarded)
+          options.onEnd?.(outcome)
+        },
+        terminal: {
+          completed: () => closeFrames("completed"),
+          failed: (cause) => [...lifecycle.error(cause), ...closeFrames("failed")]
+        }
+      },
+      preamble,
+      closeFrames
+    }
+    const info: SseResponse.StreamInfo<P> = { connectionId, lastEventId, principal, request }
+    const started = yield* Effect.withParentSpan(start(info, prepared), span)
+    if (HttpServerResponse.isHttpServerResponse(started)) {
+      body.abort()
+      return started
+    }
+    const connection = started
+
+    // The socket side went away (the pipe to the client broke).
+    body.onGone((error) => Effect.runSync(connection.lost(error)))
+    // Added after the connection, so it runs before the connection's own
+    // finalizer: a client abort ends the stream as `client-gone`, not `interrupted`.
+    yield* Effect.addFinalizer((exit) =>
+      isClientAbort(exit)
+        ? connection.lost(new Sink.WriteError({ reason: "closed", detail: "the client closed the connection" }))
+        : Effect.void
+    )
+    yield* server.register({
+      connection,
+      closeForShutdown: Effect.flatMap(
+        lifecycle.retry,
+        (retry) => Effect.asVoid(connection.close("shutdown", [...retry, ...closeFrames("shutdown")]))
+      )
+    })
+
+    return HttpServerResponse.raw(body.body, {
+      contentType: "text/event-stream; charset=utf-8",
+      headers: {
+        "cache-control": "no-cache, no-transform",
+        "x-accel-buffering": "no",
+        ...(gzip ? { "content-encoding": "gzip", vary: "accept-encoding" } : {}),
+        ...options.headers
+      }
+    })
+  })
+
+/** @internal */
+export const stream = <P = undefined, E = never, R = never, RA = never>(
+  producer: (info: SseResponse.StreamInfo<P>) => Connection.Producer<E, R>,
+  options: SseResponse.Options<P, RA> = {}
+): Effect.Effect<HttpServerResponse.HttpServerResponse, never, HttpServerRequest | SseServer | Scope.Scope | R | RA> =>
+  attach<P, never, R, RA>(
+    (info, prepared) =>
+      Connection.make({
+        ...(prepared.connection as Connection.Options<E, R>),
+        producer: prepend(prepared.preamble, producer(info))
+      }),
+    options
+  )

@@ -1,0 +1,182 @@
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import type { HttpServerRequest } from "effect/http/HttpServerRequest"
+import * as Metric from "effect/Metric"
+import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
+import type * as SseServer from "../SseServer.ts"
+import { ConnectionLimitError } from "../SseServer.ts"
+
+/** @internal */
+export interface Resolved {
+  readonly maxConnections: number
+  readonly maxConnectionsPerClient: number
+  readonly clientKey: (request: HttpServerRequest) => string
+  readonly retryAfterSeconds: number
+  readonly shutdownTimeoutMillis: number
+  readonly shutdownBatchSize: number
+}
+
+const peerKey = (request: HttpServerRequest): string => Option.getOrElse(request.remoteAddress, () => "unknown")
+
+const mailboxDepth = Metric.gauge("sluice_mailbox_depth", {
+  description: "Frames waiting in the mailboxes of all open SSE streams"
+})
+const mailboxDepthMax = Metric.gauge("sluice_mailbox_depth_max", {
+  description: "Frames waiting in the fullest mailbox of an open SSE stream"
+})
+const limitRefusals = Metric.counter("sluice_connection_refusals_total", {
+  description: "SSE requests refused by a connection limit or shutdown",
+  incremental: true
+})
+
+/** @internal */
+export const make = (options: SseServer.Options): Effect.Effect<SseServer.Service, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const resolved: Resolved = {
+      maxConnections: options.maxConnections ?? 10_000,
+      maxConnectionsPerClient: options.maxConnectionsPerClient ?? 64,
+      clientKey: options.clientKey ?? peerKey,
+      retryAfterSeconds: Math.max(
+        1,
+        Math.ceil(Duration.toSeconds(Duration.fromInputUnsafe(options.retryAfter ?? "5 seconds")))
+      ),
+      shutdownTimeoutMillis: Duration.toMillis(Duration.fromInputUnsafe(options.shutdownTimeout ?? "5 seconds")),
+      shutdownBatchSize: Math.max(1, options.shutdownBatchSize ?? 500)
+    }
+    const context = yield* Effect.context<never>()
+    const clock = yield* Clock.Clock
+    const perClient = new Map<string, number>()
+    const registrations = new Set<SseServer.Registration>()
+    let admitted = 0
+    let shuttingDown = false
+    let report: Effect.Effect<SseServer.ShutdownReport> | undefined
+
+    const refusals = {
+      server: Metric.withAttributes(limitRefusals, { scope: "server" }),
+      client: Metric.withAttributes(limitRefusals, { scope: "client" }),
+      shutdown: Metric.withAttributes(limitRefusals, { scope: "shutdown" })
+    }
+    const refuse = (scope: "server" | "client" | "shutdown", limit: number) => {
+      refusals[scope].updateUnsafe(1, context)
+      return Effect.fail(new ConnectionLimitError({ scope, limit, retryAfterSeconds: resolved.retryAfterSeconds }))
+    }
+
+    const depth = () => {
+      let sum = 0
+      let max = 0
+      for (const r of registrations) {
+        const n = r.connection.size()
+        sum += n
+        if (n > max) max = n
+      }
+      return { sum, max }
+    }
+    const noop = () => {}
+    const depthRegistration = Metric.registerUnsafe(mailboxDepth, context, {
+      get: () => ({ value: depth().sum }),
+      update: noop,
+      modify: noop
+    })
+    const depthMaxRegistration = Metric.registerUnsafe(mailboxDepthMax, context, {
+      get: () => ({ value: depth().max }),
+      update: noop,
+      modify: noop
+    })
+
+    const admit = (request: HttpServerRequest) =>
+      Effect.suspend(() => {
+        if (shuttingDown) return refuse("shutdown", resolved.maxConnections)
+        if (admitted >= resolved.maxConnections) return refuse("server", resolved.maxConnections)
+        const key = resolved.clientKey(request)
+        const mine = perClient.get(key) ?? 0
+        if (mine >= resolved.maxConnectionsPerClient) return refuse("client", resolved.maxConnectionsPerClient)
+        admitted++
+        perClient.set(key, mine + 1)
+        return Effect.addFinalizer(() =>
+          Effect.sync(() => {
+            admitted--
+            const n = (perClient.get(key) ?? 1) - 1
+            if (n <= 0) perClient.delete(key)
+            else perClient.set(key, n)
+          })
+        )
+      })
+
+    const register = (registration: SseServer.Registration) =>
+      Effect.suspend(() => {
+        if (shuttingDown) {
+          // Admitted just before shutdown began: close it like the others.
+          return Effect.forkDetach(registration.closeForShutdown).pipe(Effect.asVoid)
+        }
+        registrations.add(registration)
+        return Effect.addFinalizer(() => Effect.sync(() => registrations.delete(registration)))
+      })
+
+    // Close in batches: each batch gets its close frames, then the next batch
+    // starts once it has drained or its share of the deadline has passed.
+    const runShutdown = Effect.gen(function*() {
+      shuttingDown = true
+      const start = clock.currentTimeMillisUnsafe()
+      const deadline = start + resolved.shutdownTimeoutMillis
+      const all = [...registrations]
+      let closedGracefully = 0
+      let batches = 0
+      for (let i = 0; i < all.length; i += resolved.shutdownBatchSize) {
+        const batch = all.slice(i, i + resolved.shutdownBatchSize)
+        batches++
+        yield* Effect.forEach(batch, (r) => r.closeForShutdown, { concurrency: "unbounded", discard: true })
+        const left = deadline - clock.currentTimeMillisUnsafe()
+        if (left <= 0) break
+        const ended = yield* Effect.forEach(batch, (r) => r.connection.outcome, { concurrency: "unbounded" }).pipe(
+          Effect.timeoutOption(left)
+        )
+        if (Option.isSome(ended)) closedGracefully += batch.length
+        else {
+          for (const r of batch) if (!r.connection.isOpen()) closedGracefully++
+        }
+      }
+      let forced = 0
+      for (const r of all) {
+        if (r.connection.isOpen()) {
+          forced++
+          yield* r.connection.kill("shutdown")
+        }
+      }
+      return {
+        open: all.length,
+        closedGracefully,
+        forced,
+        batches,
+        millis: clock.currentTimeMillisUnsafe() - start
+      } satisfies SseServer.ShutdownReport
+    })
+
+    const shutdown = Effect.suspend(() => {
+      if (report === undefined) {
+        report = Effect.runSync(Effect.cached(runShutdown))
+      }
+      return report
+    })
+
+    yield* Effect.addFinalizer(() =>
+      Effect.andThen(
+        shutdown,
+        Effect.sync(() => {
+          depthRegistration.remove()
+          depthMaxRegistration.remove()
+        })
+      )
+    )
+
+    return {
+      options: resolved,
+      admit,
+      register,
+      open: () => registrations.size,
+      connections: () => [...registrations].map((r) => r.connection),
+      shuttingDown: () => shuttingDown,
+      shutdown
+    } satisfies SseServer.Service
+  })

@@ -1,0 +1,98 @@
+import { Deferred, Effect } from "effect"
+import * as Http from "node:http"
+
+export interface RawEvent {
+  readonly event: string
+  readonly data: string
+  readonly id: string | undefined
+  readonly retry: number | undefined
+}
+
+/** A small line-based SSE reader for tests that must not depend on the library's own parser. */
+export const parseFrames = (text: string): Array<RawEvent> => {
+  const out: Array<RawEvent> = []
+  for (const block of text.split("\n\n")) {
+    if (block.trim() === "") continue
+    let event = "message"
+    const data: Array<string> = []
+    let id: string | undefined
+    let retry: number | undefined
+    let any = false
+    for (const line of block.split("\n")) {
+      if (line.startsWith(":")) continue
+      const colon = line.indexOf(":")
+      const name = colon === -1 ? line : line.slice(0, colon)
+      const value = colon === -1 ? "" : line.slice(colon + 1).replace(/^ /, "")
+      any = true
+      if (name === "event") event = value
+      else if (name === "data") data.push(value)
+      else if (name === "id") id = value
+      else if (name === "retry") retry = Number(value)
+    }
+    if (any) out.push({ event, data: data.join("\n"), id, retry })
+  }
+  return out
+}
+
+export interface Client {
+  readonly status: number
+  readonly headers: Http.IncomingHttpHeaders
+  /** Raw body chunks as received (one per `data` event of the response). */
+  readonly chunks: Array<Buffer>
+  readonly text: () => string
+  readonly events: () => Array<RawEvent>
+  /** Waits until `n` complete frames (events, retry hints) have arrived. */
+  readonly awaitFrames: (n: number) => Effect.Effect<void>
+  /** Resolves when the response ends (server closed the stream) or the socket closes. */
+  readonly ended: Effect.Effect<void>
+  readonly destroy: () => void
+}
+
+/** Opens `path` with node:http and collects what arrives. Closed with the scope. */
+export const open = (port: number, path: string, headers: Record<string, string> = {}) =>
+  Effect.acquireRelease(
+    Effect.callback<Client>((resume) => {
+      const req = Http.get({ host: "127.0.0.1", port, path, headers, agent: false }, (res) => {
+        const chunks: Array<Buffer> = []
+        const ended = Deferred.makeUnsafe<void>()
+        const waiters: Array<{ n: number; done: Deferred.Deferred<void> }> = []
+        const text = () => Buffer.concat(chunks).toString("utf8")
+        const frames = () => text().split("\n\n").length - 1
+        const check = () => {
+          const n = frames()
+          for (let i = waiters.length - 1; i >= 0; i--) {
+            if (n >= waiters[i]!.n) Deferred.doneUnsafe(waiters.splice(i, 1)[0]!.done, Effect.void)
+          }
+        }
+        res.on("data", (chunk: Buffer) => {
+          chunks.push(chunk)
+          check()
+        })
+        const finish = () => {
+          Deferred.doneUnsafe(ended, Effect.void)
+          for (const w of waiters.splice(0)) Deferred.doneUnsafe(w.done, Effect.void)
+        }
+        res.on("end", finish)
+        res.on("close", finish)
+        res.on("error", finish)
+        resume(Effect.succeed({
+          status: res.statusCode ?? 0,
+          headers: res.headers,
+          chunks,
+          text,
+          events: () => parseFrames(text()),
+          awaitFrames: (n) =>
+            Effect.suspend(() => {
+              if (frames() >= n) return Effect.void
+              const done = Deferred.makeUnsafe<void>()
+              waiters.push({ n, done })
+              return Deferred.await(done)
+            }),
+          ended: Deferred.await(ended),
+          destroy: () => req.destroy()
+        }))
+      })
+      req.on("error", (error) => resume(Effect.die(error)))
+    }),
+    (client) => Effect.sync(() => client.destroy())
+  )
