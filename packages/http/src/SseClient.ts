@@ -176,6 +176,9 @@ export interface ConnectOptions extends SseParser.Options {
  * `min(maxDelay, max(R, 1 s) * 2^k) - R` (full jitter above R), and for a
  * retried 5xx/429 at least `Retry-After`.
  *
+ * Throws a `RangeError` at once for options that cannot work (a zero idle
+ * timeout, `maxAttempts` below 1, a non-positive size limit...).
+ *
  * @example
  * ```ts
  * import { Effect, Stream } from "effect"

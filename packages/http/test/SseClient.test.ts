@@ -1,12 +1,28 @@
 // The SSE client against a real scripted node:http server on 127.0.0.1 (port 0).
 import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { SseEvent, SseParser } from "@sluice/core"
+import { SseEncoder, SseEvent, SseParser } from "@sluice/core"
 import { LeakTracker } from "@sluice/core/testing"
-import { Effect, Exit, Fiber, Queue, Stream, SubscriptionRef } from "effect"
+import { Effect, Exit, Fiber, Queue, Schema, Stream, SubscriptionRef } from "effect"
 import { HttpClientRequest } from "effect/http"
 import { SseClient } from "../src/index.ts"
 import { closedPort, type Exchange, scriptedServer, sseHead } from "./SseClient.server.ts"
+
+// Frames the encoder accepts, from pieces that exercise line breaks and multi-byte text.
+const textPieces = ["a", "b c", " ", ":", "\r", "\n", "\r\n", "\u00e9", "\ud83d\ude00", "\0", "\ufeff"] as const
+const fieldPieces = ["a", " ", ":", "\u00e9", "\ud83d\ude00", "id"] as const
+const Text = Schema.Array(Schema.Literals(textPieces)).check(Schema.isMaxLength(10))
+const Field = Schema.Array(Schema.Literals(fieldPieces)).check(Schema.isMaxLength(5))
+const Frames = Schema.Array(Schema.Union([
+  Schema.Struct({
+    _tag: Schema.Literal("Event"),
+    data: Text,
+    event: Schema.optional(Field),
+    id: Schema.optional(Field)
+  }),
+  Schema.Struct({ _tag: Schema.Literal("Comment"), text: Text })
+])).check(Schema.isMaxLength(10))
+const Cuts = Schema.Array(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 300 }))).check(Schema.isMaxLength(8))
 
 const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
   if (Exit.isSuccess(exit)) throw new Error(`expected a failure, got ${JSON.stringify(exit.value)}`)
@@ -240,6 +256,64 @@ describe("SseClient", () => {
       const invalid = yield* Effect.exit(Stream.runCollect(SseClient.connect("not a url")))
       expect(failureOf(invalid)).toMatchObject({ _tag: "SseConnectionError", reason: "invalid-request" })
     }).pipe(Effect.provide(NodeHttpClient.layerNodeHttp)))
+
+  it.live.prop(
+    "interop: whatever SseEncoder writes (in any pieces), the client reads back",
+    { specs: Frames, cuts: Cuts },
+    ({ cuts, specs }) =>
+      Effect.gen(function*() {
+        const frames: Array<SseEvent.Frame> = specs.map((spec) =>
+          spec._tag === "Comment" ? SseEvent.comment(spec.text.join("")) : SseEvent.make({
+            data: spec.data.join(""),
+            ...(spec.event === undefined ? {} : { event: spec.event.join("") }),
+            ...(spec.id === undefined ? {} : { id: spec.id.join("") })
+          })
+        )
+        const end = SseEvent.make({ event: "end", data: "" })
+        const wire = Buffer.concat([...frames, end].map((f) => SseEncoder.encodeUnsafe(f)))
+        const server = yield* scriptedServer((ex) => {
+          sseHead(ex.res)
+          let from = 0
+          for (const cut of [...new Set(cuts)].toSorted((a, b) => a - b)) {
+            if (cut >= wire.length) break
+            ex.res.write(wire.subarray(from, cut))
+            from = cut
+          }
+          ex.res.write(wire.subarray(from))
+        })
+        const received = yield* SseClient.connect(server.url()).pipe(
+          Stream.takeUntil((e) => e.event === "end"),
+          Stream.runCollect
+        )
+        let lastId = ""
+        const expected = [...frames, end].flatMap((f): Array<SseEvent.Event> => {
+          if (f._tag !== "Event") return []
+          if (f.id !== undefined) lastId = f.id
+          return [SseEvent.make({
+            data: f.data.replace(/\r\n|\r/g, "\n"),
+            ...(f.event === undefined || f.event === "" ? {} : { event: f.event }),
+            ...(lastId === "" ? {} : { id: lastId })
+          })]
+        })
+        expect(received).toStrictEqual(expected)
+      }).pipe(Effect.scoped, Effect.provide(NodeHttpClient.layerNodeHttp)),
+    { arbitrary: { runs: 40 } }
+  )
+
+  it("options that cannot work are rejected when the stream is described", () => {
+    for (
+      const bad of [
+        { idleTimeout: 0 },
+        { maxAttempts: 0 },
+        { maxAttempts: 1.5 },
+        { bufferSize: 0 },
+        { maxRedirects: -1 },
+        { maxLineSize: 0 }
+      ]
+    ) {
+      expect(() => SseClient.connect("http://127.0.0.1:1/", bad)).toThrow(RangeError)
+    }
+  })
 
   it.live("stopping the stream aborts the request: the socket closes and no fiber is left", () =>
     Effect.gen(function*() {

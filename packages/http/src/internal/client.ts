@@ -93,15 +93,45 @@ const transportError = (url: string, error: HttpClientError.HttpClientError): Ef
       retryAfterMillis: 0
     })
 
+// Settings that cannot work are programming errors: reject them when the stream is described.
+const validate = (options: ConnectOptions): void => {
+  const check = (name: string, ok: boolean, value: unknown) => {
+    if (!ok) throw new RangeError(`SseClient.connect: invalid ${name} (got ${String(value)})`)
+  }
+  const { bufferSize, idleTimeout, maxAttempts, maxDelay, maxRedirects, retry } = options
+  check(
+    "maxAttempts (a positive integer or Infinity)",
+    maxAttempts === undefined || maxAttempts === Infinity || (Number.isSafeInteger(maxAttempts) && maxAttempts > 0),
+    maxAttempts
+  )
+  check(
+    "bufferSize (a positive integer)",
+    bufferSize === undefined || (Number.isSafeInteger(bufferSize) && bufferSize > 0),
+    bufferSize
+  )
+  check(
+    "maxRedirects (a non-negative integer)",
+    maxRedirects === undefined || (Number.isSafeInteger(maxRedirects) && maxRedirects >= 0),
+    maxRedirects
+  )
+  check("idleTimeout (a positive duration)", idleTimeout === undefined || toMillis(idleTimeout, 0) > 0, idleTimeout)
+  check("retry (a finite duration)", retry === undefined || Number.isFinite(toMillis(retry, 0)), retry)
+  check("maxDelay (a finite duration)", maxDelay === undefined || Number.isFinite(toMillis(maxDelay, 0)), maxDelay)
+  // The parser checks its own options.
+  SseParser.makeParser({ onEvent: () => {}, maxLineSize: options.maxLineSize, maxEventSize: options.maxEventSize })
+}
+
 /** @internal */
 export const connect = (
   input: string | URL | HttpClientRequest.HttpClientRequest,
   options: ConnectOptions = {}
-): Stream.Stream<SseEvent.Event, SseClientError, HttpClient.HttpClient> =>
-  Stream.callback<SseEvent.Event, SseClientError, HttpClient.HttpClient>(
+): Stream.Stream<SseEvent.Event, SseClientError, HttpClient.HttpClient> => {
+  validate(options)
+  return Stream.callback<SseEvent.Event, SseClientError, HttpClient.HttpClient>(
     (queue) => run(queue, input, options),
     { bufferSize: options.bufferSize ?? 64 }
   )
+}
 
 const run = (
   queue: Queue.Queue<SseEvent.Event, SseClientError | Cause.Done>,
