@@ -4,8 +4,8 @@ import { Effect, Layer, Stream } from "effect"
 import { HttpRouter } from "effect/http"
 import * as Http from "node:http"
 import { SseAuth, SseResponse } from "../src/index.ts"
-import { open } from "./support/client.ts"
-import { serve, until } from "./support/server.ts"
+import { open } from "../src/testing/TestClient.ts"
+import { serve, until } from "../src/testing/TestServer.ts"
 
 const secretEvents = () =>
   Stream.concat(Stream.make(SseEvent.make({ event: "secret", data: "launch codes" })), Stream.never)

@@ -4,8 +4,8 @@ import { LeakTracker } from "@sluice/core/testing"
 import { Effect, Schedule, Stream } from "effect"
 import { HttpRouter } from "effect/http"
 import { SseResponse } from "../src/index.ts"
-import { open } from "./support/client.ts"
-import { serve } from "./support/server.ts"
+import { open } from "../src/testing/TestClient.ts"
+import { serve } from "../src/testing/TestServer.ts"
 
 const numbered = (n: number) =>
   Stream.fromIterable(Array.from({ length: n }, (_, i) => SseEvent.make({ id: String(i + 1), data: `event ${i + 1}` })))

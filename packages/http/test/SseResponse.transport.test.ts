@@ -6,8 +6,8 @@ import { PrometheusMetrics } from "effect/observability"
 import * as Http from "node:http"
 import * as Zlib from "node:zlib"
 import { SseResponse } from "../src/index.ts"
-import { open } from "./support/client.ts"
-import { serve, until } from "./support/server.ts"
+import { open } from "../src/testing/TestClient.ts"
+import { serve, until } from "../src/testing/TestServer.ts"
 
 const get = (port: number, path: string, headers: Record<string, string> = {}) =>
   Effect.acquireRelease(

@@ -4,8 +4,8 @@ import { Effect, Exit, Schedule, Scope, Stream } from "effect"
 import { HttpRouter } from "effect/http"
 import * as Http from "node:http"
 import { SseResponse } from "../src/index.ts"
-import { open } from "./support/client.ts"
-import { serve, until } from "./support/server.ts"
+import { open } from "../src/testing/TestClient.ts"
+import { serve, until } from "../src/testing/TestServer.ts"
 
 const ticking = () =>
   Stream.fromSchedule(Schedule.spaced("5 millis")).pipe(Stream.map((n) => SseEvent.make({ id: String(n), data: "t" })))

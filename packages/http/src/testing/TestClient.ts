@@ -1,6 +1,21 @@
-import { Deferred, Effect } from "effect"
+/**
+ * A node:http SSE client for tests: it records every chunk exactly as it
+ * arrived (so a test can check what one network read held), parses frames,
+ * and lets a test wait for a number of frames or the end, without timers.
+ *
+ * @since 0.1.0
+ */
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
 import * as Http from "node:http"
 
+/**
+ * A frame as the test client saw it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface RawEvent {
   readonly event: string
   readonly data: string
@@ -8,7 +23,14 @@ export interface RawEvent {
   readonly retry: number | undefined
 }
 
-/** A small line-based SSE reader for tests that must not depend on the library's own parser. */
+/**
+ * Splits complete frames (`\n\n`-terminated blocks) into fields. A simple
+ * reader for streams written by sluice's encoder (LF line endings); use the
+ * library's parser for arbitrary streams.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const parseFrames = (text: string): Array<RawEvent> => {
   const out: Array<RawEvent> = []
   for (const block of text.split("\n\n")) {
@@ -34,6 +56,10 @@ export const parseFrames = (text: string): Array<RawEvent> => {
   return out
 }
 
+/**
+ * @since 0.1.0
+ * @category models
+ */
 export interface Client {
   readonly status: number
   readonly headers: Http.IncomingHttpHeaders
@@ -48,8 +74,18 @@ export interface Client {
   readonly destroy: () => void
 }
 
-/** Opens `path` with node:http and collects what arrives. Closed with the scope. */
-export const open = (port: number, path: string, headers: Record<string, string> = {}) =>
+/**
+ * Opens `path` on 127.0.0.1:`port` and collects what arrives. The request is
+ * destroyed when the scope closes.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const open = (
+  port: number,
+  path: string,
+  headers: Record<string, string> = {}
+): Effect.Effect<Client, never, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.callback<Client>((resume) => {
       const req = Http.get({ host: "127.0.0.1", port, path, headers, agent: false }, (res) => {
