@@ -110,6 +110,24 @@ describe("SseClient", () => {
       expect(states[5]).toStrictEqual({ _tag: "Closed", reason: "interrupted" })
     }).pipe(Effect.provide(NodeHttpClient.layerNodeHttp)))
 
+  it.live("lastEventId (option or request header) resumes a stream: sent first, carried by events without id", () =>
+    Effect.gen(function*() {
+      const server = yield* scriptedServer((ex) => {
+        sseHead(ex.res)
+        ex.res.write(`data: resumed after ${ex.lastEventId}\n\n`)
+      })
+      const viaOption = yield* SseClient.connect(server.url(), { lastEventId: "41" }).pipe(
+        Stream.take(1),
+        Stream.runCollect
+      )
+      expect(viaOption).toStrictEqual([SseEvent.make({ id: "41", data: "resumed after 41" })])
+      const viaHeader = yield* SseClient.connect(server.url(), { headers: { "Last-Event-ID": "7" } }).pipe(
+        Stream.take(1),
+        Stream.runCollect
+      )
+      expect(viaHeader).toStrictEqual([SseEvent.make({ id: "7", data: "resumed after 7" })])
+    }).pipe(Effect.provide(NodeHttpClient.layerNodeHttp)))
+
   it.live("204 ends the stream cleanly, after what earlier connections delivered", () =>
     Effect.gen(function*() {
       const server = yield* scriptedServer((ex) => {

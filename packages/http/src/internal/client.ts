@@ -163,7 +163,8 @@ const run = (
     const idleMillis = options.idleTimeout === undefined ? undefined : toMillis(options.idleTimeout, 0)
     const maxAttempts = options.maxAttempts ?? Number.POSITIVE_INFINITY
     let reconnectMillis = toMillis(options.retry, defaultRetryMillis)
-    let lastEventId = options.lastEventId ?? ""
+    // A Last-Event-ID header given with the request seeds the first request like the option does.
+    let lastEventId = options.lastEventId ?? request.headers["last-event-id"] ?? ""
     let failures = 0
 
     // One connection, from request to end of body; its scope aborts the request.
