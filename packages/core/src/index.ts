@@ -11,6 +11,9 @@ export * as SseEvent from "./SseEvent.ts"
 export * as SseEncoder from "./SseEncoder.ts"
 
 /** @since 0.1.0 */
+export * as SseParser from "./SseParser.ts"
+
+/** @since 0.1.0 */
 export * as Sink from "./Sink.ts"
 
 /** @since 0.1.0 */

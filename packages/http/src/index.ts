@@ -1,6 +1,6 @@
 /**
  * sluice on `@effect/platform-node`: SSE responses with limits, authorization,
- * compression and fast shutdown.
+ * compression and fast shutdown, and an SSE client with reconnection.
  *
  * @since 0.1.0
  */
@@ -13,3 +13,6 @@ export * as SseServer from "./SseServer.ts"
 
 /** @since 0.1.0 */
 export * as SseAuth from "./SseAuth.ts"
+
+/** @since 0.1.0 */
+export * as SseClient from "./SseClient.ts"
