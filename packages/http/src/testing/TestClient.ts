@@ -5,6 +5,7 @@
  *
  * @since 0.1.0
  */
+import { SseParser } from "@sluice/core"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
@@ -24,35 +25,25 @@ export interface RawEvent {
 }
 
 /**
- * Splits complete frames (`\n\n`-terminated blocks) into fields. A simple
- * reader for streams written by sluice's encoder (LF line endings); use the
- * library's parser for arbitrary streams.
+ * Parses a complete stream text with sluice's spec-exact parser in strict
+ * mode, so a test fails on anything a browser would read differently or
+ * silently ignore. A `retry:` hint appears as its own entry (with `retry`
+ * set and `event` empty); events carry the stream's last event id.
  *
  * @since 0.1.0
  * @category utils
  */
 export const parseFrames = (text: string): Array<RawEvent> => {
   const out: Array<RawEvent> = []
-  for (const block of text.split("\n\n")) {
-    if (block.trim() === "") continue
-    let event = "message"
-    const data: Array<string> = []
-    let id: string | undefined
-    let retry: number | undefined
-    let any = false
-    for (const line of block.split("\n")) {
-      if (line.startsWith(":")) continue
-      const colon = line.indexOf(":")
-      const name = colon === -1 ? line : line.slice(0, colon)
-      const value = colon === -1 ? "" : line.slice(colon + 1).replace(/^ /, "")
-      any = true
-      if (name === "event") event = value
-      else if (name === "data") data.push(value)
-      else if (name === "id") id = value
-      else if (name === "retry") retry = Number(value)
-    }
-    if (any) out.push({ event, data: data.join("\n"), id, retry })
-  }
+  const parser = SseParser.makeParser({
+    strict: true,
+    onEvent: (e) => out.push({ event: e.event ?? "message", data: e.data, id: e.id, retry: undefined }),
+    onRetry: (millis) => out.push({ event: "", data: "", id: undefined, retry: millis })
+  })
+  // Only complete frames: a stream cut mid-frame is parsed up to its last blank line.
+  const complete = text.slice(0, text.lastIndexOf("\n\n") + 2)
+  parser.feed(complete)
+  parser.end()
   return out
 }
 
