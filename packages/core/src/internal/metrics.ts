@@ -40,3 +40,9 @@ export const connectionOutcomes = Metric.counter("sluice_connection_outcomes_tot
   description: "Ended connections by reason",
   incremental: true
 })
+
+/** @internal */
+export const eventsDropped = Metric.counter("sluice_events_dropped_total", {
+  description: "Events dropped by a connection's dropping overflow (reason: drop-oldest, drop-newest)",
+  incremental: true
+})
