@@ -15,3 +15,6 @@ export * as Sink from "./Sink.ts"
 
 /** @since 0.1.0 */
 export * as Connection from "./Connection.ts"
+
+/** @since 0.1.0 */
+export * as Hub from "./Hub.ts"
