@@ -18,3 +18,6 @@ export * as Connection from "./Connection.ts"
 
 /** @since 0.1.0 */
 export * as Hub from "./Hub.ts"
+
+/** @since 0.1.0 */
+export * as Topics from "./Topics.ts"

@@ -88,3 +88,8 @@ export const hubEventsReplayed = Metric.counter("sluice_hub_events_replayed_tota
   description: "Retained events written to resubscribing clients",
   incremental: true
 })
+
+/** @internal */
+export const topicsActive = Metric.gauge("sluice_topics", {
+  description: "Topics (keyed hubs) currently alive"
+})
