@@ -30,6 +30,12 @@
  *   end and finalizers run once.
  * - **Heartbeats**: a comment frame after `heartbeat` without any write; every
  *   write resets the timer; none after the end.
+ * - **Overflow**: by default a full mailbox suspends the producer; a
+ *   connection can instead drop the oldest or the newest frame
+ *   ({@link Overflow}), counting drops and optionally telling the client where
+ *   the gap is ({@link Options.dropNotice}).
+ * - **Preamble**: frames written before anything in the mailbox (an opening
+ *   event, replayed history), outside the mailbox's capacity.
  * - The result is an {@link Outcome} value saying why it ended and how many
  *   events were delivered and discarded; the same figures feed Effect
  *   `Metric`s (`sluice_connections_open`, `sluice_events_delivered_total`, …).
@@ -98,6 +104,25 @@ export interface Terminal<E> {
 }
 
 /**
+ * What a connection does with an offer when its mailbox is full.
+ *
+ * - `suspend` (default): `offer` waits for room; `offerUnsafe` returns `false`
+ *   and leaves the decision to the caller (a hub disconnects or waits).
+ * - `drop-oldest`: the oldest frame waiting in the mailbox is dropped to make
+ *   room; the new one is accepted. Offers never wait.
+ * - `drop-newest`: the new frame is dropped; what is waiting is kept. Offers
+ *   never wait.
+ *
+ * Drops are counted (`dropped` in {@link Stats} and {@link Outcome}, the
+ * `sluice_events_dropped_total` metric) and can be announced to the client
+ * with {@link Options.dropNotice}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Overflow = "suspend" | "drop-oldest" | "drop-newest"
+
+/**
  * @since 0.1.0
  * @category models
  */
@@ -118,10 +143,33 @@ export interface Options<E = never, R = never> {
   readonly terminal?: Terminal<E> | undefined
   /** An id for logs, metrics and the outcome. Default: a process-unique `c<n>`. */
   readonly id?: string | undefined
+  /** What to do with an offer when the mailbox is full. Default `suspend`. See {@link Overflow}. */
+  readonly overflow?: Overflow | undefined
   /**
-   * Called once, synchronously, when the outcome is known (before `outcome`
-   * resumes its waiters). For transports that must end their side, such as
-   * ending an HTTP response body. Must not throw.
+   * With a dropping {@link Overflow}: the frame that tells the client how many
+   * events it missed. It is written where the gap is (before the next frame
+   * after the dropped ones), as part of the writer's next batch, so it never
+   * needs room in the mailbox. Default: no notice (drops are only counted).
+   */
+  readonly dropNotice?: ((missed: number) => Frame) | undefined
+  /**
+   * Encoded frames written before anything offered to the mailbox (an opening
+   * event, a `retry:` hint, replayed history). They do not use mailbox
+   * capacity; they are written in batches of at most `capacity` frames.
+   *
+   * As a function it is called once, synchronously, as soon as the connection
+   * accepts offers and before any of its fibers start: whatever it registers
+   * (a hub subscription) and the frames it returns are fixed in one step, so
+   * nothing offered after the call can be written before those frames.
+   */
+  readonly preamble?:
+    | ReadonlyArray<Uint8Array>
+    | ((connection: Connection) => ReadonlyArray<Uint8Array>)
+    | undefined
+  /**
+   * Called synchronously, once, when the outcome is decided (before the
+   * connection's fibers have finished; {@link Connection.outcome} resolves
+   * after they have). Lets a feeder stop offering at once. Must not throw.
    */
   readonly onEnd?: ((outcome: Outcome) => void) | undefined
 }
@@ -142,10 +190,12 @@ export type Reason = "completed" | "failed" | "client-gone" | "interrupted" | "c
 
 interface OutcomeBase {
   readonly id: string
-  /** Events written to the sink (heartbeats excluded, terminal frames included). */
+  /** Events written to the sink (heartbeats excluded; preamble, drop notices and terminal frames included). */
   readonly delivered: number
-  /** Events accepted into the mailbox but never written because the connection ended first. */
+  /** Events accepted into the mailbox (or the preamble) but never written because the connection ended first. */
   readonly discarded: number
+  /** Events dropped by a dropping {@link Overflow} (refused, or pushed out by newer ones). */
+  readonly dropped: number
   readonly heartbeats: number
   readonly writes: number
   readonly bytes: number
@@ -173,6 +223,7 @@ export type Outcome =
 export interface Stats {
   readonly delivered: number
   readonly discarded: number
+  readonly dropped: number
   readonly heartbeats: number
   readonly writes: number
   readonly bytes: number
@@ -187,14 +238,24 @@ export interface Stats {
 export interface Connection {
   readonly id: string
   readonly capacity: number
+  readonly overflow: Overflow
   /**
-   * Offers encoded bytes without waiting: `false` when the mailbox is full or
-   * the connection has ended. This is how a hub feeds many connections from one
-   * fiber without ever blocking on one of them.
+   * Offers encoded bytes without waiting: `false` when the bytes were not
+   * accepted (the mailbox is full under `suspend`, the bytes were dropped under
+   * `drop-newest`, or the connection is closing or has ended). Under
+   * `drop-oldest` a full mailbox drops its oldest frame and accepts the bytes.
+   * This is how a hub feeds many connections from one fiber without ever
+   * blocking on one of them.
    */
   readonly offerUnsafe: (bytes: Uint8Array) => boolean
-  /** Offers encoded bytes, suspending while the mailbox is full; `false` once the connection has ended. */
+  /**
+   * Offers encoded bytes. Under `suspend` it waits while the mailbox is full;
+   * under the dropping overflows it never waits (a drop counts as handled).
+   * `false` once the connection is closing or has ended.
+   */
   readonly offer: (bytes: Uint8Array) => Effect.Effect<boolean>
+  /** `true` while offers can be accepted: `false` once closing (after {@link Connection.close}) or ended. */
+  readonly accepting: () => boolean
   /** Frames waiting in the mailbox. */
   readonly size: () => number
   /** `false` once the connection has ended. */
@@ -220,6 +281,12 @@ export interface Connection {
    * reason `client-gone`, discarding what is buffered. Never waits.
    */
   readonly lost: (error: WriteError) => Effect.Effect<void>
+  /**
+   * {@link Connection.kill} as a plain call, for a feeder that must end a
+   * connection in the middle of a synchronous loop. `false` when it had
+   * already ended.
+   */
+  readonly killUnsafe: (reason: string) => boolean
   /** Waits for the end and returns the {@link Outcome}. */
   readonly outcome: Effect.Effect<Outcome>
 }

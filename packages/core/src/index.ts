@@ -18,3 +18,9 @@ export * as Sink from "./Sink.ts"
 
 /** @since 0.1.0 */
 export * as Connection from "./Connection.ts"
+
+/** @since 0.1.0 */
+export * as Hub from "./Hub.ts"
+
+/** @since 0.1.0 */
+export * as Topics from "./Topics.ts"

@@ -80,10 +80,12 @@ export const make = <E, R>(
     const heartbeatFrame = utf8.encode(`:${options.heartbeatText ? ` ${options.heartbeatText}` : ""}\n\n`)
     const terminal = options.terminal ?? {}
     const sink = options.sink
+    const overflow = options.overflow ?? "suspend"
+    const dropNotice = overflow === "suspend" ? undefined : options.dropNotice
 
     const queue = yield* Queue.bounded<Uint8Array, End>(capacity)
     const outcome = yield* Deferred.make<Connection.Outcome>()
-    const stats = { delivered: 0, discarded: 0, heartbeats: 0, writes: 0, bytes: 0 }
+    const stats = { delivered: 0, discarded: 0, dropped: 0, heartbeats: 0, writes: 0, bytes: 0 }
     // Watchdog inputs, written by the writer. Plain fields: all fibers run on one JS thread.
     const io = { writing: false, writeStartedAt: 0, lastActivityAt: clock.currentTimeMillisUnsafe() }
     let settled = false
@@ -91,6 +93,11 @@ export const make = <E, R>(
     let heartbeatsQueued = 0
     // Events in the write under way; delivered only when it completes.
     let inFlight = 0
+    // Frames written before the mailbox, and how many of them the writer took.
+    let preamble: ReadonlyArray<Uint8Array> = []
+    let preambleTaken = 0
+    // Drops not yet announced by a notice.
+    let missed = 0
     const fibers: Array<Fiber.Fiber<unknown, unknown>> = []
 
     metrics.connectionsTotal.updateUnsafe(1, context)
@@ -124,6 +131,7 @@ export const make = <E, R>(
         reason,
         delivered: stats.delivered,
         discarded: stats.discarded,
+        dropped: stats.dropped,
         heartbeats: stats.heartbeats,
         writes: stats.writes,
         bytes: stats.bytes,
@@ -140,9 +148,10 @@ export const make = <E, R>(
       // shutdown also releases a producer blocked on a full mailbox (its offer
       // returns false), so it can never stay blocked after the writer stopped.
       // A batch inside an unfinished (or failed) write was never delivered.
-      stats.discarded += Queue.sizeUnsafe(queue) - heartbeatsQueued + inFlight
+      stats.discarded += Queue.sizeUnsafe(queue) - heartbeatsQueued + inFlight + preamble.length - preambleTaken
       heartbeatsQueued = 0
       inFlight = 0
+      preambleTaken = preamble.length
       Queue.shutdownUnsafe(queue)
       const result = build(reason, extra)
       metrics.connectionsOpen.modifyUnsafe(-1, context)
@@ -151,15 +160,13 @@ export const make = <E, R>(
       if (result.reason === "client-gone" && result.error.reason === "timeout") {
         metrics.writeTimeouts.updateUnsafe(1, context)
       }
+      options.onEnd?.(result)
       // The outcome is published once the other fibers have ended, so that a
       // caller who sees it knows the producer's finalizers have run.
       const self = Fiber.getCurrent()
       const others = fibers.filter((f) => f !== self && f.pollUnsafe() === undefined)
       let pending = others.length
-      const publish = () => {
-        options.onEnd?.(result)
-        Deferred.doneUnsafe(outcome, Effect.succeed(result))
-      }
+      const publish = () => Deferred.doneUnsafe(outcome, Effect.succeed(result))
       if (pending === 0) publish()
       for (const fiber of others) {
         fiber.addObserver(() => {
@@ -192,19 +199,45 @@ export const make = <E, R>(
     }
 
     const clientGone = (error: WriteError) => settle("client-gone", { error } as Partial<Connection.Outcome>)
+    const writeFailed = (cause: Cause.Cause<WriteError>) => {
+      const error = Cause.findErrorOption(cause)
+      return error._tag === "Some"
+        ? clientGone(error.value)
+        : settle("failed", { cause } as Partial<Connection.Outcome>)
+    }
 
-    // The writer: takes everything available and writes it as one chunk.
+    // The notice for the drops since the last one, placed where the gap is:
+    // under drop-oldest the dropped frames were the oldest waiting, so the gap
+    // is before this batch; under drop-newest the mailbox stayed full from the
+    // first drop until this take, so everything in the batch came before it.
+    const withNotice = (batch: ReadonlyArray<Uint8Array>): Effect.Effect<ReadonlyArray<Uint8Array>> => {
+      if (missed === 0 || dropNotice === undefined) return Effect.succeed(batch)
+      const count = missed
+      missed = 0
+      return Effect.map(encodeAll([dropNotice(count)]), (notice) =>
+        notice.length === 0 ? batch : overflow === "drop-oldest" ? [...notice, ...batch] : [...batch, ...notice])
+    }
+
+    // The writer: the preamble first, then takes everything available from the
+    // mailbox and writes it as one chunk.
     const writer: Effect.Effect<void> = Effect.gen(function*() {
+      while (preambleTaken < preamble.length) {
+        const batch = preamble.slice(preambleTaken, preambleTaken + capacity)
+        preambleTaken += batch.length
+        const result = yield* Effect.exit(write(batch))
+        if (Exit.isFailure(result)) {
+          return yield* writeFailed(result.cause)
+        }
+      }
       while (true) {
         const taken = yield* Effect.exit(Queue.takeAll(queue))
         if (Exit.isSuccess(taken)) {
-          if (heartbeatsQueued > 0) heartbeatsQueued -= taken.value.length - countEvents(taken.value)
-          const result = yield* Effect.exit(write(taken.value))
+          if (heartbeatsQueued > 0) {
+            heartbeatsQueued -= taken.value.length - countEvents(taken.value)
+          }
+          const result = yield* Effect.exit(write(yield* withNotice(taken.value)))
           if (Exit.isFailure(result)) {
-            const error = Cause.findErrorOption(result.cause)
-            return yield* error._tag === "Some"
-              ? clientGone(error.value)
-              : settle("failed", { cause: result.cause } as Partial<Connection.Outcome>)
+            return yield* writeFailed(result.cause)
           }
           continue
         }
@@ -218,7 +251,9 @@ export const make = <E, R>(
           const result = yield* Effect.exit(write(frames))
           if (Exit.isFailure(result)) {
             const error = Cause.findErrorOption(result.cause)
-            if (error._tag === "Some") return yield* clientGone(error.value)
+            if (error._tag === "Some") {
+              return yield* clientGone(error.value)
+            }
           }
         }
         return yield* settle(reason, {
@@ -226,7 +261,9 @@ export const make = <E, R>(
           ...(end.value.closeReason === undefined ? {} : { closeReason: end.value.closeReason })
         } as Partial<Connection.Outcome>)
       }
-    }).pipe(Effect.onInterrupt(() => settle("interrupted")))
+    }).pipe(Effect.onInterrupt(() =>
+      settle("interrupted")
+    ))
 
     // The watchdog: heartbeats for idle connections and the write deadline.
     // One timer per connection, re-armed from the writer's timestamps, so a busy
@@ -270,13 +307,49 @@ export const make = <E, R>(
       }
     })
 
+    const accepting = () => queue.state._tag === "Open"
+    const dropMetric = overflow === "suspend"
+      ? undefined
+      : Metric.withAttributes(metrics.eventsDropped, { reason: overflow })
+    const recordDrop = () => {
+      stats.dropped++
+      if (dropNotice !== undefined) missed++
+      dropMetric?.updateUnsafe(1, context)
+    }
+    // Only reached when the mailbox refused the bytes.
+    const overflowUnsafe = (bytes: Uint8Array): boolean => {
+      if (overflow === "suspend" || !accepting()) return false
+      if (overflow === "drop-newest") {
+        recordDrop()
+        return false
+      }
+      const oldest = Queue.takeUnsafe(queue)
+      if (oldest !== undefined && Exit.isSuccess(oldest)) {
+        if (oldest.value === heartbeatFrame) heartbeatsQueued--
+        else recordDrop()
+      }
+      return Queue.offerUnsafe(queue, bytes)
+    }
+    const offerUnsafe = (bytes: Uint8Array): boolean => Queue.offerUnsafe(queue, bytes) || overflowUnsafe(bytes)
+    // Under a dropping overflow an offer never waits: a drop counts as handled.
+    const offer = overflow === "suspend"
+      ? (bytes: Uint8Array) => Queue.offer(queue, bytes)
+      : (bytes: Uint8Array) => Effect.sync(() => offerUnsafe(bytes) || accepting())
+    const offerAll = (frames: ReadonlyArray<Uint8Array>): Effect.Effect<boolean> =>
+      overflow === "suspend"
+        ? Effect.map(Queue.offerAll(queue, frames), (rest) => rest.length === 0)
+        : Effect.sync(() => {
+          for (const bytes of frames) if (!offerUnsafe(bytes) && !accepting()) return false
+          return true
+        })
+
     const refuseOffer = Effect.interrupt
     const mailbox: Connection.Mailbox = {
       send: (frame) =>
         Effect.suspend(() => {
           const bytes = frameBytes(frame)
           if (!(bytes instanceof Uint8Array)) return Effect.fail(bytes)
-          return Effect.flatMap(Queue.offer(queue, bytes), (ok) => ok ? Effect.void : refuseOffer)
+          return Effect.flatMap(offer(bytes), (ok) => ok ? Effect.void : refuseOffer)
         }),
       // Encodes at most one mailbox's worth ahead of the writer, so a huge batch
       // from a stream costs neither a burst of encoding nor a copy of itself.
@@ -307,7 +380,7 @@ export const make = <E, R>(
             const slice = nextSlice()
             const offered = slice.length === 0
               ? Effect.void
-              : Effect.flatMap(Queue.offerAll(queue, slice), (rest) => rest.length === 0 ? Effect.void : refuseOffer)
+              : Effect.flatMap(offerAll(slice), (ok) => ok ? Effect.void : refuseOffer)
             return Effect.andThen(
               offered,
               Effect.suspend(() => failure !== undefined ? Effect.fail(failure) : done ? Effect.void : loop)
@@ -315,7 +388,7 @@ export const make = <E, R>(
           })
           return loop
         }),
-      sendBytes: (bytes) => Effect.flatMap(Queue.offer(queue, bytes), (ok) => ok ? Effect.void : refuseOffer)
+      sendBytes: (bytes) => Effect.flatMap(offer(bytes), (ok) => ok ? Effect.void : refuseOffer)
     }
 
     const endWith = (end: End) => Queue.failCause(queue, Cause.fail(end))
@@ -341,30 +414,26 @@ export const make = <E, R>(
             endWith({ reason: "completed", frames })
         )
       }
-      if (Cause.hasInterruptsOnly(exit.cause)) return endWith({ reason: "interrupted", frames: [] })
+      if (Cause.hasInterruptsOnly(exit.cause)) {
+        return endWith({ reason: "interrupted", frames: [] })
+      }
       const cause = exit.cause as Cause.Cause<E>
       return Effect.flatMap(
         encodeAll((terminal.failed ?? defaultFailureFrames)(cause)),
-        (frames) => endWith({ reason: "failed", frames, cause })
+        (frames) =>
+          endWith({ reason: "failed", frames, cause })
       )
     })
 
-    yield* Scope.addFinalizer(scope, settle("interrupted"))
-    fibers.push(yield* forkLabelled(writer, scope, `sluice/connection/${id}/writer`))
-    if (heartbeatMs !== undefined || writeTimeoutMs !== undefined) {
-      fibers.push(yield* forkLabelled(watchdog, scope, `sluice/connection/${id}/watchdog`))
-    }
-    const producerFiber = runProducer === undefined
-      ? undefined
-      : yield* forkLabelled(Effect.ignore(runProducer), scope, `sluice/connection/${id}/producer`)
-    if (producerFiber !== undefined) fibers.push(producerFiber)
-
+    let producerFiber: Fiber.Fiber<void> | undefined
     const connection: Connection.Connection = {
       id,
-      offerUnsafe: (bytes) => Queue.offerUnsafe(queue, bytes),
-      offer: (bytes) => Queue.offer(queue, bytes),
-      size: () => Queue.sizeUnsafe(queue),
       capacity,
+      overflow,
+      offerUnsafe,
+      offer,
+      accepting,
+      size: () => Queue.sizeUnsafe(queue),
       isOpen: () => !settled,
       stats: () => ({ ...stats }),
       close: (reason, frames = []) =>
@@ -380,7 +449,25 @@ export const make = <E, R>(
         settle("closed", { closeReason: reason } as Partial<Connection.Outcome>),
       lost: (error) =>
         settle("client-gone", { error } as Partial<Connection.Outcome>),
+      killUnsafe: (reason) =>
+        settleUnsafe("closed", { closeReason: reason } as Partial<Connection.Outcome>),
       outcome: Deferred.await(outcome)
     }
+
+    // From the preamble call (which may register this connection with a
+    // feeder) to the last fork nothing may interrupt: the finalizer that ends
+    // the connection is in place first, and every fiber is started.
+    yield* Effect.uninterruptible(Effect.gen(function*() {
+      yield* Scope.addFinalizer(scope, settle("interrupted"))
+      preamble = typeof options.preamble === "function" ? options.preamble(connection) : options.preamble ?? []
+      fibers.push(yield* forkLabelled(writer, scope, `sluice/connection/${id}/writer`))
+      if (heartbeatMs !== undefined || writeTimeoutMs !== undefined) {
+        fibers.push(yield* forkLabelled(watchdog, scope, `sluice/connection/${id}/watchdog`))
+      }
+      if (runProducer !== undefined) {
+        producerFiber = yield* forkLabelled(Effect.ignore(runProducer), scope, `sluice/connection/${id}/producer`)
+        fibers.push(producerFiber)
+      }
+    }))
     return connection
   })

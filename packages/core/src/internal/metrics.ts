@@ -40,3 +40,56 @@ export const connectionOutcomes = Metric.counter("sluice_connection_outcomes_tot
   description: "Ended connections by reason",
   incremental: true
 })
+
+/** @internal */
+export const eventsDropped = Metric.counter("sluice_events_dropped_total", {
+  description: "Events dropped by a connection's dropping overflow (reason: drop-oldest, drop-newest)",
+  incremental: true
+})
+
+/** @internal */
+export const hubEventsPublished = Metric.counter("sluice_hub_events_published_total", {
+  description: "Events published to hubs (accepted, recorded and fanned out)",
+  incremental: true
+})
+
+/** @internal */
+export const hubPublishRejected = Metric.counter("sluice_hub_publish_rejected_total", {
+  description:
+    "Publishes rejected before touching any subscriber (reason: too-large, not-allowed, invalid, unserializable)",
+  incremental: true
+})
+
+/** @internal */
+export const hubDeliveries = Metric.counter("sluice_hub_deliveries_total", {
+  description: "Events accepted into subscriber mailboxes (one per subscriber per event)",
+  incremental: true
+})
+
+/** @internal */
+export const hubSlowConsumers = Metric.counter("sluice_hub_slow_consumers_total", {
+  description: "Subscribers disconnected because they could not keep up (policy: disconnect, backpressure)",
+  incremental: true
+})
+
+/** @internal */
+export const hubSubscribers = Metric.gauge("sluice_hub_subscribers", {
+  description: "Hub subscribers currently registered"
+})
+
+/** @internal */
+export const hubReplays = Metric.counter("sluice_hub_replays_total", {
+  description: "Subscriptions with a Last-Event-ID (result: resumed, expired, restarted, unknown)",
+  incremental: true
+})
+
+/** @internal */
+export const hubEventsReplayed = Metric.counter("sluice_hub_events_replayed_total", {
+  description: "Retained events written to resubscribing clients",
+  incremental: true
+})
+
+/** @internal */
+export const topicsActive = Metric.gauge("sluice_topics", {
+  description: "Topics (keyed hubs) currently alive"
+})

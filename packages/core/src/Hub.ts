@@ -1,0 +1,503 @@
+/**
+ * A broadcast hub: publish an event once, every subscriber receives it.
+ *
+ * ```text
+ * publish ──validate, encode once──▶ history (count / bytes / age)
+ *                 │
+ *                 └──same bytes, one offerUnsafe each──▶ [mailbox] ─▶ writer ─▶ sink   (subscriber 1)
+ *                                                        [mailbox] ─▶ writer ─▶ sink   (subscriber 2) …
+ * ```
+ *
+ * Each subscriber is a connection actor (see `Connection`) with its own
+ * bounded mailbox and its own slow-client {@link Policy}. A publish encodes
+ * the event a single time and offers the same bytes to every mailbox, without
+ * waiting for any of them (except under `backpressure`, and then at most that
+ * subscriber's timeout), so one slow client never stalls the others or their
+ * heartbeats.
+ *
+ * What it guarantees:
+ * - **One order**: every subscriber sees events in the hub's order (the order
+ *   of the assigned sequence numbers), also with concurrent publishers and
+ *   while a publisher waits for a backpressured subscriber.
+ * - **Validation first**: a rejected publish (too large, type outside the
+ *   allowlist, invalid id or event, unserializable data) touches no
+ *   subscriber and no history and fails with a typed error.
+ * - **Replay**: events carry ids (the hub assigns `<epoch>-<seq>` unless the
+ *   publisher gives one). `subscribe({ lastEventId })` writes every retained
+ *   event after that id, then live events, with no gap and no duplicate: the
+ *   subscriber is registered and the replayed suffix is fixed in one
+ *   synchronous step, and the replayed frames are written before anything in
+ *   the mailbox. An id older than the history, unknown, or from another hub
+ *   instance (a restart: the epoch differs) is answered with a gap signal
+ *   ({@link Replay}, and a `replay_gap` event on the wire).
+ * - **Bounded memory**: history by count, bytes and age (on the Effect
+ *   `Clock`); mailboxes by capacity.
+ *
+ * Metrics: `sluice_hub_events_published_total`,
+ * `sluice_hub_publish_rejected_total{reason}`, `sluice_hub_deliveries_total`,
+ * `sluice_hub_slow_consumers_total{policy}`, `sluice_hub_subscribers`,
+ * `sluice_hub_replays_total{result}`, and the connections' own metrics
+ * (drops: `sluice_events_dropped_total{reason}`).
+ *
+ * @since 0.1.0
+ */
+import * as Data from "effect/Data"
+import type * as Duration from "effect/Duration"
+import type * as Effect from "effect/Effect"
+import { dual } from "effect/Function"
+import type * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import type * as Connection from "./Connection.ts"
+import * as internal from "./internal/hub.ts"
+import type { Event, Frame, InvalidEventError } from "./SseEvent.ts"
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export const TypeId: unique symbol = Symbol.for("@sluice/core/Hub")
+
+/**
+ * A hub. Create it with {@link make}; use it with {@link publish},
+ * {@link publishJson}, {@link subscribe}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Hub {
+  readonly [TypeId]: typeof TypeId
+  /** Identifies this hub instance inside its event ids (`<epoch>-<seq>`). */
+  readonly epoch: string
+  /** Subscribers currently registered. */
+  readonly subscriberCount: () => number
+  readonly stats: () => Stats
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Stats {
+  readonly subscribers: number
+  /** Events published since the hub was made. */
+  readonly published: number
+  /** Events and bytes currently retained for replay (after evicting expired ones). */
+  readonly history: { readonly events: number; readonly bytes: number }
+  /** Id of the last event published, if any. */
+  readonly lastEventId: string | undefined
+}
+
+/**
+ * History bounds. An event leaves the history as soon as any bound is
+ * exceeded (oldest first).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface HistoryOptions {
+  /** Default 1000. `0` keeps no history (no replay). */
+  readonly maxEvents?: number | undefined
+  /** Total encoded bytes. Default 1 MiB. */
+  readonly maxBytes?: number | undefined
+  /** Age on the Effect `Clock`. Default 1 hour; `Infinity` for none. */
+  readonly maxAge?: Duration.Input | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** Replay history bounds; `false` for none. */
+  readonly history?: HistoryOptions | false | undefined
+  /** Largest encoded event (wire bytes) a publish may produce. Default 64 KiB. */
+  readonly maxEventBytes?: number | undefined
+  /**
+   * Event types a publish may use (`"message"` stands for events without a
+   * type). Default: any.
+   */
+  readonly allowedEvents?: Iterable<string> | undefined
+  /**
+   * Identifies this instance in the ids it assigns. Default: random. Give a
+   * fixed one only if the history survives the instance (it does not here).
+   */
+  readonly epoch?: string | undefined
+  /**
+   * After a gap signal: `replay-retained` (default) writes every retained
+   * event, `live-only` writes none.
+   */
+  readonly onGap?: "replay-retained" | "live-only" | undefined
+  /** Event type of the gap signal on the wire. Default `replay_gap`. */
+  readonly gapEvent?: string | undefined
+}
+
+/**
+ * What a publisher gives: an SSE event without `_tag` (an `SseEvent.Event`
+ * fits). Without `id` the hub assigns one.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface EventInput {
+  readonly data: string
+  readonly event?: string | undefined
+  readonly id?: string | undefined
+  readonly retry?: number | undefined
+}
+
+/**
+ * The fields of a JSON event besides its data.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type JsonFields = Omit<EventInput, "data">
+
+/**
+ * The result of a publish.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Published {
+  /** Position in the hub's order (1, 2, …). */
+  readonly seq: number
+  /** The event's id (the publisher's, or the one the hub assigned). */
+  readonly id: string
+  /** Subscribers whose mailbox accepted the event. */
+  readonly delivered: number
+}
+
+/**
+ * What a subscriber does when its mailbox is full:
+ *
+ * - `disconnect` (default): it is removed at once and ends with a
+ *   {@link SlowConsumer} outcome; nobody else notices. With replay, the client
+ *   reconnects with its `Last-Event-ID` and loses nothing still retained.
+ * - `drop-oldest` / `drop-newest`: events are dropped for that subscriber only
+ *   (counted; see {@link SubscribeOptions.dropNotice}).
+ * - `backpressure`: the publisher waits for room, up to
+ *   {@link SubscribeOptions.backpressureTimeout}; then the subscriber is
+ *   disconnected with a {@link SlowConsumer} outcome. Meanwhile the hub's other
+ *   publishers wait too (one order for everyone).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Policy = "disconnect" | "drop-oldest" | "drop-newest" | "backpressure"
+
+/**
+ * Options of {@link subscribe}: everything a connection takes except its
+ * producer (the hub feeds it), plus the subscription's own.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SubscribeOptions
+  extends Omit<Connection.Options, "producer" | "overflow" | "dropNotice" | "preamble">
+{
+  /** Slow-client policy. Default `disconnect`. */
+  readonly policy?: Policy | undefined
+  /** Under `backpressure`: longest a publisher waits for this subscriber. Default 5 seconds. */
+  readonly backpressureTimeout?: Duration.Input | undefined
+  /**
+   * Under `drop-oldest` / `drop-newest`: tell the client how many events it
+   * missed, where the gap is. `true` sends `event: events_dropped` with data
+   * `{"missed":n}`; a function builds your own event. Default: no notice.
+   */
+  readonly dropNotice?: boolean | ((missed: number) => Event) | undefined
+  /** The client's `Last-Event-ID`: replay what it missed (see {@link Replay}). Empty means none. */
+  readonly lastEventId?: string | undefined
+  /**
+   * Frames written first, before the gap signal, the replayed events and the
+   * live ones (an opening event, a `retry:` hint). Invalid frames fail the
+   * subscribe with `InvalidEventError`.
+   */
+  readonly preamble?: ReadonlyArray<Frame> | undefined
+}
+
+/**
+ * Why a `Last-Event-ID` could not be resumed exactly:
+ * - `expired`: the event is older than the retained history;
+ * - `restarted`: the id was assigned by another hub instance (a different epoch);
+ * - `unknown`: the id matches nothing retained (or is ahead of the hub).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type GapReason = "expired" | "restarted" | "unknown"
+
+/**
+ * What replay found for a subscriber:
+ * - `Live`: no (or an empty) `lastEventId` was given; only live events;
+ * - `Resumed`: the id was found; `replayed` events followed it;
+ * - `Gap`: the id could not be resumed; the subscriber got a gap signal
+ *   (`replay_gap` event whose data is `{"reason":…,"lastEventId":…}` and whose
+ *   id is the position the client now resumes from), then `replayed` retained
+ *   events (per the hub's `onGap`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Replay =
+  | { readonly _tag: "Live" }
+  | { readonly _tag: "Resumed"; readonly lastEventId: string; readonly replayed: number }
+  | {
+    readonly _tag: "Gap"
+    readonly lastEventId: string
+    readonly reason: GapReason
+    readonly replayed: number
+  }
+
+/**
+ * A subscriber that could not keep up: its mailbox was full under
+ * `disconnect`, or stayed full for the whole `backpressure` timeout.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class SlowConsumer extends Data.TaggedError("SlowConsumer")<{
+  readonly subscriber: string
+  readonly policy: "disconnect" | "backpressure"
+  readonly capacity: number
+  /** Under `backpressure`: how long the publisher waited, in milliseconds. */
+  readonly waitedMillis?: number | undefined
+}> {
+  override get message(): string {
+    return this.policy === "disconnect"
+      ? `subscriber ${this.subscriber} could not keep up: its mailbox of ${this.capacity} was full`
+      : `subscriber ${this.subscriber} could not keep up: its mailbox of ${this.capacity} stayed full for ${this.waitedMillis} ms`
+  }
+}
+
+/**
+ * How a subscription ended: a connection outcome, or `slow-consumer`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Outcome =
+  | Connection.Outcome
+  | (Omit<Extract<Connection.Outcome, { readonly reason: "closed" }>, "reason" | "closeReason"> & {
+    readonly reason: "slow-consumer"
+    readonly error: SlowConsumer
+  })
+
+/**
+ * A subscription: the connection the hub feeds, what replay found, and how it
+ * ends.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Subscription {
+  readonly id: string
+  /** The underlying connection, e.g. to `close("shutdown", frames)` it on server shutdown. */
+  readonly connection: Connection.Connection
+  readonly replay: Replay
+  /** Waits for the end. */
+  readonly outcome: Effect.Effect<Outcome>
+}
+
+/**
+ * A publish whose encoded event would exceed `maxEventBytes`.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class PayloadTooLargeError extends Data.TaggedError("PayloadTooLargeError")<{
+  /** Encoded size in bytes (for very large data: a lower bound, measured without encoding). */
+  readonly size: number
+  readonly max: number
+}> {
+  override get message(): string {
+    return `event of ${this.size} bytes exceeds the maximum of ${this.max}`
+  }
+}
+
+/**
+ * A publish whose event type is not in the hub's `allowedEvents`.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class EventNotAllowedError extends Data.TaggedError("EventNotAllowedError")<{
+  readonly event: string
+}> {
+  override get message(): string {
+    return `event type ${JSON.stringify(this.event)} is not allowed on this hub`
+  }
+}
+
+/**
+ * Data the JSON helpers cannot serialize: a cycle, a `BigInt`, a `toJSON`
+ * that throws, a value with no JSON form (`undefined`, a function), or a
+ * value the schema rejects.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class UnserializableDataError extends Data.TaggedError("UnserializableDataError")<{
+  readonly reason: string
+  readonly cause?: unknown
+}> {
+  override get message(): string {
+    return `cannot serialize event data: ${this.reason}`
+  }
+}
+
+/**
+ * Why a publish was rejected.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type PublishError = PayloadTooLargeError | EventNotAllowedError | InvalidEventError
+
+/**
+ * Creates a hub. It owns no fiber: it lives as long as it is referenced, and
+ * its subscribers live in their own scopes. Fails with `InvalidEventError`
+ * for a `gapEvent` the wire format cannot carry or an `epoch` that is not
+ * lower-case letters and digits.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Hub } from "@sluice/core"
+ *
+ * const program = Effect.gen(function*() {
+ *   const hub = yield* Hub.make({ history: { maxEvents: 500, maxAge: "10 minutes" }, allowedEvents: ["price"] })
+ *   yield* Hub.publishJson(hub, { symbol: "ACME", price: 42 }, { event: "price" })
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: Options = {}): Effect.Effect<Hub, InvalidEventError> => internal.make(options)
+
+/**
+ * `true` for a {@link Hub}.
+ *
+ * @since 0.1.0
+ * @category guards
+ */
+export const isHub = (u: unknown): u is Hub => typeof u === "object" && u !== null && TypeId in u
+
+/**
+ * Publishes an event to every subscriber.
+ *
+ * The event is validated and encoded once, recorded in the history and
+ * offered to every mailbox. It completes without waiting for any subscriber,
+ * except `backpressure` subscribers whose mailbox is full (each at most its
+ * timeout). The fields are read when the effect runs: changing the object
+ * afterwards changes nothing.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Hub } from "@sluice/core"
+ *
+ * const program = Effect.gen(function*() {
+ *   const hub = yield* Hub.make()
+ *   const { id } = yield* Hub.publish(hub, { event: "tick", data: "1" })
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category publishing
+ */
+export const publish: {
+  (event: EventInput): (self: Hub) => Effect.Effect<Published, PublishError>
+  (self: Hub, event: EventInput): Effect.Effect<Published, PublishError>
+} = dual(2, (self: Hub, event: EventInput) => internal.publish(self, event))
+
+/**
+ * Publishes `value` serialized once with `JSON.stringify`. Cycles, `BigInt`s
+ * and values without a JSON form fail with {@link UnserializableDataError};
+ * nothing is published.
+ *
+ * @since 0.1.0
+ * @category publishing
+ */
+export const publishJson: {
+  (value: unknown, fields?: JsonFields): (self: Hub) => Effect.Effect<Published, PublishError | UnserializableDataError>
+  (self: Hub, value: unknown, fields?: JsonFields): Effect.Effect<Published, PublishError | UnserializableDataError>
+} = dual(
+  (args) => isHub(args[0]),
+  (self: Hub, value: unknown, fields?: JsonFields) => internal.publishJson(self, value, fields)
+)
+
+/**
+ * Publishes `value` encoded with `schema` and serialized once as JSON. A
+ * value the schema rejects fails with {@link UnserializableDataError}.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Schema } from "effect"
+ * import { Hub } from "@sluice/core"
+ *
+ * const Price = Schema.Struct({ symbol: Schema.String, at: Schema.Date })
+ * const program = Effect.gen(function*() {
+ *   const hub = yield* Hub.make()
+ *   yield* Hub.publishSchema(hub, Price, { symbol: "ACME", at: new Date(0) }, { event: "price" })
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category publishing
+ */
+export const publishSchema: {
+  <S extends Schema.Top>(
+    schema: S,
+    value: S["Type"],
+    fields?: JsonFields
+  ): (self: Hub) => Effect.Effect<Published, PublishError | UnserializableDataError, S["EncodingServices"]>
+  <S extends Schema.Top>(
+    self: Hub,
+    schema: S,
+    value: S["Type"],
+    fields?: JsonFields
+  ): Effect.Effect<Published, PublishError | UnserializableDataError, S["EncodingServices"]>
+} = dual(
+  (args) => isHub(args[0]),
+  <S extends Schema.Top>(self: Hub, schema: S, value: S["Type"], fields?: JsonFields) =>
+    internal.publishSchema(self, schema, value, fields)
+)
+
+/**
+ * Subscribes in the current scope: closing the scope unsubscribes (and ends
+ * the connection). Returns once the subscriber is registered: every event
+ * published after that reaches it (per its policy).
+ *
+ * The subscriber's stream is: `preamble`, then the gap signal (if any), then
+ * the replayed events, then live events.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Hub, SseEvent } from "@sluice/core"
+ * import { TestSink } from "@sluice/core/testing"
+ *
+ * const program = Effect.scoped(Effect.gen(function*() {
+ *   const hub = yield* Hub.make()
+ *   const client = yield* TestSink.make()
+ *   const sub = yield* Hub.subscribe(hub, {
+ *     sink: client.sink,
+ *     policy: "drop-oldest",
+ *     lastEventId: undefined,
+ *     preamble: [SseEvent.retry(2000)]
+ *   })
+ *   yield* Hub.publish(hub, { data: "hello" })
+ *   yield* sub.connection.close("bye")
+ *   return yield* sub.outcome
+ * }))
+ * ```
+ *
+ * @since 0.1.0
+ * @category subscribing
+ */
+export const subscribe: {
+  (options: SubscribeOptions): (self: Hub) => Effect.Effect<Subscription, InvalidEventError, Scope.Scope>
+  (self: Hub, options: SubscribeOptions): Effect.Effect<Subscription, InvalidEventError, Scope.Scope>
+} = dual(2, (self: Hub, options: SubscribeOptions) => internal.subscribe(self, options))

@@ -1,0 +1,136 @@
+/**
+ * Topics: hubs by name, created on first use and released when nobody needs
+ * them.
+ *
+ * A topic's hub is created by the first publish or subscribe that names it,
+ * with that topic's configuration. It is released (its history dropped, its
+ * name freed) once it has no subscriber, no publish under way and no history
+ * left to keep: at once when it keeps no history, otherwise when its newest
+ * retained event expires (`history.maxAge`, on the Effect `Clock`). A topic
+ * recreated later gets a new epoch, so a client resuming with an id from the
+ * released one is told about the gap.
+ *
+ * The number of live topics is capped: naming a new topic beyond the cap
+ * fails with {@link TopicLimitError} (so clients choosing topic names cannot
+ * grow memory without a limit).
+ *
+ * `RcMap` is close but not the right tool here: it releases on reference
+ * count only, while a topic must also live while it has history to replay.
+ *
+ * @since 0.1.0
+ */
+import * as Data from "effect/Data"
+import type * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+import type * as Hub from "./Hub.ts"
+import * as internal from "./internal/topics.ts"
+import type { InvalidEventError } from "./SseEvent.ts"
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export const TypeId: unique symbol = Symbol.for("@sluice/core/Topics")
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Topics {
+  readonly [TypeId]: typeof TypeId
+  /** Live topics. */
+  readonly size: () => number
+  /** Whether a topic is live (without creating it). */
+  readonly has: (topic: string) => boolean
+  /** A live topic's hub statistics (without creating it). */
+  readonly stats: (topic: string) => Hub.Stats | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** Most topics alive at once. Default 10 000. */
+  readonly maxTopics?: number | undefined
+  /** Hub options for every topic, or per topic. */
+  readonly hub?: Hub.Options | ((topic: string) => Hub.Options) | undefined
+}
+
+/**
+ * A new topic was named while `maxTopics` topics were alive.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class TopicLimitError extends Data.TaggedError("TopicLimitError")<{
+  readonly topic: string
+  readonly max: number
+}> {
+  override get message(): string {
+    return `cannot open topic ${JSON.stringify(this.topic)}: ${this.max} topics are already open`
+  }
+}
+
+/**
+ * Creates a topic collection in the current scope (closing it stops the
+ * expiry timers of idle topics; subscribers live in their own scopes).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Topics } from "@sluice/core"
+ *
+ * const program = Effect.scoped(Effect.gen(function*() {
+ *   const rooms = yield* Topics.make({
+ *     maxTopics: 1000,
+ *     hub: (room) => room.startsWith("vip/") ? { history: { maxEvents: 5000 } } : { history: { maxEvents: 100 } }
+ *   })
+ *   yield* Topics.publishJson(rooms, "lobby", { text: "hi" }, { event: "chat" })
+ * }))
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: Options = {}): Effect.Effect<Topics, never, Scope.Scope> => internal.make(options)
+
+/**
+ * Publishes to a topic (creating it if needed). See `Hub.publish`.
+ *
+ * @since 0.1.0
+ * @category publishing
+ */
+export const publish = (
+  self: Topics,
+  topic: string,
+  event: Hub.EventInput
+): Effect.Effect<Hub.Published, Hub.PublishError | TopicLimitError> => internal.publish(self, topic, event)
+
+/**
+ * Publishes JSON to a topic (creating it if needed). See `Hub.publishJson`.
+ *
+ * @since 0.1.0
+ * @category publishing
+ */
+export const publishJson = (
+  self: Topics,
+  topic: string,
+  value: unknown,
+  fields?: Hub.JsonFields
+): Effect.Effect<Hub.Published, Hub.PublishError | Hub.UnserializableDataError | TopicLimitError> =>
+  internal.publishJson(self, topic, value, fields)
+
+/**
+ * Subscribes to a topic (creating it if needed) in the current scope. See
+ * `Hub.subscribe`.
+ *
+ * @since 0.1.0
+ * @category subscribing
+ */
+export const subscribe = (
+  self: Topics,
+  topic: string,
+  options: Hub.SubscribeOptions
+): Effect.Effect<Hub.Subscription, InvalidEventError | TopicLimitError, Scope.Scope> =>
+  internal.subscribe(self, topic, options)

@@ -1,0 +1,112 @@
+/**
+ * A hub's history: the most recent events, bounded by count, bytes and age,
+ * addressed by sequence number.
+ *
+ * Sequence numbers are contiguous: the history always holds the events
+ * `firstSeq .. lastSeq` (possibly none), evicting from the oldest end only.
+ * That is what makes replay exact: a client whose last event is `s` with
+ * `firstSeq - 1 <= s <= lastSeq` has missed exactly `s + 1 .. lastSeq`.
+ *
+ * @internal
+ */
+
+/** @internal */
+export interface Entry {
+  readonly seq: number
+  readonly id: string
+  readonly bytes: Uint8Array
+  /** Clock time of the publish, in milliseconds. */
+  readonly at: number
+  /** The id was given by the publisher (indexed for lookup), not derived from `seq`. */
+  readonly callerId: boolean
+}
+
+/** @internal */
+export interface Limits {
+  readonly maxEvents: number
+  readonly maxBytes: number
+  /** `Infinity` for no age limit. */
+  readonly maxAgeMillis: number
+}
+
+/** @internal */
+export class History {
+  readonly limits: Limits
+  // entries[head ..] are retained; the prefix is compacted away now and then.
+  private entries: Array<Entry> = []
+  private head = 0
+  private retainedBytes = 0
+  private last = 0
+  private readonly byCallerId = new Map<string, number>()
+
+  constructor(limits: Limits) {
+    this.limits = limits
+  }
+
+  /** Sequence number of the last event published (0 before the first). */
+  get lastSeq(): number {
+    return this.last
+  }
+
+  /** Sequence number of the oldest retained event (`lastSeq + 1` when empty). */
+  get firstSeq(): number {
+    return this.head < this.entries.length ? this.entries[this.head]!.seq : this.last + 1
+  }
+
+  get size(): number {
+    return this.entries.length - this.head
+  }
+
+  get bytes(): number {
+    return this.retainedBytes
+  }
+
+  /** The next sequence number, without using it. */
+  nextSeq(): number {
+    return this.last + 1
+  }
+
+  /** Records an event (its `seq` must be {@link nextSeq}) and evicts what the limits no longer allow. */
+  append(entry: Entry, now: number): void {
+    this.last = entry.seq
+    if (this.limits.maxEvents <= 0) return
+    this.entries.push(entry)
+    this.retainedBytes += entry.bytes.byteLength
+    if (entry.callerId) this.byCallerId.set(entry.id, entry.seq)
+    this.evict(now)
+  }
+
+  /** Drops events beyond the count and byte limits and those older than the age limit. */
+  evict(now: number): void {
+    const { maxAgeMillis, maxBytes, maxEvents } = this.limits
+    const oldestAllowed = now - maxAgeMillis
+    while (this.head < this.entries.length) {
+      const oldest = this.entries[this.head]!
+      if (this.size <= maxEvents && this.retainedBytes <= maxBytes && oldest.at > oldestAllowed) break
+      this.retainedBytes -= oldest.bytes.byteLength
+      if (oldest.callerId && this.byCallerId.get(oldest.id) === oldest.seq) this.byCallerId.delete(oldest.id)
+      this.head++
+    }
+    // Compact once the dead prefix dominates, so memory follows the retained size.
+    if (this.head > 64 && this.head * 2 > this.entries.length) {
+      this.entries = this.entries.slice(this.head)
+      this.head = 0
+    }
+  }
+
+  /** Sequence number of a retained event that carried this publisher-given id. */
+  seqOfCallerId(id: string): number | undefined {
+    return this.byCallerId.get(id)
+  }
+
+  /** The retained events after `seq`, oldest first (`seq` must be at least `firstSeq - 1`). */
+  after(seq: number): ReadonlyArray<Entry> {
+    return this.entries.slice(this.head + Math.max(0, seq - this.firstSeq + 1))
+  }
+
+  /** Clock time at which the newest retained event expires (`undefined` when empty or ageless). */
+  expiresAt(): number | undefined {
+    if (this.size === 0 || !Number.isFinite(this.limits.maxAgeMillis)) return undefined
+    return this.entries[this.entries.length - 1]!.at + this.limits.maxAgeMillis
+  }
+}

@@ -1,0 +1,40 @@
+/**
+ * Hub-assigned event ids: `<epoch>-<seq>`, where the epoch identifies the hub
+ * instance. A `Last-Event-ID` carrying another epoch was assigned by an
+ * earlier instance (the process restarted, or the topic was recreated), whose
+ * history is gone.
+ *
+ * @internal
+ */
+
+const epochPattern = /^[0-9a-z]+$/
+
+/** @internal */
+export const isValidEpoch = (epoch: string): boolean => epochPattern.test(epoch)
+
+/** A random epoch: 10 base-36 characters from `next` (a uniform double in [0, 1)). @internal */
+export const randomEpoch = (next: () => number): string => {
+  let out = ""
+  for (let i = 0; i < 10; i++) out += Math.floor(next() * 36).toString(36)
+  return out
+}
+
+/** @internal */
+export const format = (epoch: string, seq: number): string => `${epoch}-${seq}`
+
+/** @internal */
+export interface Parsed {
+  readonly epoch: string
+  readonly seq: number
+}
+
+/** Reads an id in the hub's format, or `undefined` for anything else. @internal */
+export const parse = (id: string): Parsed | undefined => {
+  const dash = id.lastIndexOf("-")
+  if (dash <= 0 || dash === id.length - 1) return undefined
+  const epoch = id.slice(0, dash)
+  const digits = id.slice(dash + 1)
+  if (!epochPattern.test(epoch) || !/^\d+$/.test(digits)) return undefined
+  const seq = Number(digits)
+  return Number.isSafeInteger(seq) ? { epoch, seq } : undefined
+}

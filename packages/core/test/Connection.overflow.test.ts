@@ -1,0 +1,200 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Metric } from "effect"
+import { Connection, SseEvent } from "../src/index.ts"
+import { LeakTracker, TestProducer, TestSink, TestTime } from "../src/testing.ts"
+
+const utf8 = new TextEncoder()
+const frame = (i: number) => utf8.encode(`id: ${i}\ndata: ${i}\n\n`)
+const frames = (ids: ReadonlyArray<number>) => ids.map((i) => `id: ${i}\ndata: ${i}\n\n`).join("")
+const notice = (missed: number) => SseEvent.make({ event: "events_dropped", data: String(missed) })
+const noticeText = (missed: number) => `event: events_dropped\ndata: ${missed}\n\n`
+
+describe("Connection overflow, preamble and feeder hooks", () => {
+  it.effect("drop-oldest: a full mailbox drops its oldest frame; the notice goes where the gap is", () =>
+    Effect.gen(function*() {
+      const sink = yield* TestSink.make({ hangAfter: 1 })
+      const tracker = LeakTracker.make()
+      yield* tracker.track(Effect.scoped(Effect.gen(function*() {
+        const conn = yield* Connection.make({
+          sink: sink.sink,
+          capacity: 3,
+          overflow: "drop-oldest",
+          dropNotice: notice,
+          heartbeat: false,
+          writeTimeout: false
+        })
+        expect(conn.offerUnsafe(frame(1))).toBe(true)
+        yield* sink.awaitWrites(1) // 1 written
+        for (let i = 2; i <= 7; i++) expect(conn.offerUnsafe(frame(i))).toBe(true)
+        // [2, 3, 4] were full; 5, 6, 7 pushed out 2, 3, 4.
+        expect(conn.stats()).toMatchObject({ dropped: 3 })
+        expect(conn.size()).toBe(3)
+        yield* conn.kill("test")
+      })))
+      expect(sink.text()).toBe(frames([1]))
+      yield* tracker.assertNoLeaks()
+    }))
+
+  it.effect("drop-oldest: after drops the writer writes the notice first, then the survivors", () =>
+    Effect.gen(function*() {
+      const sink = yield* TestSink.make()
+      const outcome = yield* Effect.scoped(Effect.gen(function*() {
+        const conn = yield* Connection.make({
+          sink: sink.sink,
+          capacity: 2,
+          overflow: "drop-oldest",
+          dropNotice: notice
+        })
+        // Synchronous: the writer has not run, so the mailbox holds at most 2.
+        for (let i = 1; i <= 5; i++) conn.offerUnsafe(frame(i))
+        yield* sink.awaitWrites(1)
+        conn.offerUnsafe(frame(6))
+        yield* sink.awaitWrites(2)
+        yield* conn.close("done")
+        return yield* conn.outcome
+      }))
+      expect(sink.text()).toBe(noticeText(3) + frames([4, 5, 6]))
+      expect(outcome).toMatchObject({ reason: "closed", dropped: 3, delivered: 4, discarded: 0 })
+    }))
+
+  it.effect("drop-newest: a full mailbox refuses new frames; the notice follows what was kept", () =>
+    Effect.gen(function*() {
+      const sink = yield* TestSink.make()
+      const outcome = yield* Effect.scoped(Effect.gen(function*() {
+        const conn = yield* Connection.make({
+          sink: sink.sink,
+          capacity: 2,
+          overflow: "drop-newest",
+          dropNotice: notice
+        })
+        const accepted = [1, 2, 3, 4].map((i) => conn.offerUnsafe(frame(i)))
+        expect(accepted).toEqual([true, true, false, false])
+        yield* sink.awaitWrites(1)
+        conn.offerUnsafe(frame(5))
+        yield* sink.awaitWrites(2)
+        yield* conn.close("done")
+        return yield* conn.outcome
+      }))
+      expect(sink.text()).toBe(frames([1, 2]) + noticeText(2) + frames([5]))
+      expect(outcome).toMatchObject({ dropped: 2, delivered: 4 })
+    }))
+
+  it.effect("drops are counted without a notice, and in the metric by reason", () =>
+    Effect.gen(function*() {
+      const sink = yield* TestSink.make()
+      yield* Effect.scoped(Effect.gen(function*() {
+        const a = yield* Connection.make({ sink: sink.sink, capacity: 1, overflow: "drop-newest" })
+        const b = yield* Connection.make({ sink: sink.sink, capacity: 1, overflow: "drop-oldest" })
+        for (let i = 1; i <= 4; i++) {
+          a.offerUnsafe(frame(i))
+          b.offerUnsafe(frame(i))
+        }
+        expect(a.stats().dropped).toBe(3)
+        expect(b.stats().dropped).toBe(3)
+        yield* sink.awaitWrites(2)
+      }))
+      // Without a notice only the survivors are written: 1 (newest dropped) and 4 (oldest dropped).
+      expect(sink.text().split("\n\n").filter((s) => s !== "").toSorted()).toEqual(["id: 1\ndata: 1", "id: 4\ndata: 4"])
+      const snapshot = yield* Metric.snapshot
+      const dropped = (reason: string) =>
+        snapshot.find((m) => m.id === "sluice_events_dropped_total" && m.attributes?.["reason"] === reason)?.state
+      expect(dropped("drop-newest")).toMatchObject({ count: 3 })
+      expect(dropped("drop-oldest")).toMatchObject({ count: 3 })
+    }).pipe(Effect.provideService(Metric.MetricRegistry, new Map())))
+
+  it.effect("a producer never waits under a dropping overflow", () =>
+    Effect.gen(function*() {
+      const sink = yield* TestSink.make({ hangAfter: 0 })
+      const producer = TestProducer.aggressive(100)
+      const outcome = yield* TestTime.runToEnd(
+        Connection.run({
+          producer: producer.producer,
+          sink: sink.sink,
+          capacity: 4,
+          overflow: "drop-newest",
+          writeTimeout: "1 second"
+        }),
+        { step: "100 millis" }
+      )
+      expect(producer.state()).toBe("completed")
+      expect(producer.offered()).toBe(100)
+      // The producer ran all 100 sends before the writer's first turn: 4 were
+      // accepted (and then stuck in the hanging write), 96 were dropped.
+      expect(outcome).toMatchObject({ reason: "client-gone", dropped: 96, discarded: 4, delivered: 0 })
+    }))
+
+  it.effect("preamble: written before anything offered, in batches of at most `capacity` frames", () =>
+    Effect.gen(function*() {
+      const sink = yield* TestSink.make()
+      yield* Effect.scoped(Effect.gen(function*() {
+        const conn = yield* Connection.make({
+          sink: sink.sink,
+          capacity: 2,
+          preamble: [1, 2, 3, 4, 5].map(frame)
+        })
+        expect(conn.offerUnsafe(frame(6))).toBe(true)
+        expect(conn.offerUnsafe(frame(7))).toBe(true)
+        yield* conn.close("done")
+        expect(yield* conn.outcome).toMatchObject({ delivered: 7, writes: 4 })
+      }))
+      expect(sink.text()).toBe(frames([1, 2, 3, 4, 5, 6, 7]))
+      expect(sink.chunks().map((c) => c.byteLength)).toEqual([2, 2, 1, 2].map((n) => n * frame(1).byteLength))
+    }))
+
+  it.effect("preamble as a function: called once with the live handle before the fibers start", () =>
+    Effect.gen(function*() {
+      const sink = yield* TestSink.make()
+      const tracker = LeakTracker.make()
+      let calls = 0
+      yield* tracker.track(Effect.scoped(Effect.gen(function*() {
+        const conn = yield* Connection.make({
+          sink: sink.sink,
+          preamble: (handle) => {
+            calls++
+            expect(tracker.byLabel()).toEqual({})
+            // A feeder registered here may offer at once; those frames come after the preamble.
+            expect(handle.offerUnsafe(frame(3))).toBe(true)
+            return [frame(1), frame(2)]
+          }
+        })
+        yield* sink.awaitWrites(2)
+        yield* conn.close("done")
+      })))
+      expect(calls).toBe(1)
+      expect(sink.text()).toBe(frames([1, 2, 3]))
+      yield* tracker.assertNoLeaks()
+    }))
+
+  it.effect("an unwritten preamble counts as discarded when the connection is killed", () =>
+    Effect.gen(function*() {
+      const sink = yield* TestSink.make({ hangAfter: 0 })
+      const outcome = yield* Effect.scoped(Effect.gen(function*() {
+        const conn = yield* Connection.make({ sink: sink.sink, capacity: 2, preamble: [1, 2, 3, 4, 5].map(frame) })
+        conn.offerUnsafe(frame(6))
+        yield* sink.awaitFault
+        expect(conn.killUnsafe("slow")).toBe(true)
+        expect(conn.killUnsafe("again")).toBe(false)
+        return yield* conn.outcome
+      }))
+      expect(outcome).toMatchObject({ reason: "closed", closeReason: "slow", delivered: 0, discarded: 6 })
+    }))
+
+  it.effect("onEnd is called once with the outcome; accepting() turns false on close", () =>
+    Effect.gen(function*() {
+      const sink = yield* TestSink.make()
+      const ended: Array<Connection.Outcome> = []
+      yield* Effect.scoped(Effect.gen(function*() {
+        const conn = yield* Connection.make({ sink: sink.sink, onEnd: (o) => ended.push(o) })
+        expect(conn.accepting()).toBe(true)
+        conn.offerUnsafe(frame(1))
+        yield* conn.close("bye")
+        expect(conn.accepting()).toBe(false)
+        expect(conn.isOpen()).toBe(true) // still writing what was accepted
+        const outcome = yield* conn.outcome
+        expect(ended).toEqual([outcome])
+        yield* conn.kill("late")
+      }))
+      expect(ended).toHaveLength(1)
+      expect(ended[0]).toMatchObject({ reason: "closed", closeReason: "bye", delivered: 1 })
+    }))
+})
