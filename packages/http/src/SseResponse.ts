@@ -47,7 +47,7 @@
  *
  * @since 0.1.0
  */
-import type { Connection, SseEvent } from "@sluice/core"
+import type { Connection, Hub, SseEvent, Topics } from "@sluice/core"
 import type * as Cause from "effect/Cause"
 import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
@@ -191,3 +191,59 @@ export interface Prepared {
   /** The frames that close a stream with `reason`, for ends decided by a hub or registry. */
   readonly closeFrames: (reason: string) => ReadonlyArray<SseEvent.Frame>
 }
+
+/**
+ * Options of a hub or topic route: those of any stream, plus the
+ * subscriber's slow-client policy.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface HubOptions<P = undefined, RA = never> extends Options<P, RA> {
+  /** Slow-client policy for this route's subscribers. Default `disconnect` (see `Hub.Policy`). */
+  readonly policy?: Hub.Policy | undefined
+  /** Under `backpressure`: how long a publisher may wait for one subscriber. */
+  readonly backpressureTimeout?: Duration.Input | undefined
+  /** Under the dropping policies: tell the client how many events it missed (see `Hub.SubscribeOptions`). */
+  readonly dropNotice?: Hub.SubscribeOptions["dropNotice"]
+}
+
+/**
+ * Responds with a subscription to `hub`: the client gets the lifecycle
+ * events, then (when it sent a `Last-Event-ID`) every retained event after
+ * that id or a `replay_gap` signal, then live events, through its own
+ * bounded mailbox and slow-client policy.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Layer } from "effect"
+ * import { HttpRouter } from "effect/http"
+ * import { Hub } from "@sluice/core"
+ * import { SseResponse } from "@sluice/http"
+ *
+ * const Prices = Layer.unwrap(Effect.map(Hub.make({ history: { maxEvents: 1000 } }), (hub) =>
+ *   HttpRouter.add("GET", "/prices", SseResponse.hub(hub, { policy: "drop-oldest" }))
+ * ))
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const hub: <P = undefined, RA = never>(
+  hub: Hub.Hub,
+  options?: HubOptions<P, RA>
+) => Effect.Effect<HttpServerResponse, never, HttpServerRequest | SseServer | Scope.Scope | RA> = internal.hub
+
+/**
+ * Like {@link hub}, for a topic of `topics` chosen from the request (for
+ * example from a path parameter). Beyond the topic limit the request is
+ * answered `503` with problem details.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const topic: <P = undefined, RA = never, RT = never>(
+  topics: Topics.Topics,
+  name: (info: StreamInfo<P>) => Effect.Effect<string, never, RT>,
+  options?: HubOptions<P, RA>
+) => Effect.Effect<HttpServerResponse, never, HttpServerRequest | SseServer | Scope.Scope | RA | RT> = internal.topic

@@ -1,4 +1,4 @@
-import { Connection, Sink, SseEvent } from "@sluice/core"
+import { Connection, Hub, Sink, SseEvent, Topics } from "@sluice/core"
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
@@ -227,5 +227,53 @@ export const stream = <P = undefined, E = never, R = never, RA = never>(
         ...(prepared.connection as Connection.Options<E, R>),
         producer: prepend(prepared.preamble, producer(info))
       }),
+    options
+  )
+
+const subscribeOptions = <P, RA>(
+  info: SseResponse.StreamInfo<P>,
+  prepared: SseResponse.Prepared,
+  options: SseResponse.HubOptions<P, RA>
+): Hub.SubscribeOptions => ({
+  ...prepared.connection,
+  preamble: prepared.preamble,
+  lastEventId: info.lastEventId,
+  policy: options.policy,
+  backpressureTimeout: options.backpressureTimeout,
+  dropNotice: options.dropNotice
+})
+
+/** @internal */
+export const hub = <P = undefined, RA = never>(
+  target: Hub.Hub,
+  options: SseResponse.HubOptions<P, RA> = {}
+): Effect.Effect<HttpServerResponse.HttpServerResponse, never, HttpServerRequest | SseServer | Scope.Scope | RA> =>
+  attach<P, never, never, RA>(
+    (info, prepared) =>
+      // The preamble is made of sluice's own valid frames.
+      Effect.map(Effect.orDie(Hub.subscribe(target, subscribeOptions(info, prepared, options))), (s) => s.connection),
+    options
+  )
+
+/** @internal */
+export const topic = <P = undefined, RA = never, RT = never>(
+  topics: Topics.Topics,
+  name: (info: SseResponse.StreamInfo<P>) => Effect.Effect<string, never, RT>,
+  options: SseResponse.HubOptions<P, RA> = {}
+): Effect.Effect<HttpServerResponse.HttpServerResponse, never, HttpServerRequest | SseServer | Scope.Scope | RA | RT> =>
+  attach<P, never, RT, RA>(
+    (info, prepared) =>
+      Effect.flatMap(
+        name(info),
+        (topicName) =>
+          Topics.subscribe(topics, topicName, subscribeOptions(info, prepared, options)).pipe(
+            Effect.map((s): Connection.Connection | HttpServerResponse.HttpServerResponse => s.connection),
+            Effect.catchTag(
+              "TopicLimitError",
+              (e) => Effect.succeed(problem(503, "Service Unavailable", e.message, { "retry-after": "5" }))
+            ),
+            Effect.orDie
+          )
+      ),
     options
   )

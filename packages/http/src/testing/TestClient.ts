@@ -84,7 +84,17 @@ export const open = (
         const ended = Deferred.makeUnsafe<void>()
         const waiters: Array<{ n: number; done: Deferred.Deferred<void> }> = []
         const text = () => Buffer.concat(chunks).toString("utf8")
-        const frames = () => text().split("\n\n").length - 1
+        // Frame ends ("\n\n") counted as bytes arrive, including across chunks.
+        let ends = 0
+        let lastByte = -1
+        const count = (chunk: Buffer) => {
+          for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) {
+            const before = i === 0 ? lastByte : chunk[i - 1]
+            if (before === 10) ends++
+          }
+          if (chunk.length > 0) lastByte = chunk[chunk.length - 1]!
+        }
+        const frames = () => ends
         const check = () => {
           const n = frames()
           for (let i = waiters.length - 1; i >= 0; i--) {
@@ -93,6 +103,7 @@ export const open = (
         }
         res.on("data", (chunk: Buffer) => {
           chunks.push(chunk)
+          count(chunk)
           check()
         })
         const finish = () => {
