@@ -256,6 +256,14 @@ export interface Connection {
   readonly offer: (bytes: Uint8Array) => Effect.Effect<boolean>
   /** `true` while offers can be accepted: `false` once closing (after {@link Connection.close}) or ended. */
   readonly accepting: () => boolean
+  /**
+   * Waits until the mailbox has room for one more frame: `true` then, or
+   * `false` as soon as the connection stops accepting (closing or ended).
+   * With {@link Connection.offerUnsafe} it lets a feeder move items into the
+   * mailbox only in synchronous steps (accept and forget the item together),
+   * which no interruption can split.
+   */
+  readonly awaitRoom: Effect.Effect<boolean>
   /** Frames waiting in the mailbox. */
   readonly size: () => number
   /** `false` once the connection has ended. */
@@ -269,6 +277,13 @@ export interface Connection {
    * was already closing).
    */
   readonly close: (reason: string, frames?: ReadonlyArray<Frame>) => Effect.Effect<boolean>
+  /**
+   * {@link Connection.close} as a plain call with encoded frames, for a
+   * feeder that must close in the same synchronous step as its last offer.
+   * The producer, if any, is interrupted without waiting for it. `false` when
+   * the connection was already closing or ended.
+   */
+  readonly closeUnsafe: (reason: string, frames?: ReadonlyArray<Uint8Array>) => boolean
   /**
    * Ends the connection now: buffered frames are discarded (and counted), no
    * final frame is written. For clients that cannot keep up. Never waits for

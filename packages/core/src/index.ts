@@ -24,3 +24,6 @@ export * as Hub from "./Hub.ts"
 
 /** @since 0.1.0 */
 export * as Topics from "./Topics.ts"
+
+/** @since 0.1.0 */
+export * as Registry from "./Registry.ts"

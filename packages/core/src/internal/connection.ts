@@ -153,6 +153,7 @@ export const make = <E, R>(
       inFlight = 0
       preambleTaken = preamble.length
       Queue.shutdownUnsafe(queue)
+      wakeRoomWaiters()
       const result = build(reason, extra)
       metrics.connectionsOpen.modifyUnsafe(-1, context)
       metrics.eventsDiscarded.updateUnsafe(result.discarded, context)
@@ -235,6 +236,7 @@ export const make = <E, R>(
           if (heartbeatsQueued > 0) {
             heartbeatsQueued -= taken.value.length - countEvents(taken.value)
           }
+          wakeRoomWaiters()
           const result = yield* Effect.exit(write(yield* withNotice(taken.value)))
           if (Exit.isFailure(result)) {
             return yield* writeFailed(result.cause)
@@ -308,6 +310,27 @@ export const make = <E, R>(
     })
 
     const accepting = () => queue.state._tag === "Open"
+
+    // Feeders waiting for room (awaitRoom); woken when the writer takes a
+    // batch, and told `false` when the connection stops accepting.
+    const roomWaiters = new Set<(room: boolean) => void>()
+    const wakeRoomWaiters = () => {
+      if (roomWaiters.size === 0) return
+      const room = accepting()
+      if (room && Queue.sizeUnsafe(queue) >= capacity) return
+      const waiters = [...roomWaiters]
+      roomWaiters.clear()
+      for (const w of waiters) w(room)
+    }
+    const awaitRoom: Effect.Effect<boolean> = Effect.callback<boolean>((resume) => {
+      if (!accepting()) return resume(Effect.succeed(false))
+      if (Queue.sizeUnsafe(queue) < capacity) return resume(Effect.succeed(true))
+      const waiter = (room: boolean) => resume(Effect.succeed(room))
+      roomWaiters.add(waiter)
+      return Effect.sync(() => {
+        roomWaiters.delete(waiter)
+      })
+    })
     const dropMetric = overflow === "suspend"
       ? undefined
       : Metric.withAttributes(metrics.eventsDropped, { reason: overflow })
@@ -391,7 +414,12 @@ export const make = <E, R>(
       sendBytes: (bytes) => Effect.flatMap(offer(bytes), (ok) => ok ? Effect.void : refuseOffer)
     }
 
-    const endWith = (end: End) => Queue.failCause(queue, Cause.fail(end))
+    const endWith = (end: End) =>
+      Effect.sync(() => {
+        const accepted = Queue.failCauseUnsafe(queue, Cause.fail(end))
+        wakeRoomWaiters()
+        return accepted
+      })
 
     const producerEffect = (): Effect.Effect<void, E, R> | undefined => {
       const producer = options.producer
@@ -433,6 +461,7 @@ export const make = <E, R>(
       offerUnsafe,
       offer,
       accepting,
+      awaitRoom,
       size: () => Queue.sizeUnsafe(queue),
       isOpen: () => !settled,
       stats: () => ({ ...stats }),
@@ -445,6 +474,14 @@ export const make = <E, R>(
               ? Effect.succeed(accepted)
               : Effect.as(Fiber.interrupt(producerFiber), accepted)
           })),
+      closeUnsafe: (reason, frames = []) => {
+        const accepted = Queue.failCauseUnsafe(queue, Cause.fail({ reason: "closed", frames, closeReason: reason }))
+        wakeRoomWaiters()
+        if (accepted) {
+          producerFiber?.interruptUnsafe(Fiber.getCurrent()?.id)
+        }
+        return accepted
+      },
       kill: (reason) =>
         settle("closed", { closeReason: reason } as Partial<Connection.Outcome>),
       lost: (error) =>

@@ -1,0 +1,261 @@
+/**
+ * Keyed connections: at most one live stream per key (a task id, a request
+ * id), with events sent to the key rather than to a connection.
+ *
+ * - **Replacement**: a new connection for a key replaces the live one. The
+ *   old one writes what it had already accepted, then its close frames for
+ *   reason `replaced`, and ends; the new one stays.
+ * - **Identity-checked cleanup**: every connection registers with a fresh
+ *   generation; its end removes the registration only if it is still its
+ *   own. However a replaced connection's disconnect races with its
+ *   successor, it can never remove or close the successor.
+ * - **Pending events**: {@link send} to a key without a live connection (or
+ *   whose live connection's mailbox is full) keeps the event in the key's
+ *   bounded outbox (capacity, time-to-live, overflow policy). A connection
+ *   for the key receives the outbox first, in order, then live events. Events
+ *   move from the outbox to a connection only in synchronous steps (accepted
+ *   and removed together), so sending and connecting at the same moment
+ *   neither loses nor duplicates an event: each event is accepted by exactly
+ *   one connection.
+ * - **Terminal events**: `send(key, event, { terminal: reason })` delivers
+ *   the event, then the close frames for `reason`, then ends the stream; the
+ *   key refuses later sends (`KeyClosedError`). A connection that arrives
+ *   later (while the key is remembered) receives the terminal event and the
+ *   close frames at once, so a late or reconnecting client learns the end.
+ * - **Unknown keys**: an optional `exists` lookup; {@link connect} fails with
+ *   {@link UnknownKeyError} for a key it rejects.
+ *
+ * @since 0.1.0
+ */
+import * as Data from "effect/Data"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+import type * as Connection from "./Connection.ts"
+import * as internal from "./internal/registry.ts"
+import type { Frame, InvalidEventError } from "./SseEvent.ts"
+
+/**
+ * What happens when a key's outbox is full and another event is sent:
+ * - `drop-oldest` (default): the oldest waiting event is dropped (counted);
+ * - `drop-newest`: the new event is dropped (counted, `send` says `dropped`);
+ * - `fail`: `send` fails with {@link PendingFullError}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type PendingOverflow = "drop-oldest" | "drop-newest" | "fail"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface PendingOptions {
+  /** Events a key keeps while nobody (or a slow client) takes them. Default 256. */
+  readonly capacity?: number | undefined
+  /** How long a waiting event (and a finished key's terminal event) is kept. Default 5 minutes. */
+  readonly ttl?: Duration.Input | undefined
+  /** Default `drop-oldest`. */
+  readonly overflow?: PendingOverflow | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  readonly pending?: PendingOptions | undefined
+  /** Decides whether a key exists; `connect` to a key it rejects fails with {@link UnknownKeyError}. Default: every key exists. */
+  readonly exists?: ((key: string) => Effect.Effect<boolean>) | undefined
+  /** Keys held at once (live or with waiting events). Default 100 000. */
+  readonly maxKeys?: number | undefined
+}
+
+/**
+ * Where a sent event went.
+ * - `delivered`: accepted by the key's live connection;
+ * - `pending`: waiting in the key's outbox;
+ * - `dropped`: refused by a full outbox under `drop-newest`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type SendResult = "delivered" | "pending" | "dropped"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface SendOptions {
+  /**
+   * Makes this the key's last event: after it, the live (or next)
+   * connection gets the close frames for this reason and ends.
+   */
+  readonly terminal?: string | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface ConnectOptions extends Omit<Connection.Options<never, never>, "producer" | "preamble" | "overflow"> {
+  /** Frames written first (an opening event, a `retry:` hint), before the key's waiting events. */
+  readonly preamble?: ReadonlyArray<Frame> | undefined
+  /** The frames that end this connection for a reason (`replaced`, a terminal reason). Default: none. */
+  readonly closeFrames?: ((reason: string) => ReadonlyArray<Frame>) | undefined
+}
+
+/**
+ * Counters of a registry.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Stats {
+  readonly keys: number
+  readonly live: number
+  /** Events waiting in outboxes. */
+  readonly pending: number
+  readonly replaced: number
+  /** Waiting events dropped by a full outbox. */
+  readonly droppedOverflow: number
+  /** Waiting events dropped because they outlived the time-to-live. */
+  readonly droppedExpired: number
+}
+
+/**
+ * A registry. Create it with {@link make}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Registry {
+  readonly [internal.TypeId]: typeof internal.TypeId
+  /** Whether `key` has a live connection. */
+  readonly isLive: (key: string) => boolean
+  /** Events waiting for `key`. */
+  readonly pendingCount: (key: string) => number
+  readonly stats: () => Stats
+}
+
+/**
+ * `connect` to a key that the `exists` lookup rejected.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class UnknownKeyError extends Data.TaggedError("UnknownKeyError")<{ readonly key: string }> {
+  override get message(): string {
+    return `unknown key ${JSON.stringify(this.key)}`
+  }
+}
+
+/**
+ * A send to a key whose terminal event was already sent.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class KeyClosedError extends Data.TaggedError("KeyClosedError")<{
+  readonly key: string
+  readonly reason: string
+}> {
+  override get message(): string {
+    return `key ${JSON.stringify(this.key)} was closed (${this.reason}); no event is sent after a terminal event`
+  }
+}
+
+/**
+ * A send to a key whose outbox is full, under the `fail` overflow policy.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class PendingFullError extends Data.TaggedError("PendingFullError")<{
+  readonly key: string
+  readonly capacity: number
+}> {
+  override get message(): string {
+    return `key ${JSON.stringify(this.key)} already has ${this.capacity} events waiting`
+  }
+}
+
+/**
+ * A send to a new key while the registry holds `maxKeys` keys.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class TooManyKeysError extends Data.TaggedError("TooManyKeysError")<{ readonly maxKeys: number }> {
+  override get message(): string {
+    return `the registry already holds ${this.maxKeys} keys`
+  }
+}
+
+/**
+ * Everything {@link send} can fail with.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type SendError = InvalidEventError | KeyClosedError | PendingFullError | TooManyKeysError
+
+/**
+ * Creates a registry in the current scope. Closing the scope stops its
+ * background work (expiry sweeps, feeders of slow connections).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Registry, SseEvent } from "@sluice/core"
+ *
+ * const program = Effect.gen(function*() {
+ *   const tasks = yield* Registry.make({ pending: { capacity: 100, ttl: "10 minutes" } })
+ *   yield* Registry.send(tasks, "task-42", SseEvent.make({ event: "progress", data: "10%" })) // "pending"
+ *   // later, in an SSE route: Registry.connect(tasks, "task-42", { sink, ... }) gets "10%" first
+ *   yield* Registry.send(tasks, "task-42", SseEvent.make({ event: "done", data: "100%" }), { terminal: "completed" })
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make: (options?: Options) => Effect.Effect<Registry, never, Scope.Scope> = internal.make
+
+/**
+ * Sends an event to `key`: to its live connection, or to its outbox.
+ *
+ * @since 0.1.0
+ * @category sending
+ */
+export const send: (
+  self: Registry,
+  key: string,
+  event: Frame,
+  options?: SendOptions
+) => Effect.Effect<SendResult, SendError> = internal.send
+
+/**
+ * Starts the connection for `key` in the current scope, replacing the live
+ * one if any. It receives `preamble`, then the key's waiting events, then
+ * live events. Fails with {@link UnknownKeyError} when the `exists` lookup
+ * rejects the key, or `TooManyKeysError` for a new key beyond `maxKeys`.
+ *
+ * @since 0.1.0
+ * @category connecting
+ */
+export const connect: (
+  self: Registry,
+  key: string,
+  options: ConnectOptions
+) => Effect.Effect<Connection.Connection, UnknownKeyError | TooManyKeysError, Scope.Scope> = internal.connect
+
+/**
+ * Ends `key`'s live connection with the close frames for `reason` (what it
+ * already accepted is written first) and forgets the key's waiting events.
+ * Unlike a terminal `send`, the key stays open for later sends.
+ *
+ * @since 0.1.0
+ * @category connecting
+ */
+export const disconnect: (self: Registry, key: string, reason: string) => Effect.Effect<boolean> = internal.disconnect
