@@ -47,7 +47,7 @@
  *
  * @since 0.1.0
  */
-import type { Connection, Hub, SseEvent, Topics } from "@sluice/core"
+import type { Connection, Hub, Registry, SseEvent, Topics } from "@sluice/core"
 import type * as Cause from "effect/Cause"
 import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
@@ -247,3 +247,53 @@ export const topic: <P = undefined, RA = never, RT = never>(
   name: (info: StreamInfo<P>) => Effect.Effect<string, never, RT>,
   options?: HubOptions<P, RA>
 ) => Effect.Effect<HttpServerResponse, never, HttpServerRequest | SseServer | Scope.Scope | RA | RT> = internal.topic
+
+/**
+ * Options of a keyed route.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface KeyedOptions<P = undefined, RA = never> extends Options<P, RA> {
+  /**
+   * Answer for a key the registry's `exists` lookup rejects. Default: status
+   * 200 with `connection_open`, an `error` event (`{"message": …}`) and
+   * `connection_close` with reason `not_found`, which is what existing
+   * EventSource clients expect; `status: 404` answers a problem-details 404
+   * instead (no stream).
+   */
+  readonly notFound?:
+    | {
+      readonly status?: 200 | 404 | undefined
+      readonly reason?: string | undefined
+      readonly message?: string | undefined
+    }
+    | undefined
+}
+
+/**
+ * Responds with the stream of one key of a keyed `Registry` (for example
+ * `/tasks/:id/stream`): the client gets the lifecycle events, then the key's
+ * waiting events, then live ones; a newer connection for the same key
+ * replaces this one (`connection_close` with reason `replaced`); a terminal
+ * send ends it with its reason.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { HttpRouter } from "effect/http"
+ * import { SseResponse } from "@sluice/http"
+ *
+ * const route = (tasks: Registry.Registry) =>
+ *   HttpRouter.add("GET", "/tasks/:id/stream", SseResponse.keyed(tasks, () =>
+ *     Effect.map(HttpRouter.params, (p) => p["id"] ?? ""), { notFound: { reason: "task_not_found" } }))
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const keyed: <P = undefined, RA = never, RK = never>(
+  registry: Registry.Registry,
+  key: (info: StreamInfo<P>) => Effect.Effect<string, never, RK>,
+  options?: KeyedOptions<P, RA>
+) => Effect.Effect<HttpServerResponse, never, HttpServerRequest | SseServer | Scope.Scope | RA | RK> = internal.keyed

@@ -1,4 +1,4 @@
-import { Connection, Hub, Sink, SseEvent, Topics } from "@sluice/core"
+import { Connection, Hub, Registry, Sink, SseEvent, Topics } from "@sluice/core"
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
@@ -275,5 +275,46 @@ export const topic = <P = undefined, RA = never, RT = never>(
             Effect.orDie
           )
       ),
+    options
+  )
+
+/** @internal */
+export const keyed = <P = undefined, RA = never, RK = never>(
+  registry: Registry.Registry,
+  key: (info: SseResponse.StreamInfo<P>) => Effect.Effect<string, never, RK>,
+  options: SseResponse.KeyedOptions<P, RA> = {}
+): Effect.Effect<HttpServerResponse.HttpServerResponse, never, HttpServerRequest | SseServer | Scope.Scope | RA | RK> =>
+  attach<P, never, RK, RA>(
+    (info, prepared) =>
+      Effect.flatMap(key(info), (k) =>
+        Registry.connect(registry, k, {
+          ...prepared.connection,
+          preamble: prepared.preamble,
+          closeFrames: prepared.closeFrames
+        }).pipe(
+          Effect.map((c): Connection.Connection | HttpServerResponse.HttpServerResponse => c),
+          Effect.catchTag("UnknownKeyError", (): Effect.Effect<
+            Connection.Connection | HttpServerResponse.HttpServerResponse,
+            never,
+            Scope.Scope
+          > => {
+            const notFound = options.notFound ?? {}
+            const message = notFound.message ?? "not found"
+            if (notFound.status === 404) return Effect.succeed(problem(404, "Not Found", message))
+            // What EventSource clients expect: a stream that says so and ends.
+            return Connection.make({
+              ...prepared.connection,
+              producer: Stream.fromIterable([
+                ...prepared.preamble,
+                SseEvent.make({ event: "error", data: JSON.stringify({ message }) })
+              ]),
+              terminal: { completed: () => prepared.closeFrames(notFound.reason ?? "not_found") }
+            })
+          }),
+          Effect.catchTag(
+            "TooManyKeysError",
+            (e) => Effect.succeed(problem(503, "Service Unavailable", e.message, { "retry-after": "5" }))
+          )
+        )),
     options
   )
