@@ -33,7 +33,11 @@ export type ServerCommand =
     readonly id: number
     readonly events: number
     readonly burst: number
-    readonly window: number
+    /** The publisher stays about this much delivery time ahead of the slowest client... */
+    readonly aheadMs: number
+    /** ...but never fewer nor more events ahead than these. */
+    readonly minWindow: number
+    readonly maxWindow: number
     readonly timeCapMs: number
     readonly payloadBytes: number
   }
@@ -93,6 +97,7 @@ export interface Churned {
   readonly failed: number
   readonly events: number
   readonly elapsedUs: number
+  readonly cpuUs: number
 }
 
 export type ClientCommand =
@@ -104,7 +109,8 @@ export type ClientCommand =
     readonly concurrency: number
     readonly timeoutMs: number
   }
-  | { readonly type: "track"; readonly id: number; readonly progressEveryMs: number }
+  /** Starts measuring events numbered `fromSeq` and later (earlier ones are a warm-up). */
+  | { readonly type: "track"; readonly id: number; readonly progressEveryMs: number; readonly fromSeq: number }
   | { readonly type: "finish"; readonly id: number; readonly lastSeq: number; readonly timeoutMs: number }
   | { readonly type: "closeAll"; readonly id: number }
   | {

@@ -107,6 +107,7 @@ export class Child<C extends Command, R, E extends { readonly type: string }> {
     children.add(child)
     child.stderr?.setEncoding("utf8")
     child.stderr?.on("data", (text: string) => {
+      if (process.env.BENCH_DEBUG !== undefined) process.stderr.write(text)
       this.stderr.push(...text.split("\n").filter((line) => line.length > 0))
       if (this.stderr.length > 30) this.stderr.splice(0, this.stderr.length - 30)
     })
@@ -192,13 +193,21 @@ export class Child<C extends Command, R, E extends { readonly type: string }> {
     return this.process.pid
   }
 
-  /** Kills the child and waits until it is gone. */
+  /**
+   * Stops the child: closes the IPC channel, on which it exits by itself (writing its CPU
+   * profile when profiling), and kills it if it is still there after 3 s.
+   */
   stop(): Promise<void> {
     if (this.exited !== undefined) return Promise.resolve()
     recordStopped(this.process.pid)
     return new Promise((resolve) => {
-      this.process.once("exit", () => resolve())
-      this.process.kill("SIGKILL")
+      const timer = setTimeout(() => this.process.kill("SIGKILL"), 3_000)
+      this.process.once("exit", () => {
+        clearTimeout(timer)
+        resolve()
+      })
+      if (this.process.connected) this.process.disconnect()
+      else this.process.kill("SIGKILL")
     })
   }
 }
@@ -209,13 +218,24 @@ export type ClientChild = Child<ClientCommand, ClientResults, ClientMessage>
 const serverFlags = ["--expose-gc", "--conditions=@sluice/source", "--disable-warning=ExperimentalWarning"]
 // A larger young generation makes the load clients cheaper; the servers keep Node's defaults.
 const clientFlags = ["--max-semi-space-size=64", "--disable-warning=ExperimentalWarning"]
+const profiling = { server: [] as Array<string>, client: [] as Array<string> }
+
+/** Makes the servers and/or clients started from now on write V8 CPU profiles into `dir`. */
+export const profileInto = (dir: string, which: "server" | "client" | "both"): void => {
+  const flags = ["--cpu-prof", `--cpu-prof-dir=${dir}`]
+  if (which !== "client") profiling.server = flags
+  if (which !== "server") profiling.client = flags
+}
 
 /** Starts the server host for `peer`; resolves once it listens. */
 export const startServer = async (
   peer: string,
   where: Placement
 ): Promise<{ readonly child: ServerChild; readonly port: number; readonly description: string }> => {
-  const child: ServerChild = new Child(`server ${peer}`, "./server.ts", [peer], serverFlags, where.serverCores)
+  const child: ServerChild = new Child(`server ${peer}`, "./server.ts", [peer], [
+    ...serverFlags,
+    ...profiling.server
+  ], where.serverCores)
   try {
     const ready = await child.waitFor("ready", 30_000)
     return { child, port: ready.port, description: ready.description }
@@ -229,7 +249,7 @@ export const startServer = async (
 export const startClients = async (count: number, where: Placement): Promise<ReadonlyArray<ClientChild>> => {
   const clients: Array<ClientChild> = []
   for (let i = 0; i < count; i++) {
-    clients.push(new Child(`client ${i}`, "./client.ts", [], clientFlags, where.clientCores))
+    clients.push(new Child(`client ${i}`, "./client.ts", [], [...clientFlags, ...profiling.client], where.clientCores))
   }
   await Promise.all(clients.map((client) => client.waitFor("ready", 30_000)))
   return clients

@@ -35,8 +35,12 @@ export interface Settings {
   /** New cycles stop after `cycles` or `timeCapMs`. */
   readonly churn: { readonly cycles: number; readonly concurrency: number; readonly timeCapMs: number }
   readonly idle: { readonly connections: number }
-  /** Longest wait for a quiet machine before each run. */
+  /** Before each run, wait (at most `quietWaitMs`) until other processes use less than this many cores. */
+  readonly quietBelowCores: number
   readonly quietWaitMs: number
+  /** A run during which other processes used more than this many cores is tried again, `retries` times at most. */
+  readonly retryAboveCores: number
+  readonly retries: number
 }
 
 /** `pnpm bench`: one round of everything, small counts, short caps (about 2 minutes). */
@@ -50,7 +54,10 @@ export const quick: Settings = {
   single: { events: 500_000, timeCapMs: 1_000 },
   churn: { cycles: 1_000, concurrency: 32, timeCapMs: 1_500 },
   idle: { connections: 2_000 },
-  quietWaitMs: 500
+  quietBelowCores: 0.25,
+  quietWaitMs: 500,
+  retryAboveCores: 0.3,
+  retries: 0
 }
 
 /** `pnpm bench --full`: the sizes of the issue, 3 rounds. */
@@ -64,7 +71,10 @@ export const full: Settings = {
   single: { events: 2_000_000, timeCapMs: 5_000 },
   churn: { cycles: 5_000, concurrency: 32, timeCapMs: 20_000 },
   idle: { connections: 10_000 },
-  quietWaitMs: 4_000
+  quietBelowCores: 0.15,
+  quietWaitMs: 10_000,
+  retryAboveCores: 0.3,
+  retries: 2
 }
 
 /** What a run needs. */
@@ -125,7 +135,7 @@ const openAll = async (context: RunContext, server: ServerChild, port: number, c
 }
 
 /** Starts tracking on the clients that hold connections and relays their progress to the publisher. */
-const track = async (context: RunContext, server: ServerChild, shares: ReadonlyArray<number>) => {
+const track = async (context: RunContext, server: ServerChild, shares: ReadonlyArray<number>, fromSeq = 0) => {
   const active = context.clients.filter((_, i) => shares[i]! > 0)
   const mins = active.map(() => -1)
   let sent = -1
@@ -140,7 +150,7 @@ const track = async (context: RunContext, server: ServerChild, shares: ReadonlyA
       }
     })
   )
-  await Promise.all(active.map((client) => client.call({ type: "track", progressEveryMs: 2 }, 10_000)))
+  await Promise.all(active.map((client) => client.call({ type: "track", progressEveryMs: 2, fromSeq }, 10_000)))
   return {
     finish: async (published: Published, timeoutMs: number) => {
       const received = await Promise.all(
@@ -186,11 +196,11 @@ const cpuS = (before: ServerStats, after: ServerStats) =>
   (after.cpuUserUs + after.cpuSystemUs - before.cpuUserUs - before.cpuSystemUs) / 1e6
 
 /**
- * How far (in events) the publisher may run ahead of the slowest client: about 20 000
- * deliveries in flight, enough to cover the ack round trip (a few ms) at the raw peer's rate,
- * small enough that a slow peer drains it in a couple of seconds.
+ * How far the publisher may run ahead of the slowest client: 100 ms of that client's delivery
+ * rate (measured from its acks), at least 16 and at most 100 000 events. Enough to keep every
+ * peer busy (acks come back within a few ms), little enough that a slow peer drains it fast.
  */
-const windowFor = (clients: number) => Math.min(20_000, Math.max(16, Math.floor(20_000 / clients)))
+const ahead = { aheadMs: 100, minWindow: 16, maxWindow: 100_000 } as const
 
 /** Connect `clients`, publish as fast as the slowest allows, measure. */
 const saturate = async (context: RunContext, clients: number, events: number, timeCapMs: number) =>
@@ -203,7 +213,7 @@ const saturate = async (context: RunContext, clients: number, events: number, ti
       type: "burst",
       events,
       burst: context.settings.burst,
-      window: windowFor(clients),
+      ...ahead,
       timeCapMs,
       payloadBytes: context.settings.payloadBytes
     }, timeCapMs + 30_000)
@@ -219,7 +229,7 @@ const fanout = ({ clients, events, timeCapMs }: Settings["fanout"][number]): Sce
   name: `fanout-${clients}`,
   title: `Fan-out, ${clients} clients`,
   measures: `${clients} clients subscribed; ${events} events of ~100 bytes (or ${timeCapMs / 1000} s of publishing) ` +
-    `published as fast as the slowest client takes them (at most ${windowFor(clients)} events ahead of it). ` +
+    `published as fast as the slowest client takes them (about ${ahead.aheadMs} ms of its delivery rate ahead). ` +
     "Deliveries/s, latency under saturation (mostly the time to drain that window), server CPU per " +
     "million deliveries, and server memory per connection after the run (RSS and heap after GC, minus the " +
     "server's own before any client connected).",
@@ -257,11 +267,14 @@ const fanout = ({ clients, events, timeCapMs }: Settings["fanout"][number]): Sce
   }
 })
 
+/** Events published (and not measured) before the paced ones: half a second's worth. */
+const warmup = (perSecond: number) => Math.ceil(perSecond / 2)
+
 const paced = ({ clients, perSecond, events }: Settings["paced"]): Scenario => ({
   name: `paced-${clients}`,
   title: `Paced fan-out, ${clients} clients at ${perSecond} events/s`,
-  measures: `${clients} clients, ${perSecond} events/s for ${events / perSecond} s (well below saturation): ` +
-    "publish-to-receive latency p50, p99 and max.",
+  measures: `${clients} clients, ${perSecond} events/s for ${events / perSecond} s (well below saturation), after ` +
+    `a warm-up of ${warmup(perSecond)} events: publish-to-receive latency p50, p99 and max.`,
   metrics: [
     { key: "p50Ms", label: "p50", unit: "ms", better: "lower" },
     { key: "p99Ms", label: "p99", unit: "ms", better: "lower" },
@@ -274,10 +287,11 @@ const paced = ({ clients, perSecond, events }: Settings["paced"]): Scenario => (
   run: (context) =>
     withServer(context, async (server, port) => {
       const shares = await openAll(context, server, port, clients)
-      const tracker = await track(context, server, shares)
+      // The first events find cold code in the peer and the clients: they are not counted.
+      const tracker = await track(context, server, shares, warmup(perSecond))
       const published = await server.call(
-        { type: "paced", events, perSecond, payloadBytes: context.settings.payloadBytes },
-        (events / perSecond) * 1000 + 30_000
+        { type: "paced", events: warmup(perSecond) + events, perSecond, payloadBytes: context.settings.payloadBytes },
+        ((warmup(perSecond) + events) / perSecond) * 1000 + 30_000
       )
       const d = delivery(published, await tracker.finish(published, 30_000))
       return {
@@ -295,7 +309,7 @@ const single = ({ events, timeCapMs }: Settings["single"]): Scenario => ({
   name: "single-stream",
   title: "Single stream",
   measures: `One client, ${events} events of ~100 bytes (or ${timeCapMs / 1000} s of publishing) published as ` +
-    `fast as it takes them (at most ${windowFor(1)} ahead): events/s and MiB/s of SSE body.`,
+    `fast as it takes them (about ${ahead.aheadMs} ms ahead): events/s and MiB/s of SSE body.`,
   metrics: [
     { key: "eventsPerSec", label: "events/s", unit: "/s", better: "higher" },
     { key: "mibPerSec", label: "MiB/s", unit: "MiB/s", better: "higher" },
@@ -331,6 +345,8 @@ const churn = ({ cycles, concurrency, timeCapMs }: Settings["churn"]): Scenario 
     "subscriber, at most 10 s later, after GC).",
   metrics: [
     { key: "connPerSec", label: "connections/s", unit: "/s", better: "higher" },
+    { key: "serverCoreUse", label: "server core use", unit: "", better: "lower" },
+    { key: "clientCoreUse", label: "client core use", unit: "", better: "lower" },
     { key: "rssBeforeMiB", label: "RSS before", unit: "MiB", better: "lower" },
     { key: "rssAfterMiB", label: "RSS after", unit: "MiB", better: "lower" },
     { key: "heapBeforeMiB", label: "heap before", unit: "MiB", better: "lower" },
@@ -348,6 +364,7 @@ const churn = ({ cycles, concurrency, timeCapMs }: Settings["churn"]): Scenario 
     withServer(context, async (server, port) => {
       await server.call({ type: "ticker", intervalMs: 1, payloadBytes: context.settings.payloadBytes }, 10_000)
       const before = await stats(server, true)
+      const cpuBefore = await stats(server, false)
       const shares = split(cycles, context.clients.length)
       const timeoutMs = timeCapMs + 20_000
       const churned = await Promise.all(
@@ -362,6 +379,7 @@ const churn = ({ cycles, concurrency, timeCapMs }: Settings["churn"]): Scenario 
           }, timeoutMs + 10_000)
         )
       )
+      const cpuAfter = await stats(server, false)
       const settle = await server.call(
         { type: "waitSubscribers", atLeast: 0, atMost: before.subscribers, timeoutMs: 10_000 },
         15_000
@@ -372,6 +390,8 @@ const churn = ({ cycles, concurrency, timeCapMs }: Settings["churn"]): Scenario 
       const elapsedS = Math.max(...churned.map((c) => c.elapsedUs)) / 1e6
       return {
         connPerSec: completed / elapsedS,
+        serverCoreUse: cpuS(cpuBefore, cpuAfter) / elapsedS,
+        clientCoreUse: churned.reduce((total, c) => total + c.cpuUs, 0) / 1e6 / elapsedS,
         rssBeforeMiB: before.rssBytes / MiB,
         rssAfterMiB: after.rssBytes / MiB,
         heapBeforeMiB: before.heapUsedBytes / MiB,

@@ -26,11 +26,13 @@ const growTo = (buffer: Buffer, length: number): Buffer => {
   return bigger
 }
 
-const isField = (bytes: Buffer, start: number, name: string, length: number): boolean => {
-  if (length !== name.length) return false
-  for (let i = 0; i < length; i++) if (bytes[start + i] !== name.charCodeAt(i)) return false
-  return true
-}
+// Field names as bytes, compared one by one: this runs for every line of every stream.
+const isData = (b: Buffer, i: number) => b[i] === 100 && b[i + 1] === 97 && b[i + 2] === 116 && b[i + 3] === 97
+const isId = (b: Buffer, i: number) => b[i] === 105 && b[i + 1] === 100
+const isEvent = (b: Buffer, i: number) =>
+  b[i] === 101 && b[i + 1] === 118 && b[i + 2] === 101 && b[i + 3] === 110 && b[i + 4] === 116
+const isRetry = (b: Buffer, i: number) =>
+  b[i] === 114 && b[i + 1] === 101 && b[i + 2] === 116 && b[i + 3] === 114 && b[i + 4] === 121
 
 export class SseParser {
   /** The reconnection time last set by a valid `retry` field, if any. */
@@ -53,8 +55,12 @@ export class SseParser {
   private skipLf = false
   private dataLines = 0
   private eventType = ""
+  // The last event ID as bytes: a view into a chunk until the end of `feed` copies it.
   private idBytes: Buffer = Buffer.allocUnsafe(64)
+  private idOffset = 0
   private idLength = 0
+  private idOwned = true
+  private ownId: Buffer = this.idBytes
   private idText: string | undefined = ""
 
   constructor(onEvent: OnEvent) {
@@ -68,7 +74,9 @@ export class SseParser {
 
   /** The last event ID (it carries over to later events until an `id` field changes it). */
   get lastEventId(): string {
-    if (this.idText === undefined) this.idText = this.idBytes.toString("utf8", 0, this.idLength)
+    if (this.idText === undefined) {
+      this.idText = this.idBytes.toString("utf8", this.idOffset, this.idOffset + this.idLength)
+    }
     return this.idText
   }
 
@@ -116,6 +124,13 @@ export class SseParser {
     // Copy what outlives this call: the chunk's memory may be reused by its owner.
     if (pos < length) this.rest = Buffer.from(bytes.subarray(pos))
     if (this.dataLines > 0 && !this.dataOwned) this.appendData(Buffer.alloc(0), 0, 0, false)
+    if (!this.idOwned) {
+      this.ownId = growTo(this.ownId, this.idLength)
+      this.idBytes.copy(this.ownId, 0, this.idOffset, this.idOffset + this.idLength)
+      this.idBytes = this.ownId
+      this.idOffset = 0
+      this.idOwned = true
+    }
   }
 
   /** Appends bytes to the data, moving it into the parser's own buffer first if needed. */
@@ -145,7 +160,7 @@ export class SseParser {
     if (valueStart < end && bytes[valueStart] === SPACE) valueStart++
     if (valueStart > end) valueStart = end
     const nameLength = colon - start
-    if (isField(bytes, start, "data", nameLength)) {
+    if (nameLength === 4 && isData(bytes, start)) {
       if (this.dataLines === 0) {
         // The common case, one data line: no copy, a view into the chunk.
         this.dataBytes = bytes
@@ -156,15 +171,16 @@ export class SseParser {
         this.appendData(bytes, valueStart, end, true)
       }
       this.dataLines++
-    } else if (isField(bytes, start, "id", nameLength)) {
+    } else if (nameLength === 2 && isId(bytes, start)) {
       for (let i = valueStart; i < end; i++) if (bytes[i] === 0) return
-      this.idBytes = growTo(this.idBytes, end - valueStart)
-      bytes.copy(this.idBytes, 0, valueStart, end)
+      this.idBytes = bytes
+      this.idOffset = valueStart
       this.idLength = end - valueStart
+      this.idOwned = false
       this.idText = undefined
-    } else if (isField(bytes, start, "event", nameLength)) {
+    } else if (nameLength === 5 && isEvent(bytes, start)) {
       this.eventType = bytes.toString("utf8", valueStart, end)
-    } else if (isField(bytes, start, "retry", nameLength)) {
+    } else if (nameLength === 5 && isRetry(bytes, start)) {
       let value = 0
       for (let i = valueStart; i < end; i++) {
         const digit = bytes[i]! - 48

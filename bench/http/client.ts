@@ -15,6 +15,9 @@ const send = (message: ClientMessage): void => {
   process.send?.(message)
 }
 process.on("disconnect", () => process.exit(0))
+// Destroying a request mid-response creates an error ("aborted", "socket hang up") that the
+// clients ignore; without stack traces those cost nothing, so churn measures the server.
+Error.stackTraceLimit = 0
 
 const ignore = () => {}
 const request = (port: number, onResponse: (res: IncomingMessage) => void): ClientRequest => {
@@ -34,6 +37,7 @@ const connections = new Set<Connection>()
 
 // What is being measured, shared by all connections of this process.
 let tracking = false
+let trackFrom = 0
 let chunkUs = 0
 let events = 0
 let bytes = 0
@@ -70,7 +74,7 @@ const connect = (port: number, onOpen: (ok: boolean) => void): void => {
         if (seq !== connection.lastSeq + 1) seqErrors++
         const before = connection.lastSeq
         connection.lastSeq = seq
-        if (!tracking) return
+        if (!tracking || seq < trackFrom) return
         events++
         latency.record(chunkUs - head.timeUs)
         lastUs = chunkUs
@@ -137,6 +141,7 @@ const minSeq = (): number => {
 
 const track = (command: Extract<ClientCommand, { type: "track" }>): null => {
   tracking = true
+  trackFrom = command.fromSeq
   events = 0
   bytes = 0
   seqErrors = 0
@@ -209,6 +214,7 @@ const closeAll = (): Promise<ClientResults["closeAll"]> =>
 const churn = (command: Extract<ClientCommand, { type: "churn" }>): Promise<ClientResults["churn"]> =>
   new Promise((resolve) => {
     const startUs = nowUs()
+    const cpu = process.cpuUsage()
     let started = 0
     let active = 0
     let completed = 0
@@ -219,7 +225,8 @@ const churn = (command: Extract<ClientCommand, { type: "churn" }>): Promise<Clie
       if (stopped) return
       stopped = true
       clearTimeout(timer)
-      resolve({ completed, failed, events: received, elapsedUs: nowUs() - startUs })
+      const used = process.cpuUsage(cpu)
+      resolve({ completed, failed, events: received, elapsedUs: nowUs() - startUs, cpuUs: used.user + used.system })
     }
     const timer = setTimeout(report, command.timeoutMs)
     const capUs = startUs + command.timeCapMs * 1000

@@ -45,20 +45,42 @@ let ackWaiter: (() => void) | undefined
 const immediate = () => new Promise<void>((resolve) => setImmediate(resolve))
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
+// The slowest client's delivery rate (events/s), smoothed, measured from its acks.
+let rate = 0
+let rateFrom = { us: 0, seq: -1 }
+const onAck = (ackedSeq: number): void => {
+  if (ackedSeq <= acked) return
+  acked = ackedSeq
+  const now = nowUs()
+  if (now - rateFrom.us >= 20_000) {
+    const sample = ((acked - rateFrom.seq) * 1e6) / (now - rateFrom.us)
+    rate = rate === 0 ? sample : rate * 0.7 + sample * 0.3
+    rateFrom = { us: now, seq: acked }
+  }
+  ackWaiter?.()
+}
+
 const publishOne = (payloadBytes: number): void | Promise<void> => {
   const id = seq++
   return server.publish(String(id), makePayload(id, payloadBytes))
 }
 
-/** Publishes as fast as the slowest client allows: at most `window` events ahead of it. */
+/**
+ * Publishes as fast as the slowest client takes the events: at most `aheadMs` of its delivery
+ * rate ahead of it (within the window bounds), so that the run stays bounded and drains fast
+ * whatever the peer's speed.
+ */
 const burst = async (command: Extract<ServerCommand, { type: "burst" }>): Promise<ServerResults["burst"]> => {
   const first = seq
   const last = first + command.events
   const startUs = nowUs()
   const deadline = startUs + command.timeCapMs * 1000
+  rate = 0
+  rateFrom = { us: startUs, seq: acked }
   for (;;) {
     if (seq >= last || nowUs() >= deadline) break
-    const room = command.window - (seq - 1 - acked)
+    const window = Math.min(command.maxWindow, Math.max(command.minWindow, (rate * command.aheadMs) / 1000))
+    const room = Math.floor(window - (seq - 1 - acked))
     if (room <= 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, 50)
@@ -137,11 +159,7 @@ const handle = async (command: ServerCommand): Promise<unknown> => {
 }
 
 process.on("message", (command: ServerCommand) => {
-  if (command.type === "ack") {
-    if (command.seq > acked) acked = command.seq
-    ackWaiter?.()
-    return
-  }
+  if (command.type === "ack") return onAck(command.seq)
   handle(command).then(
     (result) => send({ type: "reply", id: command.id, result }),
     (error: unknown) => send({ type: "error", id: command.id, message: String(error) })
