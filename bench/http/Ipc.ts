@@ -77,8 +77,12 @@ export type ServerMessage =
 /** What a load client reports when the events it waited for have arrived (or time ran out). */
 export interface Received {
   readonly connections: number
-  /** Events received by all connections together. */
+  /** Events from `fromSeq` on received by all connections together. */
   readonly events: number
+  /** Events received while tracking, warm-up included. */
+  readonly allEvents: number
+  /** Publish time (monotonic µs) of the earliest measured event received. */
+  readonly firstUs: number
   readonly bytes: number
   /** Events whose sequence number was not the next expected one (gap, repeat or reorder). */
   readonly seqErrors: number

@@ -7,9 +7,12 @@
 /** Microseconds on the monotonic clock shared by the processes of this machine. */
 export const nowUs = (): number => Number(process.hrtime.bigint() / 1000n)
 
-/** Builds the data of event `seq` padded to about `bytes` bytes. */
-export const makePayload = (seq: number, bytes: number): string => {
-  const head = `${seq} ${nowUs()} `
+/**
+ * Builds the data of event `seq`, published at `timeUs`, padded to about `bytes` bytes. The
+ * publisher reads the clock once per burst: the events of a burst go out in the same tick.
+ */
+export const makePayload = (seq: number, timeUs: string, bytes: number): string => {
+  const head = String(seq) + " " + timeUs + " "
   return head + padding(Math.max(1, bytes - head.length))
 }
 

@@ -40,6 +40,8 @@ let tracking = false
 let trackFrom = 0
 let chunkUs = 0
 let events = 0
+let allEvents = 0
+let firstUs = Number.POSITIVE_INFINITY
 let bytes = 0
 let seqErrors = 0
 let lastUs = 0
@@ -74,7 +76,10 @@ const connect = (port: number, onOpen: (ok: boolean) => void): void => {
         if (seq !== connection.lastSeq + 1) seqErrors++
         const before = connection.lastSeq
         connection.lastSeq = seq
-        if (!tracking || seq < trackFrom) return
+        if (!tracking) return
+        allEvents++
+        if (seq < trackFrom) return
+        if (head.timeUs < firstUs) firstUs = head.timeUs
         events++
         latency.record(chunkUs - head.timeUs)
         lastUs = chunkUs
@@ -143,6 +148,8 @@ const track = (command: Extract<ClientCommand, { type: "track" }>): null => {
   tracking = true
   trackFrom = command.fromSeq
   events = 0
+  allEvents = 0
+  firstUs = Number.POSITIVE_INFINITY
   bytes = 0
   seqErrors = 0
   lastUs = 0
@@ -176,6 +183,8 @@ const finish = (command: Extract<ClientCommand, { type: "finish" }>): Promise<Cl
       resolve({
         connections: connections.size,
         events,
+        allEvents,
+        firstUs,
         bytes,
         seqErrors,
         incomplete: Math.max(0, incomplete),

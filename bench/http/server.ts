@@ -60,9 +60,9 @@ const onAck = (ackedSeq: number): void => {
   ackWaiter?.()
 }
 
-const publishOne = (payloadBytes: number): void | Promise<void> => {
+const publishOne = (payloadBytes: number, timeUs: string): void | Promise<void> => {
   const id = seq++
-  return server.publish(String(id), makePayload(id, payloadBytes))
+  return server.publish(String(id), makePayload(id, timeUs, payloadBytes))
 }
 
 /**
@@ -93,9 +93,13 @@ const burst = async (command: Extract<ServerCommand, { type: "burst" }>): Promis
       continue
     }
     const n = Math.min(command.burst, room, last - seq)
+    let timeUs = String(nowUs())
     for (let i = 0; i < n; i++) {
-      const pending = publishOne(command.payloadBytes)
-      if (pending !== undefined) await pending
+      const pending = publishOne(command.payloadBytes, timeUs)
+      if (pending !== undefined) {
+        await pending
+        timeUs = String(nowUs())
+      }
     }
     await immediate()
   }
@@ -110,7 +114,7 @@ const paced = async (command: Extract<ServerCommand, { type: "paced" }>): Promis
   for (let k = 0; k < command.events; k++) {
     const waitUs = startUs + k * intervalUs - nowUs()
     if (waitUs > 1000) await sleep(waitUs / 1000)
-    const pending = publishOne(command.payloadBytes)
+    const pending = publishOne(command.payloadBytes, String(nowUs()))
     if (pending !== undefined) await pending
   }
   return { published: seq - first, startUs, endUs: nowUs() }
@@ -126,7 +130,7 @@ const tick = (command: Extract<ServerCommand, { type: "ticker" }>): ServerResult
   }
   const startUs = nowUs()
   if (command.intervalMs > 0) {
-    const timer = setInterval(() => void publishOne(command.payloadBytes), command.intervalMs)
+    const timer = setInterval(() => void publishOne(command.payloadBytes, String(nowUs())), command.intervalMs)
     ticker = { timer, first: seq, startUs }
   }
   return { published: 0, startUs, endUs: startUs }
