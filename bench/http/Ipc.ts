@@ -113,8 +113,17 @@ export type ClientCommand =
     readonly concurrency: number
     readonly timeoutMs: number
   }
-  /** Starts measuring events numbered `fromSeq` and later (earlier ones are a warm-up). */
-  | { readonly type: "track"; readonly id: number; readonly progressEveryMs: number; readonly fromSeq: number }
+  /**
+   * Starts measuring events numbered `fromSeq` or later, or published at `fromUs` (monotonic
+   * µs) or later, whichever comes first; the earlier ones are a warm-up (null: no time bound).
+   */
+  | {
+    readonly type: "track"
+    readonly id: number
+    readonly progressEveryMs: number
+    readonly fromSeq: number
+    readonly fromUs: number | null
+  }
   | { readonly type: "finish"; readonly id: number; readonly lastSeq: number; readonly timeoutMs: number }
   | { readonly type: "closeAll"; readonly id: number }
   | {

@@ -6,6 +6,7 @@
  */
 import { Histogram } from "./Histogram.ts"
 import type { Published, Received, ServerStats } from "./Ipc.ts"
+import { nowUs } from "./Payload.ts"
 import { type ClientChild, type Placement, type ServerChild, startServer } from "./Processes.ts"
 
 /** One run's figures, by metric key. */
@@ -135,7 +136,12 @@ const openAll = async (context: RunContext, server: ServerChild, port: number, c
 }
 
 /** Starts tracking on the clients that hold connections and relays their progress to the publisher. */
-const track = async (context: RunContext, server: ServerChild, shares: ReadonlyArray<number>, fromSeq = 0) => {
+const track = async (
+  context: RunContext,
+  server: ServerChild,
+  shares: ReadonlyArray<number>,
+  warmup: { readonly fromSeq: number; readonly fromUs: number | null } = { fromSeq: 0, fromUs: null }
+) => {
   const active = context.clients.filter((_, i) => shares[i]! > 0)
   const mins = active.map(() => -1)
   let sent = -1
@@ -150,7 +156,7 @@ const track = async (context: RunContext, server: ServerChild, shares: ReadonlyA
       }
     })
   )
-  await Promise.all(active.map((client) => client.call({ type: "track", progressEveryMs: 2, fromSeq }, 10_000)))
+  await Promise.all(active.map((client) => client.call({ type: "track", progressEveryMs: 2, ...warmup }, 10_000)))
   return {
     finish: async (published: Published, timeoutMs: number) => {
       const received = await Promise.all(
@@ -192,7 +198,7 @@ const delivery = (received: ReadonlyArray<Received>): Delivery => {
     events: sum(received, "events"),
     allEvents: sum(received, "allEvents"),
     bytes: sum(received, "bytes"),
-    elapsedS: (lastUs - firstUs) / 1e6,
+    elapsedS: Number.isFinite(firstUs) && lastUs > firstUs ? (lastUs - firstUs) / 1e6 : Number.NaN,
     lastUs,
     latency,
     seqErrors: sum(received, "seqErrors"),
@@ -216,8 +222,12 @@ const saturate = async (context: RunContext, clients: number, events: number, ti
   withServer(context, async (server, port) => {
     const base = await stats(server, true)
     const shares = await openAll(context, server, port, clients)
-    // The first tenth of the events warms up the peer, the clients and the window: not measured.
-    const tracker = await track(context, server, shares, Math.floor(events / 10))
+    // The first tenth of the events or of the time cap, whichever ends first, warms up the peer,
+    // the clients and the window: not measured. (The runner shares the monotonic clock.)
+    const tracker = await track(context, server, shares, {
+      fromSeq: Math.floor(events / 10),
+      fromUs: nowUs() + timeCapMs * 100
+    })
     const before = await stats(server, false)
     const published = await server.call({
       type: "burst",
@@ -240,7 +250,7 @@ const fanout = ({ clients, events, timeCapMs }: Settings["fanout"][number]): Sce
   title: `Fan-out, ${clients} clients`,
   measures: `${clients} clients subscribed; ${events} events of ~100 bytes (or ${timeCapMs / 1000} s of publishing) ` +
     `published as fast as the slowest client takes them (about ${ahead.aheadMs} ms of its delivery rate ahead). ` +
-    "The first tenth of the events is a warm-up. Deliveries/s and latency under saturation (mostly the time " +
+    "The first tenth of the events or of the time, whichever ends first, is a warm-up. Deliveries/s and latency under saturation (mostly the time " +
     "to drain that window) of the others; server CPU per million deliveries (all of them); server memory per " +
     "connection after the run (RSS and heap after GC, minus the server's own before any client connected).",
   metrics: [
@@ -298,7 +308,7 @@ const paced = ({ clients, perSecond, events }: Settings["paced"]): Scenario => (
     withServer(context, async (server, port) => {
       const shares = await openAll(context, server, port, clients)
       // The first events find cold code in the peer and the clients: they are not counted.
-      const tracker = await track(context, server, shares, warmup(perSecond))
+      const tracker = await track(context, server, shares, { fromSeq: warmup(perSecond), fromUs: null })
       const published = await server.call(
         { type: "paced", events: warmup(perSecond) + events, perSecond, payloadBytes: context.settings.payloadBytes },
         ((warmup(perSecond) + events) / perSecond) * 1000 + 30_000
@@ -336,7 +346,8 @@ const single = ({ events, timeCapMs }: Settings["single"]): Scenario => ({
     const { published, d, cpu } = await saturate(context, 1, events, timeCapMs)
     return {
       eventsPerSec: d.events / d.elapsedS,
-      mibPerSec: d.bytes / d.elapsedS / MiB,
+      // Body bytes are counted per chunk, warm-up included: scaled to the measured events.
+      mibPerSec: (d.events / d.elapsedS) * (d.bytes / d.allEvents) / MiB,
       p50Ms: d.latency.quantile(0.5) / 1000,
       p99Ms: d.latency.quantile(0.99) / 1000,
       cpuSecPerMDeliveries: cpu / (d.allEvents / 1e6),
@@ -364,6 +375,7 @@ const churn = ({ cycles, concurrency, timeCapMs }: Settings["churn"]): Scenario 
     { key: "heapAfterMiB", label: "heap after", unit: "MiB", better: "lower" },
     { key: "handlesBefore", label: "handles before", unit: "", better: "lower" },
     { key: "handlesAfter", label: "handles after", unit: "", better: "lower" },
+    { key: "subscribersBefore", label: "subscribers before", unit: "", better: "lower" },
     { key: "subscribersAfter", label: "subscribers after", unit: "", better: "lower", check: true },
     { key: "handlesLeaked", label: "handles leaked", unit: "", better: "lower", check: true },
     { key: "settleMs", label: "settle time", unit: "ms", better: "lower" },
@@ -409,6 +421,7 @@ const churn = ({ cycles, concurrency, timeCapMs }: Settings["churn"]): Scenario 
         heapAfterMiB: after.heapUsedBytes / MiB,
         handlesBefore: before.handles,
         handlesAfter: after.handles,
+        subscribersBefore: before.subscribers,
         subscribersAfter: after.subscribers,
         handlesLeaked: Math.max(0, after.handles - before.handles),
         settleMs: settle.ms,

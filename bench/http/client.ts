@@ -38,6 +38,7 @@ const connections = new Set<Connection>()
 // What is being measured, shared by all connections of this process.
 let tracking = false
 let trackFrom = 0
+let trackFromUs = 0
 let chunkUs = 0
 let events = 0
 let allEvents = 0
@@ -78,7 +79,7 @@ const connect = (port: number, onOpen: (ok: boolean) => void): void => {
         connection.lastSeq = seq
         if (!tracking) return
         allEvents++
-        if (seq < trackFrom) return
+        if (seq < trackFrom && head.timeUs < trackFromUs) return
         if (head.timeUs < firstUs) firstUs = head.timeUs
         events++
         latency.record(chunkUs - head.timeUs)
@@ -147,6 +148,7 @@ const minSeq = (): number => {
 const track = (command: Extract<ClientCommand, { type: "track" }>): null => {
   tracking = true
   trackFrom = command.fromSeq
+  trackFromUs = command.fromUs ?? Number.POSITIVE_INFINITY
   events = 0
   allEvents = 0
   firstUs = Number.POSITIVE_INFINITY
