@@ -57,7 +57,7 @@ export const quick: Settings = {
   idle: { connections: 2_000 },
   quietBelowCores: 0.25,
   quietWaitMs: 500,
-  retryAboveCores: 0.3,
+  retryAboveCores: 0.5,
   retries: 0
 }
 
@@ -70,12 +70,12 @@ export const full: Settings = {
   fanout: [{ clients: 100, events: 20_000, timeCapMs: 10_000 }, { clients: 1_000, events: 20_000, timeCapMs: 10_000 }],
   paced: { clients: 1_000, perSecond: 20, events: 200 },
   single: { events: 2_000_000, timeCapMs: 5_000 },
-  churn: { cycles: 5_000, concurrency: 32, timeCapMs: 20_000 },
+  churn: { cycles: 5_000, concurrency: 32, timeCapMs: 10_000 },
   idle: { connections: 10_000 },
-  quietBelowCores: 0.15,
-  quietWaitMs: 10_000,
-  retryAboveCores: 0.3,
-  retries: 2
+  quietBelowCores: 0.2,
+  quietWaitMs: 3_000,
+  retryAboveCores: 0.5,
+  retries: 1
 }
 
 /** What a run needs. */
