@@ -6,6 +6,7 @@
  * runner exits (they also exit by themselves when the IPC channel closes).
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
+import { writeFileSync } from "node:fs"
 import { availableParallelism } from "node:os"
 import type {
   ClientCommand,
@@ -18,11 +19,25 @@ import type {
 } from "./Ipc.ts"
 import { recordStopped } from "./Load.ts"
 
-/** How the work is spread over the machine's cores. */
+/** How the work is spread over the machine's cores, and at which priority. */
 export interface Placement {
   readonly serverCores: string | undefined
   readonly clientCores: string | undefined
+  /** A `nice` value for the children (negative: ahead of the machine's other processes). */
+  readonly nice: number | undefined
   readonly note: string
+}
+
+// On a machine shared with other work, a higher priority keeps the measured processes from
+// waiting behind it. Lowering the nice value needs privileges: it is used only if allowed.
+const priority = -10
+const canRaisePriority = (): boolean => {
+  try {
+    execFileSync("nice", ["-n", String(priority), "true"], { stdio: "ignore" })
+    return true
+  } catch {
+    return false
+  }
 }
 
 const hasTaskset = (): boolean => {
@@ -37,11 +52,14 @@ const hasTaskset = (): boolean => {
 /** Server on core 0, clients and the runner itself on the others (when there are others). */
 export const placement = (): Placement => {
   const cores = availableParallelism()
+  const nice = canRaisePriority() ? priority : undefined
+  const niceNote = nice === undefined ? "" : `, children at nice ${nice}`
   if (cores < 2 || !hasTaskset()) {
     return {
       serverCores: undefined,
       clientCores: undefined,
-      note: `unpinned (${cores} cores, taskset: ${hasTaskset()})`
+      nice,
+      note: `unpinned (${cores} cores, taskset: ${hasTaskset()})${niceNote}`
     }
   }
   const clientCores = cores === 2 ? "1" : `1-${cores - 1}`
@@ -50,7 +68,12 @@ export const placement = (): Placement => {
   } catch {
     // The runner only relays messages; leaving it unpinned costs little.
   }
-  return { serverCores: "0", clientCores, note: `server on core 0, clients and runner on core(s) ${clientCores}` }
+  return {
+    serverCores: "0",
+    clientCores,
+    nice,
+    note: `server on core 0, clients and runner on core(s) ${clientCores}${niceNote}`
+  }
 }
 
 const readLimit = (flag: string) => Number(execFileSync("sh", ["-c", `ulimit ${flag} -n`], { encoding: "utf8" }).trim())
@@ -94,15 +117,28 @@ export class Child<C extends Command, R, E extends { readonly type: string }> {
     script: string,
     args: ReadonlyArray<string>,
     nodeFlags: ReadonlyArray<string>,
-    cores?: string
+    cores: string | undefined,
+    nice: number | undefined
   ) {
     this.label = label
     const node = [process.execPath, ...nodeFlags, new URL(script, import.meta.url).pathname, ...args]
-    const pinned = cores === undefined ? node : ["taskset", "-c", cores, ...node]
+    const niced = nice === undefined ? node : ["nice", "-n", String(nice), ...node]
+    const pinned = cores === undefined ? niced : ["taskset", "-c", cores, ...niced]
     // `exec` keeps the pid and the IPC descriptor, so the child is the node process itself.
     const child = spawn("sh", ["-c", "ulimit -n \"$(ulimit -H -n)\" 2>/dev/null; exec \"$@\"", "sh", ...pinned], {
-      stdio: ["ignore", "ignore", "pipe", "ipc"]
+      stdio: ["ignore", "ignore", "pipe", "ipc"],
+      // Its own session, so that with autogroup scheduling its priority can be set below.
+      detached: nice !== undefined
     })
+    if (nice !== undefined && child.pid !== undefined) {
+      // With autogroup scheduling (Linux), the CPU is shared between sessions first, so a
+      // process's nice value counts only within its session: set its session's instead.
+      try {
+        writeFileSync(`/proc/${child.pid}/autogroup`, String(nice))
+      } catch {
+        // No autogroup here: the nice value of the process applies.
+      }
+    }
     this.process = child
     children.add(child)
     child.stderr?.setEncoding("utf8")
@@ -232,10 +268,17 @@ export const startServer = async (
   peer: string,
   where: Placement
 ): Promise<{ readonly child: ServerChild; readonly port: number; readonly description: string }> => {
-  const child: ServerChild = new Child(`server ${peer}`, "./server.ts", [peer], [
-    ...serverFlags,
-    ...profiling.server
-  ], where.serverCores)
+  const child: ServerChild = new Child(
+    `server ${peer}`,
+    "./server.ts",
+    [peer],
+    [
+      ...serverFlags,
+      ...profiling.server
+    ],
+    where.serverCores,
+    where.nice
+  )
   try {
     const ready = await child.waitFor("ready", 30_000)
     return { child, port: ready.port, description: ready.description }
@@ -249,7 +292,9 @@ export const startServer = async (
 export const startClients = async (count: number, where: Placement): Promise<ReadonlyArray<ClientChild>> => {
   const clients: Array<ClientChild> = []
   for (let i = 0; i < count; i++) {
-    clients.push(new Child(`client ${i}`, "./client.ts", [], [...clientFlags, ...profiling.client], where.clientCores))
+    clients.push(
+      new Child(`client ${i}`, "./client.ts", [], [...clientFlags, ...profiling.client], where.clientCores, where.nice)
+    )
   }
   await Promise.all(clients.map((client) => client.waitFor("ready", 30_000)))
   return clients
