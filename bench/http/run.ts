@@ -22,21 +22,22 @@ const option = (name: string): string | undefined =>
   args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3)
 const list = (name: string) => option(name)?.split(",").filter((s) => s.length > 0)
 
+/** Bad command-line input: say why and stop, without a stack trace. */
+const usage: (message: string) => never = (message) => {
+  console.error(`${message}\noptions: --full --rounds=N --peers=a,b --scenarios=x,y --profile[=server|client|both]`)
+  process.exit(2)
+}
+
 const known = ["full", "rounds", "peers", "scenarios", "profile"]
 for (const arg of args) {
   const name = arg.replace(/^--/, "").split("=")[0] ?? ""
   if (arg === "--") continue
-  if (!arg.startsWith("--") || !known.includes(name)) {
-    console.error(
-      `unknown option ${arg}; options: --full --rounds=N --peers=a,b --scenarios=x,y --profile[=server|client|both]`
-    )
-    process.exit(2)
-  }
+  if (!arg.startsWith("--") || !known.includes(name)) usage(`unknown option ${arg}`)
 }
 
 const base: Settings = args.includes("--full") ? full : quick
 const rounds = Number(option("rounds") ?? base.rounds)
-if (!Number.isInteger(rounds) || rounds < 1 || rounds > 20) throw new Error("--rounds must be 1..20")
+if (!Number.isInteger(rounds) || rounds < 1 || rounds > 20) usage("--rounds must be 1..20")
 const settings: Settings = { ...base, rounds }
 
 // Peers: every file in peers/, raw first, then the order of the issue, then the others.
@@ -49,7 +50,7 @@ const ordered = [
   ...found.filter((p) => !preferred.includes(p)).toSorted()
 ]
 const askedPeers = list("peers")
-for (const p of askedPeers ?? []) if (!found.includes(p)) throw new Error(`no peer ${p} (have ${found.join(", ")})`)
+for (const p of askedPeers ?? []) if (!found.includes(p)) usage(`no peer ${p} (have ${found.join(", ")})`)
 const peers = askedPeers === undefined ? ordered : ordered.filter((p) => p === "raw" || askedPeers.includes(p))
 
 selfCheck()
@@ -57,7 +58,7 @@ const where = placement()
 const profile = args.includes("--profile") ? "server" : option("profile")
 if (profile !== undefined) {
   if (profile !== "server" && profile !== "client" && profile !== "both") {
-    throw new Error("--profile=server|client|both")
+    usage("--profile=server|client|both")
   }
   const dir = new URL("../results/tmp/profiles/", import.meta.url).pathname
   mkdirSync(dir, { recursive: true })
@@ -75,7 +76,7 @@ if (idleFit < settings.idle.connections) {
 const all = allScenarios(settings, idleFit)
 const askedScenarios = list("scenarios")
 for (const s of askedScenarios ?? []) {
-  if (!all.some((x) => x.name === s)) throw new Error(`no scenario ${s} (have ${all.map((x) => x.name).join(", ")})`)
+  if (!all.some((x) => x.name === s)) usage(`no scenario ${s} (have ${all.map((x) => x.name).join(", ")})`)
 }
 const scenarios: ReadonlyArray<Scenario> = all.filter((s) => askedScenarios?.includes(s.name) ?? true)
 const partial = askedPeers !== undefined || askedScenarios !== undefined
