@@ -169,7 +169,9 @@ export interface Options<E = never, R = never> {
   /**
    * Called synchronously, once, when the outcome is decided (before the
    * connection's fibers have finished; {@link Connection.outcome} resolves
-   * after they have). Lets a feeder stop offering at once. Must not throw.
+   * after they have). Lets a feeder stop offering at once. It runs inside
+   * whatever ended the connection (a hub's publish, another fiber): it must
+   * not throw, and must not run effects synchronously (no `runSync`).
    */
   readonly onEnd?: ((outcome: Outcome) => void) | undefined
 }

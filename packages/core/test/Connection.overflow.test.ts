@@ -1,7 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Metric } from "effect"
+import { Effect, Latch, Metric } from "effect"
 import { Connection, SseEvent } from "../src/index.ts"
 import { LeakTracker, TestProducer, TestSink, TestTime } from "../src/testing.ts"
+import { frameSink } from "./support/frames.ts"
 
 const utf8 = new TextEncoder()
 const frame = (i: number) => utf8.encode(`id: ${i}\ndata: ${i}\n\n`)
@@ -77,6 +78,35 @@ describe("Connection overflow, preamble and feeder hooks", () => {
       }))
       expect(sink.text()).toBe(frames([1, 2]) + noticeText(2) + frames([5]))
       expect(outcome).toMatchObject({ dropped: 2, delivered: 4 })
+    }))
+
+  it.effect("drop-oldest pushes out a waiting heartbeat before any event, without counting it as a drop", () =>
+    Effect.gen(function*() {
+      const hold = yield* Latch.make(false)
+      const sink = frameSink({ hold })
+      const outcome = yield* Effect.scoped(Effect.gen(function*() {
+        const conn = yield* Connection.make({
+          sink: sink.sink,
+          capacity: 2,
+          overflow: "drop-oldest",
+          dropNotice: notice,
+          heartbeat: "1 second",
+          writeTimeout: false
+        })
+        conn.offerUnsafe(frame(1))
+        yield* TestTime.settle() // event 1 is in the held write
+        yield* TestTime.advance("1 second", "100 millis") // a heartbeat waits in the mailbox
+        expect(conn.size()).toBe(1)
+        conn.offerUnsafe(frame(2))
+        conn.offerUnsafe(frame(3)) // full: the heartbeat goes, not event 2
+        expect(conn.stats()).toMatchObject({ dropped: 0, heartbeats: 1 })
+        yield* hold.open
+        yield* sink.awaitEvents(3)
+        yield* conn.close("done")
+        return yield* conn.outcome
+      }))
+      expect(sink.text()).toBe(frames([1, 2, 3]))
+      expect(outcome).toMatchObject({ delivered: 3, dropped: 0, discarded: 0 })
     }))
 
   it.effect("drops are counted without a notice, and in the metric by reason", () =>

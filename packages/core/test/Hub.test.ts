@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from "@effect/vitest"
-import { Effect, Exit, Fiber, Latch, Metric, Schema } from "effect"
+import { Effect, Exit, Fiber, Latch, Metric, Scheduler, Schema } from "effect"
 import { Hub, SseEvent } from "../src/index.ts"
-import { LeakTracker, TestSink, TestTime } from "../src/testing.ts"
+import { LeakTracker, SeededScheduler, TestSink, TestTime } from "../src/testing.ts"
 import { frameSink, range } from "./support/frames.ts"
 
 afterEach(() => {
@@ -516,41 +516,48 @@ describe("Hub: subscribers and slow-client policies", () => {
       expect(fastSink.events().map((e) => e.data)).toEqual(range(1, 7).map(String))
     }))
 
-  it.effect("(7) twenty subscribers joining and leaving while a publisher broadcasts: consistent set, no duplicates, no deadlock", () =>
-    Effect.gen(function*() {
-      const tracker = LeakTracker.make()
-      const hub = yield* Hub.make({ epoch: "e", history: false })
-      const seen: Array<ReadonlyArray<string | undefined>> = []
-      const control = { stop: false }
-      const publisher = yield* Effect.forkChild(Effect.gen(function*() {
-        for (let i = 1; i <= 5_000 && !control.stop; i++) {
-          yield* Hub.publish(hub, { data: String(i) })
-          yield* Effect.yieldNow
-        }
-      }))
-      const client = (n: number) =>
-        Effect.gen(function*() {
-          for (let round = 0; round < 5; round++) {
-            const sink = frameSink()
-            yield* Effect.scoped(Effect.gen(function*() {
-              yield* Hub.subscribe(hub, { sink: sink.sink, capacity: 1_000, id: `s${n}-${round}` })
-              yield* sink.awaitEvents(3 + ((n + round) % 5))
-            }))
-            seen.push(sink.ids())
-          }
-        })
-      yield* tracker.track(Effect.forEach(range(1, 20), client, { concurrency: "unbounded", discard: true }))
-      control.stop = true
-      yield* Fiber.join(publisher)
-      expect(hub.subscriberCount()).toBe(0)
-      expect(seen).toHaveLength(100)
-      for (const ids of seen) {
-        const seqs = ids.map((id) => Number(id!.slice(2)))
-        // Consecutive from where it joined: no duplicate, no hole, in order.
-        expect(seqs).toEqual(range(seqs[0]!, seqs[0]! + seqs.length - 1))
+  const churn = Effect.gen(function*() {
+    const tracker = LeakTracker.make()
+    const hub = yield* Hub.make({ epoch: "e", history: false })
+    const seen: Array<ReadonlyArray<string | undefined>> = []
+    const control = { stop: false }
+    const publisher = yield* Effect.forkChild(Effect.gen(function*() {
+      for (let i = 1; i <= 5_000 && !control.stop; i++) {
+        yield* Hub.publish(hub, { data: String(i) })
+        yield* Effect.yieldNow
       }
-      yield* tracker.assertNoLeaks()
     }))
+    const client = (n: number) =>
+      Effect.gen(function*() {
+        for (let round = 0; round < 5; round++) {
+          const sink = frameSink()
+          yield* Effect.scoped(Effect.gen(function*() {
+            yield* Hub.subscribe(hub, { sink: sink.sink, capacity: 1_000, id: `s${n}-${round}` })
+            yield* sink.awaitEvents(3 + ((n + round) % 5))
+          }))
+          seen.push(sink.ids())
+        }
+      })
+    yield* tracker.track(Effect.forEach(range(1, 20), client, { concurrency: "unbounded", discard: true }))
+    control.stop = true
+    yield* Fiber.join(publisher)
+    expect(hub.subscriberCount()).toBe(0)
+    expect(seen).toHaveLength(100)
+    for (const ids of seen) {
+      const seqs = ids.map((id) => Number(id!.slice(2)))
+      // Consecutive from where it joined: no duplicate, no hole, in order.
+      expect(seqs).toEqual(range(seqs[0]!, seqs[0]! + seqs.length - 1))
+    }
+    yield* tracker.assertNoLeaks()
+  })
+
+  it.effect("(7) twenty subscribers joining and leaving while a publisher broadcasts: consistent set, no duplicates, no deadlock", () =>
+    churn)
+
+  it.effect.each([1, 2, 3])(
+    "(7) the same under seeded interleavings with preemption (seed %i)",
+    (seed) => churn.pipe(Effect.provideService(Scheduler.Scheduler, new SeededScheduler(seed, 0.2)))
+  )
 
   it.effect("closing the subscription's scope unsubscribes; closing its connection does too", () =>
     Effect.gen(function*() {

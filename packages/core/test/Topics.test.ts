@@ -14,12 +14,13 @@ describe("Topics", () => {
         yield* Topics.subscribe(topics, "room/1", { sink: sink.sink })
         expect(topics.has("room/1")).toBe(true)
         yield* Topics.publish(topics, "room/1", { data: "hi" })
+        yield* Topics.publishJson(topics, "room/1", { text: "json" }, { event: "chat" })
         yield* Topics.publish(topics, "room/2", { data: "nobody listens" })
         // room/2 had no subscriber and keeps no history: gone right after the publish.
         expect(topics.has("room/2")).toBe(false)
-        yield* sink.awaitEvents(1)
+        yield* sink.awaitEvents(2)
       }))
-      expect(sink.events().map((e) => e.data)).toEqual(["hi"])
+      expect(sink.events().map((e) => e.data)).toEqual(["hi", "{\"text\":\"json\"}"])
       expect(topics.size()).toBe(0)
     }))
 
