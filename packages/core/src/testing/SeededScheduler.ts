@@ -62,14 +62,23 @@ export class SeededScheduler implements Scheduler.Scheduler, Scheduler.Scheduler
     }
   }
 
+  // Runs the tasks that were ready when the round started, in a seeded order;
+  // tasks they schedule wait for the next round. Each round is its own
+  // macrotask, so timers (a test's timeout) and I/O still run between rounds
+  // even when fibers keep yielding to each other.
   flush(): void {
     this.flushPending = false
-    while (this.tasks.length > 0) {
-      const i = Math.floor(this.next() * this.tasks.length)
-      const task = this.tasks[i]!
-      this.tasks[i] = this.tasks[this.tasks.length - 1]!
-      this.tasks.pop()
+    const round = this.tasks.splice(0)
+    while (round.length > 0) {
+      const i = Math.floor(this.next() * round.length)
+      const task = round[i]!
+      round[i] = round[round.length - 1]!
+      round.pop()
       task()
+    }
+    if (this.tasks.length > 0 && !this.flushPending) {
+      this.flushPending = true
+      setImmediate(() => this.flush())
     }
   }
 }
