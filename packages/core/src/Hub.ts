@@ -45,6 +45,7 @@ import * as Data from "effect/Data"
 import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import { dual } from "effect/Function"
+import type * as Result from "effect/Result"
 import type * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import type * as Connection from "./Connection.ts"
@@ -355,6 +356,20 @@ export class UnserializableDataError extends Data.TaggedError("UnserializableDat
 export type PublishError = PayloadTooLargeError | EventNotAllowedError | InvalidEventError
 
 /**
+ * {@link publishUnsafe} refused to publish because a subscriber under the
+ * `backpressure` policy could make the publish wait (a synchronous call
+ * cannot). Nothing was published. Use {@link publish}.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class WouldBlockError extends Data.TaggedError("WouldBlockError")<{ readonly subscribers: number }> {
+  override get message(): string {
+    return `the hub has ${this.subscribers} backpressured subscriber(s): publish with Hub.publish, which can wait`
+  }
+}
+
+/**
  * Creates a hub. It owns no fiber: it lives as long as it is referenced, and
  * its subscribers live in their own scopes. Fails with `InvalidEventError`
  * for a `gapEvent` the wire format cannot carry or an `epoch` that is not
@@ -411,6 +426,33 @@ export const publish: {
   (event: EventInput): (self: Hub) => Effect.Effect<Published, PublishError>
   (self: Hub, event: EventInput): Effect.Effect<Published, PublishError>
 } = dual(2, (self: Hub, event: EventInput) => internal.publish(self, event))
+
+/**
+ * {@link publish} as a plain function call, for code outside Effect (an
+ * event emitter, a callback) and for publishers of many events in a row:
+ * the same validation, single encoding, history and fan-out, with no fiber.
+ * Refused with {@link WouldBlockError} (and nothing published) while the hub
+ * has a subscriber under the `backpressure` policy.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Result } from "effect"
+ * import { Hub } from "@sluice/core"
+ *
+ * const hub = Effect.runSync(Hub.make())
+ * emitter.on("price", (p) => {
+ *   const published = Hub.publishUnsafe(hub, { event: "price", data: JSON.stringify(p) })
+ *   if (Result.isFailure(published)) console.error(published.failure.message)
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category publishing
+ */
+export const publishUnsafe = (
+  self: Hub,
+  event: EventInput
+): Result.Result<Published, PublishError | WouldBlockError> => internal.publishUnsafe(self, event)
 
 /**
  * Publishes `value` serialized once with `JSON.stringify`. Cycles, `BigInt`s

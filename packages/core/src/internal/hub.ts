@@ -10,7 +10,14 @@ import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import type * as Connection from "../Connection.ts"
 import type * as Hub from "../Hub.ts"
-import { EventNotAllowedError, PayloadTooLargeError, SlowConsumer, TypeId, UnserializableDataError } from "../Hub.ts"
+import {
+  EventNotAllowedError,
+  PayloadTooLargeError,
+  SlowConsumer,
+  TypeId,
+  UnserializableDataError,
+  WouldBlockError
+} from "../Hub.ts"
 import { type Event, type Frame, InvalidEventError } from "../SseEvent.ts"
 import * as connection from "./connection.ts"
 import { frameBytes, frameText } from "./encoder.ts"
@@ -53,6 +60,9 @@ interface Committed {
 /** The hub behind the public interface. @internal */
 export interface HubInternal extends Hub.Hub {
   readonly publish: (input: Hub.EventInput) => Effect.Effect<Hub.Published, Hub.PublishError>
+  readonly publishUnsafe: (
+    input: Hub.EventInput
+  ) => Result.Result<Hub.Published, Hub.PublishError | Hub.WouldBlockError>
   readonly subscribe: (options: Hub.SubscribeOptions) => Effect.Effect<Hub.Subscription, InvalidEventError, Scope.Scope>
   readonly countRejection: (error: Hub.PublishError | UnserializableDataError) => void
   /** No subscriber, no publisher waiting and no retained history (for `Topics`). */
@@ -338,6 +348,25 @@ export const makeUnsafe = (
       return publishPrepared(prepared.success)
     })
 
+  // The synchronous form: the same commit, refused up front (nothing touched)
+  // when a backpressured subscriber could make the publish wait.
+  const publishUnsafe = (
+    input: Hub.EventInput
+  ): Result.Result<Hub.Published, Hub.PublishError | Hub.WouldBlockError> => {
+    if (gateHeld || backpressured > 0) return Result.fail(new WouldBlockError({ subscribers: backpressured }))
+    const prepared = prepare(input)
+    if (Result.isFailure(prepared)) {
+      countRejection(prepared.failure)
+      return Result.fail(prepared.failure)
+    }
+    const committed = commit(prepared.success)
+    if (Result.isFailure(committed)) {
+      countRejection(committed.failure)
+      return Result.fail(committed.failure)
+    }
+    return Result.succeed(committed.success.published)
+  }
+
   interface Found {
     readonly replay: Hub.Replay
     readonly frames: ReadonlyArray<Uint8Array>
@@ -465,6 +494,7 @@ export const makeUnsafe = (
     expiresAt: () => history.expiresAt(),
     onEmpty: undefined,
     publish,
+    publishUnsafe,
     subscribe,
     countRejection
   }
@@ -485,6 +515,9 @@ export const make = (options: Hub.Options): Effect.Effect<Hub.Hub, InvalidEventE
 
 /** @internal */
 export const publish = (self: Hub.Hub, event: Hub.EventInput) => impl(self).publish(event)
+
+/** @internal */
+export const publishUnsafe = (self: Hub.Hub, event: Hub.EventInput) => impl(self).publishUnsafe(event)
 
 const stringify = (value: unknown): Result.Result<string, UnserializableDataError> => {
   try {
