@@ -1,0 +1,36 @@
+import { Effect, Schema } from "effect"
+import { HttpServerRequest } from "effect/http"
+import { problem } from "./problem.ts"
+
+/** Largest request body the demo's JSON endpoints read. */
+export const maxBodyBytes = 16 * 1024
+
+/**
+ * Reads a JSON body and decodes it with `schema`, refusing unknown fields.
+ * Bad input is answered with problem details: 413 for a body over the limit,
+ * 400 for malformed JSON or a value the schema rejects.
+ */
+export const decodeBody = <S extends Schema.Top>(schema: S) =>
+  Effect.gen(function*() {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const length = Number(request.headers["content-length"] ?? 0)
+    if (length > maxBodyBytes) return { problem: tooLarge() } as const
+    const text = yield* Effect.orElseSucceed(request.text, () => undefined)
+    if (text === undefined) {
+      return { problem: problem(400, "Bad Request", "the request body could not be read") } as const
+    }
+    if (new TextEncoder().encode(text).byteLength > maxBodyBytes) return { problem: tooLarge() } as const
+    let json: unknown
+    try {
+      json = JSON.parse(text)
+    } catch (error) {
+      return { problem: problem(400, "Bad Request", `malformed JSON: ${(error as Error).message}`) } as const
+    }
+    const decoded = yield* Effect.result(
+      Schema.decodeUnknownEffect(schema, { onExcessProperty: "error", errors: "all" })(json)
+    )
+    if (decoded._tag === "Failure") return { problem: problem(400, "Bad Request", decoded.failure.message) } as const
+    return { value: decoded.success as S["Type"] } as const
+  })
+
+const tooLarge = () => problem(413, "Content Too Large", `the request body is larger than ${maxBodyBytes} bytes`)
