@@ -1,0 +1,159 @@
+/**
+ * Messages between the runner and its child processes (server hosts and load clients), over
+ * Node's IPC channel. A command with an `id` gets exactly one `Reply` with the same `id`.
+ */
+import type { HistogramData } from "./Histogram.ts"
+
+/** What a server host measures about its own process. */
+export interface ServerStats {
+  readonly rssBytes: number
+  readonly heapUsedBytes: number
+  readonly externalBytes: number
+  /** Peak RSS of the process so far. */
+  readonly maxRssBytes: number
+  /** `process.getActiveResourcesInfo().length`: sockets, servers, timers, the IPC pipe. */
+  readonly handles: number
+  readonly subscribers: number
+  readonly cpuUserUs: number
+  readonly cpuSystemUs: number
+}
+
+/** The result of a publishing run in the server host. */
+export interface Published {
+  readonly published: number
+  /** Monotonic µs of the first and last publish. */
+  readonly startUs: number
+  readonly endUs: number
+}
+
+export type ServerCommand =
+  | { readonly type: "stats"; readonly id: number; readonly gc: boolean }
+  | {
+    readonly type: "burst"
+    readonly id: number
+    readonly events: number
+    readonly burst: number
+    /** The publisher stays about this much delivery time ahead of the slowest client... */
+    readonly aheadMs: number
+    /** ...but never fewer nor more events ahead than these. */
+    readonly minWindow: number
+    readonly maxWindow: number
+    readonly timeCapMs: number
+    readonly payloadBytes: number
+  }
+  | { readonly type: "ack"; readonly seq: number }
+  | {
+    readonly type: "paced"
+    readonly id: number
+    readonly events: number
+    readonly perSecond: number
+    readonly payloadBytes: number
+  }
+  /** Starts (intervalMs > 0) or stops (intervalMs = 0) publishing one event every intervalMs. */
+  | { readonly type: "ticker"; readonly id: number; readonly intervalMs: number; readonly payloadBytes: number }
+  | {
+    readonly type: "waitSubscribers"
+    readonly id: number
+    readonly atLeast: number
+    readonly atMost: number
+    readonly timeoutMs: number
+  }
+
+/** The result each server command replies with. */
+export interface ServerResults {
+  readonly stats: ServerStats
+  readonly burst: Published
+  readonly paced: Published
+  /** Published so far when the ticker was stopped (0 when started). */
+  readonly ticker: Published
+  readonly waitSubscribers: { readonly ok: boolean; readonly subscribers: number; readonly ms: number }
+  readonly ack: never
+}
+
+export type ServerMessage =
+  | { readonly type: "ready"; readonly port: number; readonly description: string }
+  | Reply
+
+/** What a load client reports when the events it waited for have arrived (or time ran out). */
+export interface Received {
+  readonly connections: number
+  /** Events from `fromSeq` on received by all connections together. */
+  readonly events: number
+  /** Events received while tracking, warm-up included. */
+  readonly allEvents: number
+  /** Publish time (monotonic µs) of the earliest measured event received. */
+  readonly firstUs: number
+  readonly bytes: number
+  /** Events whose sequence number was not the next expected one (gap, repeat or reorder). */
+  readonly seqErrors: number
+  /** Connections that had not received the last event when time ran out. */
+  readonly incomplete: number
+  /** Connections closed by the server or failed while tracked. */
+  readonly lost: number
+  readonly latency: HistogramData
+  /** Monotonic µs of the last event received. */
+  readonly lastUs: number
+  readonly cpuUs: number
+}
+
+export interface Churned {
+  readonly completed: number
+  readonly failed: number
+  readonly events: number
+  readonly elapsedUs: number
+  readonly cpuUs: number
+}
+
+export type ClientCommand =
+  | {
+    readonly type: "open"
+    readonly id: number
+    readonly port: number
+    readonly count: number
+    readonly concurrency: number
+    readonly timeoutMs: number
+  }
+  /**
+   * Starts measuring events numbered `fromSeq` or later, or published at `fromUs` (monotonic
+   * µs) or later, whichever comes first; the earlier ones are a warm-up (null: no time bound).
+   */
+  | {
+    readonly type: "track"
+    readonly id: number
+    readonly progressEveryMs: number
+    readonly fromSeq: number
+    readonly fromUs: number | null
+  }
+  | { readonly type: "finish"; readonly id: number; readonly lastSeq: number; readonly timeoutMs: number }
+  | { readonly type: "closeAll"; readonly id: number }
+  | {
+    readonly type: "churn"
+    readonly id: number
+    readonly port: number
+    readonly cycles: number
+    readonly concurrency: number
+    /** No new cycle starts after this. */
+    readonly timeCapMs: number
+    /** Cycles still running then are abandoned. */
+    readonly timeoutMs: number
+  }
+
+/** The result each client command replies with. */
+export interface ClientResults {
+  readonly open: { readonly opened: number; readonly failed: number }
+  readonly track: null
+  readonly finish: Received
+  readonly closeAll: null
+  readonly churn: Churned
+}
+
+export type ClientMessage =
+  | { readonly type: "ready" }
+  /** While tracking: the lowest sequence number every connection of this client has reached. */
+  | { readonly type: "progress"; readonly minSeq: number }
+  | Reply
+
+/** The answer to a command: its result, or why it failed. */
+export type Reply =
+  | { readonly type: "reply"; readonly id: number; readonly result: unknown }
+  | { readonly type: "error"; readonly id: number; readonly message: string }
