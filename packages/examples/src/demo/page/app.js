@@ -60,8 +60,10 @@ const indicator = (el, name) => {
       el.dataset.connectionId = id
       el.title = `connection ${id}`
     },
-    gap: (text) => {
+    gap: (text, reason = "", lastId = "") => {
       el.dataset.gap = text
+      el.dataset.gapReason = reason
+      el.dataset.gapLastId = lastId
       const gap = part("gap")
       gap.hidden = text === ""
       gap.textContent = `gap: ${text}`
@@ -132,6 +134,8 @@ const follow = (url, options) => {
         reconnects++
         view.reconnects(reconnects)
         view.resumeId(lastId, lastId === "" ? "" : sourceOpens === 0 ? "query" : "header")
+        // A gap belongs to one resume: this one reports its own, if any.
+        view.gap("")
       }
       opened++
       sourceOpens++
@@ -170,9 +174,9 @@ const follow = (url, options) => {
       else view.state("reconnecting", reason)
     })
     listen("replay_gap", (data) => {
-      view.gap(`${data?.reason ?? "unknown"} after ${data?.lastEventId ?? "?"}`)
-      options.el.dataset.gapReason = data?.reason ?? ""
-      options.el.dataset.gapLastId = data?.lastEventId ?? ""
+      const reason = typeof data?.reason === "string" ? data.reason : "unknown"
+      const from = typeof data?.lastEventId === "string" ? data.lastEventId : ""
+      view.gap(`${reason} after ${from === "" ? "?" : from}`, reason, from)
     })
     for (const [type, handler] of Object.entries(options.on)) {
       if (type !== "error") listen(type, handler)
