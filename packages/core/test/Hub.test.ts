@@ -14,9 +14,11 @@ describe("Hub: publishing", () => {
       const hub = yield* Hub.make({ epoch: "e" })
       const sinks = range(1, 5).map(() => frameSink())
       for (const s of sinks) yield* Hub.subscribe(hub, { sink: s.sink })
-      const encode = vi.spyOn(TextEncoder.prototype, "encode")
+      // On Node the encoder is Buffer.from (TextEncoder elsewhere): count UTF-8 encodes of strings.
+      const encode = vi.spyOn(Buffer, "from")
       yield* Hub.publish(hub, { event: "price", data: JSON.stringify({ p: 1 }) })
-      expect(encode).toHaveBeenCalledTimes(1)
+      expect(encode.mock.calls.filter((args) => typeof args[0] === "string")).toHaveLength(1)
+      encode.mockRestore()
       for (const s of sinks) yield* s.awaitEvents(1)
       const first = sinks[0]!.chunks()[0]!
       for (const s of sinks) expect(s.chunks()).toEqual([first])

@@ -6,29 +6,17 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Metric from "effect/Metric"
-import * as Queue from "effect/Queue"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as Connection from "../Connection.ts"
 import { WriteError } from "../Sink.ts"
 import type { Frame, InvalidEventError } from "../SseEvent.ts"
+import { join, utf8 } from "./bytes.ts"
 import { frameBytes } from "./encoder.ts"
 import { forkLabelled } from "./fiberLabel.ts"
+import { type End, Mailbox } from "./mailbox.ts"
 import * as metrics from "./metrics.ts"
 
-/**
- * How the mailbox ends. It travels in the queue's error channel, so the writer
- * sees it only after every frame accepted before it: the hand-off between
- * producer and writer cannot lose or reorder anything.
- */
-interface End {
-  readonly reason: "completed" | "failed" | "closed" | "interrupted"
-  readonly frames: ReadonlyArray<Uint8Array>
-  readonly cause?: Cause.Cause<unknown>
-  readonly closeReason?: string
-}
-
-const utf8 = new TextEncoder()
 const defaultFailureFrames = (): ReadonlyArray<Frame> => [{
   _tag: "Event",
   event: "error",
@@ -37,16 +25,29 @@ const defaultFailureFrames = (): ReadonlyArray<Frame> => [{
 
 let nextId = 0
 
+// The last concatenation, shared: the subscribers of a broadcast usually take
+// the very same frames, so one copy serves them all (identity compare only).
+let lastParts: ReadonlyArray<Uint8Array> = []
+let lastJoined: Uint8Array | undefined
+
 const concat = (chunks: ReadonlyArray<Uint8Array>): Uint8Array => {
   if (chunks.length === 1) return chunks[0]!
+  if (lastJoined !== undefined && lastParts.length === chunks.length) {
+    let same = true
+    for (let i = 0; i < chunks.length; i++) {
+      if (lastParts[i] !== chunks[i]) {
+        same = false
+        break
+      }
+    }
+    if (same) return lastJoined
+  }
   let size = 0
   for (let i = 0; i < chunks.length; i++) size += chunks[i]!.byteLength
-  const out = new Uint8Array(size)
-  let offset = 0
-  for (let i = 0; i < chunks.length; i++) {
-    out.set(chunks[i]!, offset)
-    offset += chunks[i]!.byteLength
-  }
+  const out = join(chunks, size)
+  // A copy: the writer hands its arrays back to the mailbox for reuse.
+  lastParts = chunks.slice()
+  lastJoined = out
   return out
 }
 
@@ -77,20 +78,17 @@ export const make = <E, R>(
     const capacity = Math.max(1, Math.floor(options.capacity ?? 64))
     const heartbeatMs = millisOrUndefined(options.heartbeat, "15 seconds")
     const writeTimeoutMs = millisOrUndefined(options.writeTimeout, "30 seconds")
-    const heartbeatFrame = utf8.encode(`:${options.heartbeatText ? ` ${options.heartbeatText}` : ""}\n\n`)
+    const heartbeatFrame = utf8(`:${options.heartbeatText ? ` ${options.heartbeatText}` : ""}\n\n`)
     const terminal = options.terminal ?? {}
     const sink = options.sink
     const overflow = options.overflow ?? "suspend"
     const dropNotice = overflow === "suspend" ? undefined : options.dropNotice
 
-    const queue = yield* Queue.bounded<Uint8Array, End>(capacity)
     const outcome = yield* Deferred.make<Connection.Outcome>()
     const stats = { delivered: 0, discarded: 0, dropped: 0, heartbeats: 0, writes: 0, bytes: 0 }
     // Watchdog inputs, written by the writer. Plain fields: all fibers run on one JS thread.
     const io = { writing: false, writeStartedAt: 0, lastActivityAt: clock.currentTimeMillisUnsafe() }
     let settled = false
-    // Heartbeats waiting in the mailbox, so discarded counts only events.
-    let heartbeatsQueued = 0
     // Events in the write under way; delivered only when it completes.
     let inFlight = 0
     // Frames written before the mailbox, and how many of them the writer took.
@@ -99,6 +97,16 @@ export const make = <E, R>(
     // Drops not yet announced by a notice.
     let missed = 0
     const fibers: Array<Fiber.Fiber<unknown, unknown>> = []
+    const dropMetric = overflow === "suspend"
+      ? undefined
+      : Metric.withAttributes(metrics.eventsDropped, { reason: overflow })
+    const recordDrop = () => {
+      stats.dropped++
+      if (dropNotice !== undefined) missed++
+      dropMetric?.updateUnsafe(1, context)
+    }
+    const box = new Mailbox(capacity, overflow, heartbeatFrame, recordDrop)
+    const delivered = metrics.deliveredCell(context)
 
     metrics.connectionsTotal.updateUnsafe(1, context)
     metrics.connectionsOpen.modifyUnsafe(1, context)
@@ -118,12 +126,6 @@ export const make = <E, R>(
           ? Effect.succeed(out)
           : Effect.as(Effect.logWarning(`sluice connection ${id}: terminal frames skipped`, invalid), out)
       })
-
-    const countEvents = (chunks: ReadonlyArray<Uint8Array>): number => {
-      let n = 0
-      for (let i = 0; i < chunks.length; i++) if (chunks[i] !== heartbeatFrame) n++
-      return n
-    }
 
     const build = (reason: Connection.Reason, extra: Partial<Connection.Outcome>): Connection.Outcome =>
       ({
@@ -148,12 +150,9 @@ export const make = <E, R>(
       // shutdown also releases a producer blocked on a full mailbox (its offer
       // returns false), so it can never stay blocked after the writer stopped.
       // A batch inside an unfinished (or failed) write was never delivered.
-      stats.discarded += Queue.sizeUnsafe(queue) - heartbeatsQueued + inFlight + preamble.length - preambleTaken
-      heartbeatsQueued = 0
+      stats.discarded += box.shutdownUnsafe() + inFlight + preamble.length - preambleTaken
       inFlight = 0
       preambleTaken = preamble.length
-      Queue.shutdownUnsafe(queue)
-      wakeRoomWaiters()
       const result = build(reason, extra)
       metrics.connectionsOpen.modifyUnsafe(-1, context)
       metrics.eventsDiscarded.updateUnsafe(result.discarded, context)
@@ -182,9 +181,9 @@ export const make = <E, R>(
         settleUnsafe(reason, extra)
       })
 
-    const write = (chunks: ReadonlyArray<Uint8Array>): Effect.Effect<void, WriteError> => {
+    const write = (chunks: ReadonlyArray<Uint8Array>, events: number): Effect.Effect<void, WriteError> => {
       const chunk = concat(chunks)
-      inFlight = countEvents(chunks)
+      inFlight = events
       io.writing = true
       io.writeStartedAt = clock.currentTimeMillisUnsafe()
       return Effect.tap(sink(chunk), () => {
@@ -193,10 +192,29 @@ export const make = <E, R>(
         stats.delivered += inFlight
         stats.writes++
         stats.bytes += chunk.byteLength
-        metrics.eventsDelivered.updateUnsafe(inFlight, context)
+        delivered.count += inFlight
         inFlight = 0
         return Effect.void
       })
+    }
+
+    // The sink can write at once: a wake-up writes without resuming the writer
+    // fiber (which stays parked on the mailbox). Anything unusual (a pending
+    // drop notice, a full transport) goes through the writer.
+    const tryWrite = sink.tryWrite
+    if (tryWrite !== undefined) {
+      box.fastPath = (frames, events) => {
+        if (settled || missed !== 0) return false
+        const chunk = concat(frames)
+        if (!tryWrite(chunk)) return false
+        io.lastActivityAt = clock.currentTimeMillisUnsafe()
+        stats.delivered += events
+        stats.writes++
+        stats.bytes += chunk.byteLength
+        delivered.count += events
+        box.recycle(frames)
+        return true
+      }
     }
 
     const clientGone = (error: WriteError) => settle("client-gone", { error } as Partial<Connection.Outcome>)
@@ -225,32 +243,29 @@ export const make = <E, R>(
       while (preambleTaken < preamble.length) {
         const batch = preamble.slice(preambleTaken, preambleTaken + capacity)
         preambleTaken += batch.length
-        const result = yield* Effect.exit(write(batch))
+        const result = yield* Effect.exit(write(batch, batch.length))
         if (Exit.isFailure(result)) {
           return yield* writeFailed(result.cause)
         }
       }
       while (true) {
-        const taken = yield* Effect.exit(Queue.takeAll(queue))
-        if (Exit.isSuccess(taken)) {
-          if (heartbeatsQueued > 0) {
-            heartbeatsQueued -= taken.value.length - countEvents(taken.value)
-          }
-          wakeRoomWaiters()
-          const result = yield* Effect.exit(write(yield* withNotice(taken.value)))
+        const taken = yield* box.take
+        if (taken._tag === "Frames") {
+          const frames = missed === 0 ? taken.frames : yield* withNotice(taken.frames)
+          const result = yield* Effect.exit(write(frames, taken.events + frames.length - taken.frames.length))
           if (Exit.isFailure(result)) {
             return yield* writeFailed(result.cause)
           }
+          box.recycle(taken.frames)
           continue
         }
-        const end = Cause.findErrorOption(taken.cause)
-        if (end._tag === "None") {
-          // Shutdown from `settle` elsewhere: nothing left to do.
+        if (taken._tag === "Shutdown") {
+          // Ended by `settle` elsewhere: nothing left to do.
           return yield* settle("interrupted")
         }
-        const { frames, reason } = end.value
+        const { frames, reason } = taken.end
         if (frames.length > 0) {
-          const result = yield* Effect.exit(write(frames))
+          const result = yield* Effect.exit(write(frames, frames.length))
           if (Exit.isFailure(result)) {
             const error = Cause.findErrorOption(result.cause)
             if (error._tag === "Some") {
@@ -259,8 +274,8 @@ export const make = <E, R>(
           }
         }
         return yield* settle(reason, {
-          ...(end.value.cause === undefined ? {} : { cause: end.value.cause }),
-          ...(end.value.closeReason === undefined ? {} : { closeReason: end.value.closeReason })
+          ...(taken.end.cause === undefined ? {} : { cause: taken.end.cause }),
+          ...(taken.end.closeReason === undefined ? {} : { closeReason: taken.end.closeReason })
         } as Partial<Connection.Outcome>)
       }
     }).pipe(Effect.onInterrupt(() =>
@@ -290,8 +305,7 @@ export const make = <E, R>(
           const due = io.lastActivityAt + heartbeatMs
           if (now >= due) {
             // A full mailbox means the writer has work: no heartbeat needed.
-            if (Queue.offerUnsafe(queue, heartbeatFrame)) {
-              heartbeatsQueued++
+            if (box.offerHeartbeatUnsafe()) {
               stats.heartbeats++
               metrics.heartbeatsSent.updateUnsafe(1, context)
             }
@@ -309,62 +323,27 @@ export const make = <E, R>(
       }
     })
 
-    const accepting = () => queue.state._tag === "Open"
-
-    // Feeders waiting for room (awaitRoom); woken when the writer takes a
-    // batch, and told `false` when the connection stops accepting.
-    const roomWaiters = new Set<(room: boolean) => void>()
-    const wakeRoomWaiters = () => {
-      if (roomWaiters.size === 0) return
-      const room = accepting()
-      if (room && Queue.sizeUnsafe(queue) >= capacity) return
-      const waiters = [...roomWaiters]
-      roomWaiters.clear()
-      for (const w of waiters) w(room)
-    }
-    const awaitRoom: Effect.Effect<boolean> = Effect.callback<boolean>((resume) => {
-      if (!accepting()) return resume(Effect.succeed(false))
-      if (Queue.sizeUnsafe(queue) < capacity) return resume(Effect.succeed(true))
-      const waiter = (room: boolean) => resume(Effect.succeed(room))
-      roomWaiters.add(waiter)
-      return Effect.sync(() => {
-        roomWaiters.delete(waiter)
-      })
-    })
-    const dropMetric = overflow === "suspend"
-      ? undefined
-      : Metric.withAttributes(metrics.eventsDropped, { reason: overflow })
-    const recordDrop = () => {
-      stats.dropped++
-      if (dropNotice !== undefined) missed++
-      dropMetric?.updateUnsafe(1, context)
-    }
-    // Only reached when the mailbox refused the bytes.
-    const overflowUnsafe = (bytes: Uint8Array): boolean => {
-      if (overflow === "suspend" || !accepting()) return false
-      if (overflow === "drop-newest") {
-        recordDrop()
-        return false
-      }
-      const oldest = Queue.takeUnsafe(queue)
-      if (oldest !== undefined && Exit.isSuccess(oldest)) {
-        if (oldest.value === heartbeatFrame) heartbeatsQueued--
-        else recordDrop()
-      }
-      return Queue.offerUnsafe(queue, bytes)
-    }
-    const offerUnsafe = (bytes: Uint8Array): boolean => Queue.offerUnsafe(queue, bytes) || overflowUnsafe(bytes)
+    const accepting = () => box.accepting()
+    const awaitRoom = box.awaitRoom
+    const offerUnsafe = (bytes: Uint8Array): boolean => box.offerUnsafe(bytes)
     // Under a dropping overflow an offer never waits: a drop counts as handled.
     const offer = overflow === "suspend"
-      ? (bytes: Uint8Array) => Queue.offer(queue, bytes)
-      : (bytes: Uint8Array) => Effect.sync(() => offerUnsafe(bytes) || accepting())
+      ? (bytes: Uint8Array) => box.offer(bytes)
+      : (bytes: Uint8Array) => Effect.sync(() => box.offerUnsafe(bytes) || box.accepting())
+    // In order: what fits at once, then one waiting offer at a time.
     const offerAll = (frames: ReadonlyArray<Uint8Array>): Effect.Effect<boolean> =>
-      overflow === "suspend"
-        ? Effect.map(Queue.offerAll(queue, frames), (rest) => rest.length === 0)
-        : Effect.sync(() => {
-          for (const bytes of frames) if (!offerUnsafe(bytes) && !accepting()) return false
-          return true
-        })
+      Effect.suspend(() => {
+        let i = 0
+        while (i < frames.length && offerUnsafe(frames[i]!)) i++
+        if (i === frames.length) return Effect.succeed(true)
+        if (!accepting()) return Effect.succeed(false)
+        const rest = frames.slice(i)
+        const next = (k: number): Effect.Effect<boolean> =>
+          k === rest.length
+            ? Effect.succeed(true)
+            : Effect.flatMap(offer(rest[k]!), (ok) => ok ? next(k + 1) : Effect.succeed(false))
+        return next(0)
+      })
 
     const refuseOffer = Effect.interrupt
     const mailbox: Connection.Mailbox = {
@@ -414,12 +393,7 @@ export const make = <E, R>(
       sendBytes: (bytes) => Effect.flatMap(offer(bytes), (ok) => ok ? Effect.void : refuseOffer)
     }
 
-    const endWith = (end: End) =>
-      Effect.sync(() => {
-        const accepted = Queue.failCauseUnsafe(queue, Cause.fail(end))
-        wakeRoomWaiters()
-        return accepted
-      })
+    const endWith = (end: End) => Effect.sync(() => box.endUnsafe(end))
 
     const producerEffect = (): Effect.Effect<void, E, R> | undefined => {
       const producer = options.producer
@@ -462,21 +436,20 @@ export const make = <E, R>(
       offer,
       accepting,
       awaitRoom,
-      size: () => Queue.sizeUnsafe(queue),
+      size: () => box.size(),
       isOpen: () => !settled,
       stats: () => ({ ...stats }),
       close: (reason, frames = []) =>
         Effect.flatMap(encodeAll(frames), (bytes) =>
           Effect.flatMap(endWith({ reason: "closed", frames: bytes, closeReason: reason }), (accepted) => {
-            // The cut is the queue's end marker above; the producer is then
+            // The cut is the mailbox's end marker above; the producer is then
             // stopped so that its finalizers run now, not when the scope closes.
             return producerFiber === undefined
               ? Effect.succeed(accepted)
               : Effect.as(Fiber.interrupt(producerFiber), accepted)
           })),
       closeUnsafe: (reason, frames = []) => {
-        const accepted = Queue.failCauseUnsafe(queue, Cause.fail({ reason: "closed", frames, closeReason: reason }))
-        wakeRoomWaiters()
+        const accepted = box.endUnsafe({ reason: "closed", frames, closeReason: reason })
         if (accepted) {
           producerFiber?.interruptUnsafe(Fiber.getCurrent()?.id)
         }

@@ -1,7 +1,7 @@
 import { InvalidEventError } from "../SseEvent.ts"
 import type { Comment, Event, Frame, Retry } from "../SseEvent.ts"
+import { utf8 } from "./bytes.ts"
 
-const utf8 = new TextEncoder()
 const lineBreak = /\r\n|\r|\n/
 const forbiddenInField = /[\r\n\0]/
 
@@ -81,5 +81,5 @@ export const frameText = (frame: Frame): string | InvalidEventError => {
 /** @internal */
 export const frameBytes = (frame: Frame): Uint8Array | InvalidEventError => {
   const text = frameText(frame)
-  return typeof text === "string" ? utf8.encode(text) : text
+  return typeof text === "string" ? utf8(text) : text
 }

@@ -19,14 +19,13 @@ import {
   WouldBlockError
 } from "../Hub.ts"
 import { type Event, type Frame, InvalidEventError } from "../SseEvent.ts"
+import { utf8 } from "./bytes.ts"
 import * as connection from "./connection.ts"
 import { frameBytes, frameText } from "./encoder.ts"
 import { History } from "./hub/history.ts"
 import * as ids from "./hub/ids.ts"
 import { type Member, Members } from "./hub/subscribers.ts"
 import * as metrics from "./metrics.ts"
-
-const utf8 = new TextEncoder()
 
 // The close reason a hub gives the connection of a slow consumer; the
 // subscription's outcome turns it into the typed `slow-consumer` reason.
@@ -230,7 +229,7 @@ export const makeUnsafe = (
   const commit = (p: Prepared): Result.Result<Committed, PayloadTooLargeError> => {
     const seq = history.nextSeq()
     const id = p.callerId ?? ids.format(epoch, seq)
-    const bytes = utf8.encode(p.callerId === undefined ? `id: ${id}\n${p.text}` : p.text)
+    const bytes = utf8(p.callerId === undefined ? `id: ${id}\n${p.text}` : p.text)
     if (bytes.byteLength > cfg.maxEventBytes) {
       return Result.fail(new PayloadTooLargeError({ size: bytes.byteLength, max: cfg.maxEventBytes }))
     }
@@ -373,7 +372,7 @@ export const makeUnsafe = (
   }
 
   const gapFrame = (reason: Hub.GapReason, lastId: string, resumeSeq: number): Uint8Array =>
-    utf8.encode(
+    utf8(
       `id: ${ids.format(epoch, resumeSeq)}\nevent: ${cfg.gapEvent}\ndata: ${
         JSON.stringify({ reason, lastEventId: lastId })
       }\n\n`

@@ -1,3 +1,4 @@
+import * as Context from "effect/Context"
 import * as Metric from "effect/Metric"
 
 /** @internal */
@@ -93,3 +94,37 @@ export const hubEventsReplayed = Metric.counter("sluice_hub_events_replayed_tota
 export const topicsActive = Metric.gauge("sluice_topics", {
   description: "Topics (keyed hubs) currently alive"
 })
+
+/**
+ * A counter for the hot path: a plain number in memory, read by the metric
+ * registry only when metrics are snapshotted (scraped), so an update is one
+ * addition instead of a registry lookup. One cell per registry, found once per
+ * connection.
+ *
+ * @internal
+ */
+export const pullCounter = (metric: Metric.Metric<number, Metric.CounterState<number>>) => {
+  const cells = new WeakMap<Metric.MetricRegistry, { count: number }>()
+  return (context: Context.Context<never>): { count: number } => {
+    const registry = Context.get(context, Metric.MetricRegistry)
+    let cell = cells.get(registry)
+    if (cell === undefined) {
+      const c = { count: 0 }
+      cell = c
+      cells.set(registry, c)
+      Metric.registerUnsafe(metric, context, {
+        get: () => ({ count: c.count, incremental: true }),
+        update: (n) => {
+          c.count += n
+        },
+        modify: (n) => {
+          c.count += n
+        }
+      })
+    }
+    return cell
+  }
+}
+
+/** @internal */
+export const deliveredCell = pullCounter(eventsDelivered)

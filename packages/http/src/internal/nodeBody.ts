@@ -39,8 +39,17 @@ const guard = (stream: Readable, graceMillis: number) => {
   stream.once("close", () => clearTimeout(timer))
 }
 
-const gone = (detail: string, cause?: unknown) =>
-  new Sink.WriteError({ reason: "closed", detail, ...(cause === undefined ? {} : { cause }) })
+// Without a stack trace: it would only show Node's event plumbing, and every
+// client that leaves creates one (capturing stacks dominated disconnect costs).
+const gone = (detail: string, cause?: unknown) => {
+  const limit = Error.stackTraceLimit
+  Error.stackTraceLimit = 0
+  try {
+    return new Sink.WriteError({ reason: "closed", detail, ...(cause === undefined ? {} : { cause }) })
+  } finally {
+    Error.stackTraceLimit = limit
+  }
+}
 
 /** @internal */
 export const plain = (highWaterMark: number): NodeBody => {
@@ -66,7 +75,7 @@ export const plain = (highWaterMark: number): NodeBody => {
       callback(null)
     }
   })
-  const sink: Sink.Sink = (chunk) =>
+  const write = (chunk: Uint8Array) =>
     Effect.callback<void, Sink.WriteError>((resume) => {
       if (closed !== undefined) return resume(Effect.fail(closed))
       // `push` queues the chunk; `false` means the buffer is above the
@@ -77,6 +86,12 @@ export const plain = (highWaterMark: number): NodeBody => {
         waiter = undefined
       })
     })
+  // Below the high-water mark a chunk is taken at once: no fiber needed.
+  const sink = Sink.withTryWrite(write, (chunk) => {
+    if (closed !== undefined || body.readableLength >= highWaterMark) return false
+    body.push(chunk)
+    return true
+  })
   return {
     body,
     sink,
@@ -121,7 +136,7 @@ export const gzip = (): NodeBody => {
     for (const w of drainWaiters) w()
     drainWaiters.clear()
   })
-  const sink: Sink.Sink = (chunk) =>
+  const write = (chunk: Uint8Array) =>
     Effect.callback<void, Sink.WriteError>((resume) => {
       if (closed !== undefined) return resume(Effect.fail(closed))
       const ok = body.write(chunk)
@@ -133,6 +148,12 @@ export const gzip = (): NodeBody => {
         drainWaiters.delete(waiter)
       })
     })
+  const sink = Sink.withTryWrite(write, (chunk) => {
+    if (closed !== undefined || body.writableNeedDrain) return false
+    body.write(chunk)
+    body.flush(Zlib.constants.Z_SYNC_FLUSH)
+    return true
+  })
   return {
     body,
     sink,
