@@ -1,5 +1,6 @@
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
+import type * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -16,6 +17,7 @@ import { frameBytes } from "./encoder.ts"
 import { forkLabelled } from "./fiberLabel.ts"
 import { type End, Mailbox } from "./mailbox.ts"
 import * as metrics from "./metrics.ts"
+import * as ticker from "./ticker.ts"
 
 const defaultFailureFrames = (): ReadonlyArray<Frame> => [{
   _tag: "Event",
@@ -146,6 +148,7 @@ export const make = <E, R>(
     const settleUnsafe = (reason: Connection.Reason, extra: Partial<Connection.Outcome> = {}): boolean => {
       if (settled) return false
       settled = true
+      clockTicker.cancel(watchEntry)
       // Discard what was accepted but not written, then refuse everything:
       // shutdown also releases a producer blocked on a full mailbox (its offer
       // returns false), so it can never stay blocked after the writer stopped.
@@ -282,46 +285,43 @@ export const make = <E, R>(
       settle("interrupted")
     ))
 
-    // The watchdog: heartbeats for idle connections and the write deadline.
-    // One timer per connection, re-armed from the writer's timestamps, so a busy
-    // connection costs no timer per write.
-    const watchdog: Effect.Effect<void> = Effect.gen(function*() {
-      while (true) {
-        const now = clock.currentTimeMillisUnsafe()
-        if (io.writing && writeTimeoutMs !== undefined) {
-          const deadline = io.writeStartedAt + writeTimeoutMs
-          if (now >= deadline) {
-            const error = new WriteError({
-              reason: "timeout",
-              detail: `a write did not finish within ${writeTimeoutMs} ms`
-            })
-            return yield* settle("client-gone", { error } as Partial<Connection.Outcome>)
-          }
-          yield* Effect.sleep(deadline - now)
-          continue
-        }
-        let next = Number.POSITIVE_INFINITY
-        if (heartbeatMs !== undefined) {
-          const due = io.lastActivityAt + heartbeatMs
-          if (now >= due) {
-            // A full mailbox means the writer has work: no heartbeat needed.
-            if (box.offerHeartbeatUnsafe()) {
-              stats.heartbeats++
-              metrics.heartbeatsSent.updateUnsafe(1, context)
-            }
-            io.lastActivityAt = now
-            next = now + heartbeatMs
-          } else {
-            next = due
-          }
-        }
-        // A write starting after this check has its deadline at least one
-        // timeout away, so waking by then keeps the deadline exact.
-        if (writeTimeoutMs !== undefined) next = Math.min(next, now + writeTimeoutMs)
-        if (next === Number.POSITIVE_INFINITY) return
-        yield* Effect.sleep(next - now)
+    // The watchdog: heartbeats for idle connections and the write deadline,
+    // on the clock's shared ticker (no fiber or timer of its own). Re-armed
+    // from the writer's timestamps, so a busy connection costs nothing per write.
+    const watch = (now: number): number | undefined => {
+      if (settled) return undefined
+      if (io.writing && writeTimeoutMs !== undefined) {
+        const deadline = io.writeStartedAt + writeTimeoutMs
+        if (now < deadline) return deadline
+        const error = new WriteError({
+          reason: "timeout",
+          detail: `a write did not finish within ${writeTimeoutMs} ms`
+        })
+        settleUnsafe("client-gone", { error } as Partial<Connection.Outcome>)
+        return undefined
       }
-    })
+      let next = Number.POSITIVE_INFINITY
+      if (heartbeatMs !== undefined) {
+        const due = io.lastActivityAt + heartbeatMs
+        if (now >= due) {
+          // Something waiting means the writer has work: no heartbeat needed.
+          if (box.offerHeartbeatUnsafe()) {
+            stats.heartbeats++
+            metrics.heartbeatsSent.updateUnsafe(1, context)
+          }
+          io.lastActivityAt = now
+          next = now + heartbeatMs
+        } else {
+          next = due
+        }
+      }
+      // A write starting after this check has its deadline at least one
+      // timeout away, so waking by then keeps the deadline exact.
+      if (writeTimeoutMs !== undefined) next = Math.min(next, now + writeTimeoutMs)
+      return next === Number.POSITIVE_INFINITY ? undefined : next
+    }
+    const watchEntry = ticker.entry(watch)
+    const clockTicker = ticker.tickerFor(clock)
 
     const accepting = () => box.accepting()
     const awaitRoom = box.awaitRoom
@@ -399,8 +399,10 @@ export const make = <E, R>(
       const producer = options.producer
       if (producer === undefined) return undefined
       if (Stream.isStream(producer)) {
-        return Stream.runForEachArray(producer as Stream.Stream<Frame, E, R>, (frames) =>
-          mailbox.sendAll(frames)) as Effect.Effect<void, E, R>
+        return Stream.runForEachArray(
+          producer as Stream.Stream<Frame, E, R>,
+          (frames) => mailbox.sendAll(frames)
+        ) as Effect.Effect<void, E, R>
       }
       return (producer as (mailbox: Connection.Mailbox) => Effect.Effect<void, E, R>)(mailbox)
     }
@@ -412,8 +414,7 @@ export const make = <E, R>(
       if (Exit.isSuccess(exit)) {
         return Effect.flatMap(
           encodeAll(terminal.completed?.() ?? []),
-          (frames) =>
-            endWith({ reason: "completed", frames })
+          (frames) => endWith({ reason: "completed", frames })
         )
       }
       if (Cause.hasInterruptsOnly(exit.cause)) {
@@ -422,8 +423,7 @@ export const make = <E, R>(
       const cause = exit.cause as Cause.Cause<E>
       return Effect.flatMap(
         encodeAll((terminal.failed ?? defaultFailureFrames)(cause)),
-        (frames) =>
-          endWith({ reason: "failed", frames, cause })
+        (frames) => endWith({ reason: "failed", frames, cause })
       )
     })
 
@@ -471,9 +471,8 @@ export const make = <E, R>(
       yield* Scope.addFinalizer(scope, settle("interrupted"))
       preamble = typeof options.preamble === "function" ? options.preamble(connection) : options.preamble ?? []
       fibers.push(yield* forkLabelled(writer, scope, `sluice/connection/${id}/writer`))
-      if (heartbeatMs !== undefined || writeTimeoutMs !== undefined) {
-        fibers.push(yield* forkLabelled(watchdog, scope, `sluice/connection/${id}/watchdog`))
-      }
+      const first = watch(clock.currentTimeMillisUnsafe())
+      if (first !== undefined) clockTicker.schedule(watchEntry, first, context as Context.Context<never>)
       if (runProducer !== undefined) {
         producerFiber = yield* forkLabelled(Effect.ignore(runProducer), scope, `sluice/connection/${id}/producer`)
         fibers.push(producerFiber)

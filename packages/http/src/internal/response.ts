@@ -107,8 +107,13 @@ export const attach = <P = undefined, E = never, R = never, RA = never>(
     prepared: SseResponse.Prepared
   ) => Effect.Effect<Connection.Connection | HttpServerResponse.HttpServerResponse, E, R | Scope.Scope>,
   options: SseResponse.Options<P, RA> = {}
-): Effect.Effect<HttpServerResponse.HttpServerResponse, E, HttpServerRequest | SseServer | Scope.Scope | R | RA> =>
-  Effect.gen(function*() {
+): Effect.Effect<HttpServerResponse.HttpServerResponse, E, HttpServerRequest | SseServer | Scope.Scope | R | RA> => {
+  // Once per route, not per request.
+  const lifecycle = resolveLifecycle(options.lifecycle)
+  const graceMillis = options.writeTimeout === false
+    ? Number.POSITIVE_INFINITY
+    : Duration.toMillis(Duration.fromInputUnsafe(options.writeTimeout ?? "30 seconds"))
+  return Effect.gen(function*() {
     const request = yield* HttpServerRequest
     const server = yield* SseServer
 
@@ -141,15 +146,11 @@ export const attach = <P = undefined, E = never, R = never, RA = never>(
     }
 
     const connectionId = randomUUID()
-    const graceMillis = options.writeTimeout === false
-      ? Number.POSITIVE_INFINITY
-      : Duration.toMillis(Duration.fromInputUnsafe(options.writeTimeout ?? "30 seconds"))
     const span = yield* Effect.makeSpanScoped("sluice.sse.connection", {
       attributes: { "sluice.connection_id": connectionId }
     })
     const gzip = options.compression === true && acceptsGzip(request.headers["accept-encoding"])
     const body = gzip ? NodeBody.gzip() : NodeBody.plain(options.highWaterMark ?? 16 * 1024)
-    const lifecycle = resolveLifecycle(options.lifecycle)
     const closeFrames = (reason: string) => lifecycle.close(connectionId, reason)
     const preamble = [...(yield* lifecycle.retry), ...lifecycle.open(connectionId)]
     const prepared: SseResponse.Prepared = {
@@ -215,6 +216,7 @@ export const attach = <P = undefined, E = never, R = never, RA = never>(
       }
     })
   })
+}
 
 /** @internal */
 export const stream = <P = undefined, E = never, R = never, RA = never>(
