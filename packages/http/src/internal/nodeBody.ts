@@ -1,5 +1,7 @@
 import { Sink } from "@sluice/core"
 import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
+import type * as Http from "node:http"
 import { Readable } from "node:stream"
 import * as Zlib from "node:zlib"
 
@@ -15,7 +17,8 @@ import * as Zlib from "node:zlib"
  * @internal
  */
 export interface NodeBody {
-  readonly body: Readable
+  /** What the platform sends: a Node stream to pipe, or a Stream that only marks the body's lifetime. */
+  readonly body: Readable | Stream.Stream<Uint8Array>
   readonly sink: Sink.Sink
   /**
    * Ends the body after everything written so far. If the client has not
@@ -25,6 +28,8 @@ export interface NodeBody {
   readonly end: (graceMillis: number) => void
   /** Destroys the body at once: the response is cut. */
   readonly abort: () => void
+  /** The body will not be used (the request was answered otherwise): release it without touching the response. */
+  readonly discard: () => void
   /** Called once when the consumer side goes away before `end`. */
   readonly onGone: (f: (error: Sink.WriteError) => void) => void
 }
@@ -104,6 +109,10 @@ export const plain = (highWaterMark: number): NodeBody => {
     abort: () => {
       if (!body.destroyed) body.destroy()
     },
+    discard: () => {
+      ended = true
+      if (!body.destroyed) body.destroy()
+    },
     onGone: (f) => {
       if (closed !== undefined) f(closed)
       else listeners.push(f)
@@ -165,6 +174,115 @@ export const gzip = (): NodeBody => {
     },
     abort: () => {
       if (!body.destroyed) body.destroy()
+    },
+    discard: () => {
+      ended = true
+      if (!body.destroyed) body.destroy()
+    },
+    onGone: (f) => {
+      if (closed !== undefined) f(closed)
+      else listeners.push(f)
+    }
+  }
+}
+
+/**
+ * Writes straight to the Node response, which the platform still owns: it
+ * writes the head (with whatever middleware added), and its body is a
+ * `Stream` that emits nothing and ends when this body ends, so the platform
+ * then ends the response; a client that leaves interrupts that stream, the
+ * cheapest way out for the platform. Writes start once the platform pulls
+ * the stream (the head is out by then).
+ *
+ * @internal
+ */
+export const direct = (res: Http.ServerResponse): NodeBody => {
+  let ready = false
+  let ended = false
+  let closed: Sink.WriteError | undefined
+  let finish: (() => void) | undefined
+  const readyWaiters = new Set<() => void>()
+  const drainWaiters = new Set<(error?: Sink.WriteError) => void>()
+  const listeners: Array<(error: Sink.WriteError) => void> = []
+
+  const onClose = () => {
+    if (closed !== undefined || res.writableFinished) return
+    closed = gone("the client closed the stream")
+    for (const w of drainWaiters) w(closed)
+    drainWaiters.clear()
+    for (const w of readyWaiters) w()
+    readyWaiters.clear()
+    for (const f of listeners.splice(0)) f(closed)
+  }
+  res.once("close", onClose)
+  res.on("drain", () => {
+    const waiters = [...drainWaiters]
+    drainWaiters.clear()
+    for (const w of waiters) w()
+  })
+
+  const body = Stream.fromEffect(Effect.callback<void>((resume) => {
+    ready = true
+    const waiters = [...readyWaiters]
+    readyWaiters.clear()
+    for (const w of waiters) w()
+    if (ended) return resume(Effect.void)
+    finish = () => resume(Effect.void)
+    return Effect.sync(() => {
+      finish = undefined
+    })
+  })).pipe(Stream.drain) as Stream.Stream<Uint8Array>
+
+  const awaitReady = Effect.callback<void>((resume) => {
+    if (ready || closed !== undefined) return resume(Effect.void)
+    const waiter = () => resume(Effect.void)
+    readyWaiters.add(waiter)
+    return Effect.sync(() => {
+      readyWaiters.delete(waiter)
+    })
+  })
+
+  const writeNow = (chunk: Uint8Array) =>
+    Effect.callback<void, Sink.WriteError>((resume) => {
+      if (closed !== undefined) return resume(Effect.fail(closed))
+      if (res.write(chunk)) return resume(Effect.void)
+      // Above the socket's high-water mark: wait for it to drain (backpressure).
+      const waiter = (error?: Sink.WriteError) => resume(error === undefined ? Effect.void : Effect.fail(error))
+      drainWaiters.add(waiter)
+      return Effect.sync(() => {
+        drainWaiters.delete(waiter)
+      })
+    })
+
+  const sink = Sink.withTryWrite(
+    (chunk) => ready ? writeNow(chunk) : Effect.andThen(awaitReady, writeNow(chunk)),
+    (chunk) => {
+      if (!ready || closed !== undefined || res.writableNeedDrain) return false
+      res.write(chunk)
+      return true
+    }
+  )
+
+  return {
+    body,
+    sink,
+    end: (graceMillis) => {
+      if (ended || closed !== undefined) return
+      ended = true
+      finish?.()
+      if (!Number.isFinite(graceMillis)) return
+      const timer = setTimeout(() => {
+        if (!res.writableFinished) res.destroy()
+      }, graceMillis)
+      timer.unref()
+      res.once("close", () => clearTimeout(timer))
+    },
+    abort: () => {
+      if (!res.destroyed) res.destroy()
+    },
+    discard: () => {
+      ended = true
+      res.off("close", onClose)
     },
     onGone: (f) => {
       if (closed !== undefined) f(closed)

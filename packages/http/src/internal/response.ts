@@ -1,3 +1,4 @@
+import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import { Connection, Hub, Registry, Sink, SseEvent, Topics } from "@sluice/core"
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
@@ -12,6 +13,7 @@ import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { randomUUID } from "node:crypto"
+import type * as Http from "node:http"
 import type * as SseResponse from "../SseResponse.ts"
 import { SseServer } from "../SseServer.ts"
 import * as NodeBody from "./nodeBody.ts"
@@ -88,6 +90,16 @@ const resolveLifecycle = (lifecycle: SseResponse.Lifecycle = {}): ResolvedLifecy
   }
 }
 
+// The Node response behind a request served by @effect/platform-node, if it is one.
+const nodeResponse = (request: HttpServerRequest): Http.ServerResponse | undefined => {
+  try {
+    const res = NodeHttpServerRequest.toServerResponse(request) as Http.ServerResponse | undefined
+    return res !== undefined && typeof res.write === "function" && "writableNeedDrain" in res ? res : undefined
+  } catch {
+    return undefined
+  }
+}
+
 const isClientAbort = (exit: Exit.Exit<unknown, unknown>): boolean =>
   Exit.isFailure(exit) && Context.getOrUndefined(Cause.annotations(exit.cause), ClientAbort) === true
 
@@ -150,7 +162,12 @@ export const attach = <P = undefined, E = never, R = never, RA = never>(
       attributes: { "sluice.connection_id": connectionId }
     })
     const gzip = options.compression === true && acceptsGzip(request.headers["accept-encoding"])
-    const body = gzip ? NodeBody.gzip() : NodeBody.plain(options.highWaterMark ?? 16 * 1024)
+    const res = nodeResponse(request)
+    const body = gzip
+      ? NodeBody.gzip()
+      : res !== undefined
+      ? NodeBody.direct(res)
+      : NodeBody.plain(options.highWaterMark ?? 16 * 1024)
     const closeFrames = (reason: string) => lifecycle.close(connectionId, reason)
     const preamble = [...(yield* lifecycle.retry), ...lifecycle.open(connectionId)]
     const prepared: SseResponse.Prepared = {
@@ -184,7 +201,7 @@ export const attach = <P = undefined, E = never, R = never, RA = never>(
     const info: SseResponse.StreamInfo<P> = { connectionId, lastEventId, principal, request }
     const started = yield* Effect.withParentSpan(start(info, prepared), span)
     if (HttpServerResponse.isHttpServerResponse(started)) {
-      body.abort()
+      body.discard()
       return started
     }
     const connection = started
@@ -206,7 +223,7 @@ export const attach = <P = undefined, E = never, R = never, RA = never>(
       )
     })
 
-    return HttpServerResponse.raw(body.body, {
+    const responseOptions = {
       contentType: "text/event-stream; charset=utf-8",
       headers: {
         "cache-control": "no-cache, no-transform",
@@ -214,7 +231,10 @@ export const attach = <P = undefined, E = never, R = never, RA = never>(
         ...(gzip ? { "content-encoding": "gzip", vary: "accept-encoding" } : {}),
         ...options.headers
       }
-    })
+    }
+    return Stream.isStream(body.body)
+      ? HttpServerResponse.stream(body.body, responseOptions)
+      : HttpServerResponse.raw(body.body, responseOptions)
   })
 }
 
