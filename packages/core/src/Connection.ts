@@ -153,6 +153,13 @@ export interface Options<E = never, R = never> {
    */
   readonly dropNotice?: ((missed: number) => Frame) | undefined
   /**
+   * Called synchronously when the connection is about to stop accepting
+   * (before `close` takes effect): a feeder that holds events for it (a hub
+   * handing out a burst at the end of a run) delivers them now, so an event
+   * published before the close is written before the close frames.
+   */
+  readonly beforeClose?: (() => void) | undefined
+  /**
    * Encoded frames written before anything offered to the mailbox (an opening
    * event, a `retry:` hint, replayed history). They do not use mailbox
    * capacity; they are written in batches of at most `capacity` frames.
@@ -250,6 +257,13 @@ export interface Connection {
    * blocking on one of them.
    */
   readonly offerUnsafe: (bytes: Uint8Array) => boolean
+  /**
+   * {@link Connection.offerUnsafe} for `frames[from..]`, in order, with one
+   * capacity check and one wake-up when they all fit (how a hub hands a burst
+   * to each subscriber). Returns the index of the first frame not accepted
+   * (`frames.length` when all were).
+   */
+  readonly offerManyUnsafe: (frames: ReadonlyArray<Uint8Array>, from: number) => number
   /**
    * Offers encoded bytes. Under `suspend` it waits while the mailbox is full;
    * under the dropping overflows it never waits (a drop counts as handled).

@@ -165,7 +165,14 @@ export interface Published {
   readonly seq: number
   /** The event's id (the publisher's, or the one the hub assigned). */
   readonly id: string
-  /** Subscribers whose mailbox accepted the event. */
+  /**
+   * Subscribers the event was published to: those registered when it was
+   * published. Unless a subscriber uses the `backpressure` policy, the hub
+   * hands a burst of events to each subscriber at the end of the synchronous
+   * run that published it (one pass per burst, not per event); a subscriber
+   * that cannot take them then is handled by its policy (counted in its
+   * outcome and the metrics).
+   */
   readonly delivered: number
 }
 
@@ -195,7 +202,7 @@ export type Policy = "disconnect" | "drop-oldest" | "drop-newest" | "backpressur
  * @category models
  */
 export interface SubscribeOptions
-  extends Omit<Connection.Options, "producer" | "overflow" | "dropNotice" | "preamble">
+  extends Omit<Connection.Options, "producer" | "overflow" | "dropNotice" | "preamble" | "beforeClose">
 {
   /** Slow-client policy. Default `disconnect`. */
   readonly policy?: Policy | undefined

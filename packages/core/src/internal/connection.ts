@@ -433,6 +433,7 @@ export const make = <E, R>(
       capacity,
       overflow,
       offerUnsafe,
+      offerManyUnsafe: (frames, from) => box.offerManyUnsafe(frames, from),
       offer,
       accepting,
       awaitRoom,
@@ -440,27 +441,28 @@ export const make = <E, R>(
       isOpen: () => !settled,
       stats: () => ({ ...stats }),
       close: (reason, frames = []) =>
-        Effect.flatMap(encodeAll(frames), (bytes) =>
-          Effect.flatMap(endWith({ reason: "closed", frames: bytes, closeReason: reason }), (accepted) => {
-            // The cut is the mailbox's end marker above; the producer is then
-            // stopped so that its finalizers run now, not when the scope closes.
-            return producerFiber === undefined
-              ? Effect.succeed(accepted)
-              : Effect.as(Fiber.interrupt(producerFiber), accepted)
-          })),
+        Effect.flatMap(
+          Effect.andThen(Effect.sync(() => options.beforeClose?.()), encodeAll(frames)),
+          (bytes) =>
+            Effect.flatMap(endWith({ reason: "closed", frames: bytes, closeReason: reason }), (accepted) => {
+              // The cut is the mailbox's end marker above; the producer is then
+              // stopped so that its finalizers run now, not when the scope closes.
+              return producerFiber === undefined
+                ? Effect.succeed(accepted)
+                : Effect.as(Fiber.interrupt(producerFiber), accepted)
+            })
+        ),
       closeUnsafe: (reason, frames = []) => {
+        options.beforeClose?.()
         const accepted = box.endUnsafe({ reason: "closed", frames, closeReason: reason })
         if (accepted) {
           producerFiber?.interruptUnsafe(Fiber.getCurrent()?.id)
         }
         return accepted
       },
-      kill: (reason) =>
-        settle("closed", { closeReason: reason } as Partial<Connection.Outcome>),
-      lost: (error) =>
-        settle("client-gone", { error } as Partial<Connection.Outcome>),
-      killUnsafe: (reason) =>
-        settleUnsafe("closed", { closeReason: reason } as Partial<Connection.Outcome>),
+      kill: (reason) => settle("closed", { closeReason: reason } as Partial<Connection.Outcome>),
+      lost: (error) => settle("client-gone", { error } as Partial<Connection.Outcome>),
+      killUnsafe: (reason) => settleUnsafe("closed", { closeReason: reason } as Partial<Connection.Outcome>),
       outcome: Deferred.await(outcome)
     }
 

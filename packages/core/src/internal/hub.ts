@@ -42,6 +42,8 @@ interface Subscriber extends Member {
   readonly policy: Hub.Policy
   readonly timeoutMillis: number
   slow: SlowConsumer | undefined
+  /** The first sequence number it gets live (everything before was replayed or predates it). */
+  readonly fromSeq: number
 }
 
 /** A validated event, encoded but for the id line when the hub assigns the id. */
@@ -170,6 +172,8 @@ export const makeUnsafe = (
     })
 
   const now = () => clock.currentTimeMillisUnsafe()
+  // Read by the metric registry at scrape time (an addition per delivery batch).
+  const deliveries = metrics.hubDeliveriesCell(context)
 
   const addSubscriber = (sub: Subscriber) => {
     members.add(sub)
@@ -226,7 +230,51 @@ export const makeUnsafe = (
 
   // Encodes with the final id, records, and offers the same bytes to every
   // mailbox. Synchronous: between two commits nothing else runs.
-  const commit = (p: Prepared): Result.Result<Committed, PayloadTooLargeError> => {
+  // Events committed since the last fan-out. When no publisher can be made to
+  // wait, a burst of publishes is handed to each subscriber once, at the end of
+  // the synchronous run that made it (a microtask): one pass over the
+  // subscribers per burst instead of one per event. Subscribers joining in
+  // between get only the events after their `fromSeq`.
+  let tick: Array<Uint8Array> = []
+  let tickFirstSeq = 0
+  let fanOutScheduled = false
+  const fanOut = () => {
+    fanOutScheduled = false
+    if (tick.length === 0) return
+    const events = tick
+    const first = tickFirstSeq
+    tick = []
+    const items = members.begin()
+    try {
+      for (let i = 0; i < items.length; i++) {
+        const sub = items[i]!
+        if (!sub.live) continue
+        const from = sub.fromSeq > first ? sub.fromSeq - first : 0
+        if (from >= events.length) continue
+        let at = from
+        while (at < events.length) {
+          const stop = sub.conn.offerManyUnsafe(events, at)
+          deliveries.count += stop - at
+          if (stop === events.length) break
+          // Refused: closing or ended, or full under a policy that refuses.
+          if (!sub.conn.accepting()) {
+            removeSubscriber(sub)
+            break
+          }
+          if (sub.policy === "disconnect") {
+            disconnect(sub, "disconnect")
+            break
+          }
+          // drop-newest: dropped and counted by the connection itself.
+          at = stop + 1
+        }
+      }
+    } finally {
+      members.end()
+    }
+  }
+
+  const record = (p: Prepared): Result.Result<{ seq: number; id: string; bytes: Uint8Array }, PayloadTooLargeError> => {
     const seq = history.nextSeq()
     const id = p.callerId ?? ids.format(epoch, seq)
     const bytes = utf8(p.callerId === undefined ? `id: ${id}\n${p.text}` : p.text)
@@ -237,6 +285,31 @@ export const makeUnsafe = (
     history.append({ seq, id, bytes, at, callerId: p.callerId !== undefined }, at)
     published++
     lastEventId = id
+    metrics.hubEventsPublished.updateUnsafe(1, context)
+    return Result.succeed({ seq, id, bytes })
+  }
+
+  // The common case: nobody can make a publisher wait.
+  const commitDeferred = (p: Prepared): Result.Result<Hub.Published, PayloadTooLargeError> => {
+    const recorded = record(p)
+    if (Result.isFailure(recorded)) return Result.fail(recorded.failure)
+    const { bytes, id, seq } = recorded.success
+    if (tick.length === 0) tickFirstSeq = seq
+    tick.push(bytes)
+    if (!fanOutScheduled) {
+      fanOutScheduled = true
+      queueMicrotask(fanOut)
+    }
+    return Result.succeed({ seq, id, delivered: members.size })
+  }
+
+  // With backpressured subscribers: offered to every mailbox now, so that a
+  // publisher can wait for the ones that are full (after any deferred burst).
+  const commit = (p: Prepared): Result.Result<Committed, PayloadTooLargeError> => {
+    fanOut()
+    const recorded = record(p)
+    if (Result.isFailure(recorded)) return Result.fail(recorded.failure)
+    const { bytes, id, seq } = recorded.success
 
     let delivered = 0
     let blocked: Array<Subscriber> | undefined
@@ -258,8 +331,7 @@ export const makeUnsafe = (
     } finally {
       members.end()
     }
-    metrics.hubEventsPublished.updateUnsafe(1, context)
-    metrics.hubDeliveries.updateUnsafe(delivered, context)
+    deliveries.count += delivered
     return Result.succeed({ published: { seq, id, delivered }, bytes, blocked })
   }
 
@@ -276,7 +348,7 @@ export const makeUnsafe = (
             return 0
           }
           if (accepted.value) {
-            metrics.hubDeliveries.updateUnsafe(1, context)
+            deliveries.count++
             return 1
           }
           removeSubscriber(sub)
@@ -329,12 +401,12 @@ export const makeUnsafe = (
   const publishPrepared = (p: Prepared): Effect.Effect<Hub.Published, PayloadTooLargeError> => {
     if (gateHeld || backpressured > 0) return publishGated(p)
     // Nobody can make this publish wait: one synchronous step.
-    const committed = commit(p)
+    const committed = commitDeferred(p)
     if (Result.isFailure(committed)) {
       countRejection(committed.failure)
       return Effect.fail(committed.failure)
     }
-    return Effect.succeed(committed.success.published)
+    return Effect.succeed(committed.success)
   }
 
   const publish = (input: Hub.EventInput): Effect.Effect<Hub.Published, Hub.PublishError> =>
@@ -358,12 +430,12 @@ export const makeUnsafe = (
       countRejection(prepared.failure)
       return Result.fail(prepared.failure)
     }
-    const committed = commit(prepared.success)
+    const committed = commitDeferred(prepared.success)
     if (Result.isFailure(committed)) {
       countRejection(committed.failure)
       return Result.fail(committed.failure)
     }
-    return Result.succeed(committed.success.published)
+    return committed
   }
 
   interface Found {
@@ -453,11 +525,17 @@ export const makeUnsafe = (
             timeoutMillis: toMillis(backpressureTimeout ?? "5 seconds"),
             slow: undefined,
             index: -1,
-            live: false
+            live: false,
+            fromSeq: history.lastSeq + 1
           }
+          // A backpressured subscriber makes publishes synchronous again:
+          // hand the deferred burst out first, to everyone already there.
+          if (policy === "backpressure") fanOut()
           addSubscriber(sub)
           return found.frames.length === 0 ? opening : [...opening, ...found.frames]
         },
+        // Events published before a close reach it before its close frames.
+        beforeClose: fanOut,
         onEnd: (outcome) => {
           if (sub !== undefined) removeSubscriber(sub)
           onEnd?.(outcome)

@@ -95,6 +95,24 @@ export class Mailbox {
     return true
   }
 
+  /**
+   * Offers `frames[from..]` in order, as `offerUnsafe` would one by one, with
+   * one capacity check and one wake-up when they all fit. Returns the index
+   * of the first frame refused (`frames.length` when none was).
+   */
+  offerManyUnsafe(frames: ReadonlyArray<Uint8Array>, from: number): number {
+    const n = frames.length - from
+    if (this.state === "open" && this.offers.length === 0 && this.events + n <= this.capacity) {
+      const out = this.frames
+      for (let i = from; i < frames.length; i++) out.push(frames[i]!)
+      this.events += n
+      if (this.taker !== undefined && !this.wakeScheduled) this.signal()
+      return frames.length
+    }
+    for (let i = from; i < frames.length; i++) if (!this.offerUnsafe(frames[i]!)) return i
+    return frames.length
+  }
+
   /** A heartbeat is queued only when nothing else is waiting: any write would do. */
   offerHeartbeatUnsafe(): boolean {
     if (this.state !== "open" || this.frames.length > 0) return false

@@ -128,3 +128,6 @@ export const pullCounter = (metric: Metric.Metric<number, Metric.CounterState<nu
 
 /** @internal */
 export const deliveredCell = pullCounter(eventsDelivered)
+
+/** @internal */
+export const hubDeliveriesCell = pullCounter(hubDeliveries)
