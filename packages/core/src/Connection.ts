@@ -259,9 +259,11 @@ export interface Connection {
   readonly offerUnsafe: (bytes: Uint8Array) => boolean
   /**
    * {@link Connection.offerUnsafe} for `frames[from..]`, in order, with one
-   * capacity check and one wake-up when they all fit (how a hub hands a burst
-   * to each subscriber). Returns the index of the first frame not accepted
-   * (`frames.length` when all were).
+   * capacity check when they all fit (how a hub hands a burst to each
+   * subscriber). A writer waiting for frames is served at once, in the
+   * caller's stack (not through the scheduler): call it outside a fiber's
+   * run, at the end of a burst. Returns the index of the first frame not
+   * accepted (`frames.length` when all were).
    */
   readonly offerManyUnsafe: (frames: ReadonlyArray<Uint8Array>, from: number) => number
   /**

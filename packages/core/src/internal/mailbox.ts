@@ -106,11 +106,25 @@ export class Mailbox {
       const out = this.frames
       for (let i = from; i < frames.length; i++) out.push(frames[i]!)
       this.events += n
-      if (this.taker !== undefined && !this.wakeScheduled) this.signal()
+      this.flushNow()
       return frames.length
     }
-    for (let i = from; i < frames.length; i++) if (!this.offerUnsafe(frames[i]!)) return i
+    for (let i = from; i < frames.length; i++) {
+      if (!this.offerUnsafe(frames[i]!)) {
+        this.flushNow()
+        return i
+      }
+    }
+    this.flushNow()
     return frames.length
+  }
+
+  // The caller is a feeder ending a burst (outside any fiber's run): a parked
+  // writer is served now instead of through the scheduler, which saves a task
+  // per subscriber and the wait for the scheduler's next turn.
+  private flushNow() {
+    if (this.taker === undefined || this.frames.length === 0) return
+    this.wake()
   }
 
   /** A heartbeat is queued only when nothing else is waiting: any write would do. */
