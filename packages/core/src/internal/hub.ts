@@ -174,6 +174,10 @@ export const makeUnsafe = (
   const now = () => clock.currentTimeMillisUnsafe()
   // Read by the metric registry at scrape time (an addition per delivery batch).
   const deliveries = metrics.hubDeliveriesCell(context)
+  const publishedCell = metrics.hubPublishedCell(context)
+  // A burst is one instant: the clock is read once per synchronous run of
+  // publishes (cleared when the burst is handed out).
+  let burstNow: number | undefined
 
   const addSubscriber = (sub: Subscriber) => {
     members.add(sub)
@@ -240,6 +244,7 @@ export const makeUnsafe = (
   let fanOutScheduled = false
   const fanOut = () => {
     fanOutScheduled = false
+    burstNow = undefined
     if (tick.length === 0) return
     const events = tick
     const first = tickFirstSeq
@@ -281,16 +286,17 @@ export const makeUnsafe = (
     if (bytes.byteLength > cfg.maxEventBytes) {
       return Result.fail(new PayloadTooLargeError({ size: bytes.byteLength, max: cfg.maxEventBytes }))
     }
-    const at = now()
+    const at = burstNow ?? (burstNow = now())
     history.append({ seq, id, bytes, at, callerId: p.callerId !== undefined }, at)
     published++
     lastEventId = id
-    metrics.hubEventsPublished.updateUnsafe(1, context)
+    publishedCell.count++
     return Result.succeed({ seq, id, bytes })
   }
 
   // The common case: nobody can make a publisher wait.
   const commitDeferred = (p: Prepared): Result.Result<Hub.Published, PayloadTooLargeError> => {
+    if (!fanOutScheduled) burstNow = undefined // the first event of a burst reads the clock
     const recorded = record(p)
     if (Result.isFailure(recorded)) return Result.fail(recorded.failure)
     const { bytes, id, seq } = recorded.success

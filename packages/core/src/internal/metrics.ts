@@ -131,3 +131,6 @@ export const deliveredCell = pullCounter(eventsDelivered)
 
 /** @internal */
 export const hubDeliveriesCell = pullCounter(hubDeliveries)
+
+/** @internal */
+export const hubPublishedCell = pullCounter(hubEventsPublished)
