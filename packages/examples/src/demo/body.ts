@@ -7,8 +7,9 @@ export const maxBodyBytes = 16 * 1024
 
 /**
  * Reads a JSON body and decodes it with `schema`, refusing unknown fields.
- * Bad input is answered with problem details: 413 for a body over the limit,
- * 400 for malformed JSON or a value the schema rejects.
+ * Bad input is answered with a 400 problem-details body: malformed JSON, a
+ * value the schema rejects, or a body over the limit (the demo's API promises
+ * 400 for all of them).
  */
 export const decodeBody = <S extends Schema.Top>(schema: S) =>
   Effect.gen(function*() {
@@ -33,4 +34,4 @@ export const decodeBody = <S extends Schema.Top>(schema: S) =>
     return { value: decoded.success as S["Type"] } as const
   })
 
-const tooLarge = () => problem(413, "Content Too Large", `the request body is larger than ${maxBodyBytes} bytes`)
+const tooLarge = () => problem(400, "Bad Request", `the request body is larger than ${maxBodyBytes} bytes`)

@@ -24,7 +24,10 @@ import { readVersion, versionStream } from "./version.ts"
 export interface Options {
   readonly port: number
   readonly host?: string | undefined
-  /** Interval of the version stream's heartbeat events. Default 5000. */
+  /**
+   * Interval of the version stream's heartbeat events, and of the heartbeat
+   * comments of the other streams while they are idle. Default 5000.
+   */
   readonly heartbeatMs?: number | undefined
   /** How often the simulated market moves. Default 250 ms. */
   readonly tickerIntervalMs?: number | undefined
@@ -35,54 +38,57 @@ export interface Options {
 
 const json = (body: unknown, status = 200) => HttpServerResponse.jsonUnsafe(body, { status })
 
-const TaskRoutes = Layer.mergeAll(
-  HttpRouter.add(
-    "POST",
-    "/api/tasks",
-    Effect.gen(function*() {
-      const body = yield* decodeBody(CreateTask)
-      if ("problem" in body) return body.problem
-      if (body.value.failAt !== undefined && body.value.failAt > body.value.steps) {
-        return problem(400, "Bad Request", "failAt must be between 1 and steps")
-      }
-      const id = yield* Effect.flatMap(Tasks, (tasks) => tasks.start(body.value))
-      return json({ id }, 201)
-    })
-  ),
-  HttpRouter.add(
-    "GET",
-    "/api/tasks/:id/stream",
-    Effect.flatMap(
-      Tasks,
-      (tasks) =>
-        SseResponse.keyed(tasks.registry, () => Effect.map(HttpRouter.params, (p) => p["id"] ?? ""), {
-          notFound: { reason: "task_not_found", message: "task not found" }
-        })
+const taskRoutes = (options: Options) =>
+  Layer.mergeAll(
+    HttpRouter.add(
+      "POST",
+      "/api/tasks",
+      Effect.gen(function*() {
+        const body = yield* decodeBody(CreateTask)
+        if ("problem" in body) return body.problem
+        if (body.value.failAt !== undefined && body.value.failAt > body.value.steps) {
+          return problem(400, "Bad Request", "failAt must be between 1 and steps")
+        }
+        const id = yield* Effect.flatMap(Tasks, (tasks) => tasks.start(body.value))
+        return json({ id }, 201)
+      })
+    ),
+    HttpRouter.add(
+      "GET",
+      "/api/tasks/:id/stream",
+      Effect.flatMap(
+        Tasks,
+        (tasks) =>
+          SseResponse.keyed(tasks.registry, () => Effect.map(HttpRouter.params, (p) => p["id"] ?? ""), {
+            notFound: { reason: "task_not_found", message: "task not found" },
+            heartbeat: options.heartbeatMs ?? 5_000
+          })
+      )
     )
   )
-)
 
-const tickerRoutes = Layer.mergeAll(
-  HttpRouter.add(
-    "GET",
-    "/api/ticker/stream",
-    Effect.flatMap(Ticker, (ticker) =>
-      // A client that cannot keep up is dropped and resumes from the history.
-      SseResponse.hub(ticker.hub, { policy: "disconnect", capacity: 256 }))
-  ),
-  HttpRouter.add(
-    "POST",
-    "/api/ticker/publish",
-    Effect.gen(function*() {
-      const body = yield* decodeBody(Publish)
-      if ("problem" in body) return body.problem
-      const ticker = yield* Ticker
-      const published = yield* Effect.result(ticker.publish(body.value))
-      if (published._tag === "Failure") return problem(400, "Bad Request", published.failure.message)
-      return json({ id: published.success.id }, 202)
-    })
+const tickerRoutes = (options: Options) =>
+  Layer.mergeAll(
+    HttpRouter.add(
+      "GET",
+      "/api/ticker/stream",
+      Effect.flatMap(Ticker, (ticker) =>
+        // A client that cannot keep up is dropped and resumes from the history.
+        SseResponse.hub(ticker.hub, { policy: "disconnect", capacity: 256, heartbeat: options.heartbeatMs ?? 5_000 }))
+    ),
+    HttpRouter.add(
+      "POST",
+      "/api/ticker/publish",
+      Effect.gen(function*() {
+        const body = yield* decodeBody(Publish)
+        if ("problem" in body) return body.problem
+        const ticker = yield* Ticker
+        const published = yield* Effect.result(ticker.publish(body.value))
+        if (published._tag === "Failure") return problem(400, "Bad Request", published.failure.message)
+        return json({ id: published.success.id }, 202)
+      })
+    )
   )
-)
 
 const streamRoutes = (options: Options) => {
   const version = readVersion(options.env ?? process.env)
@@ -97,7 +103,9 @@ const streamRoutes = (options: Options) => {
       "/api/chat/stream",
       Effect.flatMap(HttpServerRequest.ParsedSearchParams, (params) => {
         const prompt = params["prompt"]
-        return SseResponse.stream(() => chat(typeof prompt === "string" ? prompt : ""))
+        return SseResponse.stream(() => chat(typeof prompt === "string" ? prompt : ""), {
+          heartbeat: options.heartbeatMs ?? 5_000
+        })
       })
     ),
     HttpRouter.add("GET", "/health", Effect.succeed(json({ status: "ok" }))),
@@ -107,7 +115,7 @@ const streamRoutes = (options: Options) => {
 
 /** The whole application for a given port; `Layer.launch` it or build it in tests. */
 export const layer = (options: Options) =>
-  HttpRouter.serve(Layer.mergeAll(TaskRoutes, tickerRoutes, streamRoutes(options), PageRoutes)).pipe(
+  HttpRouter.serve(Layer.mergeAll(taskRoutes(options), tickerRoutes(options), streamRoutes(options), PageRoutes)).pipe(
     SseServer.withGracefulShutdown,
     Layer.provide(SseServer.layer({ shutdownTimeout: options.shutdownTimeoutMs ?? 5_000 })),
     Layer.provide(Tasks.layer),
