@@ -2,17 +2,19 @@ import { Sink } from "@sluice/core"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import type * as Http from "node:http"
-import { Readable } from "node:stream"
+import { Readable, type Stream as NodeStream } from "node:stream"
 import * as Zlib from "node:zlib"
 
 /**
- * The response body of an SSE stream as a Node stream that the HTTP server
- * pipes to the socket, and a sink that writes into it.
+ * The response body of an SSE stream and the sink that writes into it.
  *
- * Returning a stream body (instead of writing to the socket from the handler)
- * keeps the platform in charge of the response: status, headers added by
- * middleware (CORS, …), HTTP/2, and client-abort detection all work as for any
- * other route.
+ * The handler returns a normal response, which keeps the platform in charge
+ * of it: status, headers added by middleware (CORS, …), HTTP/2, and
+ * client-abort detection work as for any other route. Three bodies:
+ * - {@link direct} (Node responses, the default): frames go straight to
+ *   `res.write`, the platform's body is a `Stream` marking the lifetime;
+ * - {@link gzip}: a gzip stream the platform pipes to the socket;
+ * - {@link plain}: a Node `Readable` the platform pipes (other platforms).
  *
  * @internal
  */
@@ -34,8 +36,66 @@ export interface NodeBody {
   readonly onGone: (f: (error: Sink.WriteError) => void) => void
 }
 
+// Without a stack trace: it would only show Node's event plumbing, and every
+// client that leaves creates one (capturing stacks dominated disconnect costs).
+const goneError = (cause?: unknown) => {
+  const limit = Error.stackTraceLimit
+  Error.stackTraceLimit = 0
+  try {
+    return new Sink.WriteError({
+      reason: "closed",
+      detail: "the client closed the stream",
+      ...(cause === undefined ? {} : { cause })
+    })
+  } finally {
+    Error.stackTraceLimit = limit
+  }
+}
+
+/**
+ * What every body tracks: whether it ended or its client is gone, the writes
+ * waiting for room, and who wants to know when the client goes.
+ */
+class Life {
+  ended = false
+  closed: Sink.WriteError | undefined = undefined
+  private readonly waiters = new Set<(error?: Sink.WriteError) => void>()
+  private readonly listeners: Array<(error: Sink.WriteError) => void> = []
+
+  /** The client went away: waiting writes fail, listeners learn it, once. */
+  gone(cause?: unknown) {
+    if (this.closed !== undefined) return
+    const closed = goneError(cause)
+    this.closed = closed
+    for (const w of this.waiters) w(closed)
+    this.waiters.clear()
+    for (const f of this.listeners.splice(0)) f(closed)
+  }
+
+  /** The transport took what was waiting: waiting writes go on. */
+  room() {
+    const waiters = [...this.waiters]
+    this.waiters.clear()
+    for (const w of waiters) w()
+  }
+
+  /** Waits for `room` (or fails once the client is gone). */
+  waitForRoom(resume: (effect: Effect.Effect<void, Sink.WriteError>) => void): Effect.Effect<void> {
+    const waiter = (error?: Sink.WriteError) => resume(error === undefined ? Effect.void : Effect.fail(error))
+    this.waiters.add(waiter)
+    return Effect.sync(() => {
+      this.waiters.delete(waiter)
+    })
+  }
+
+  onGone(f: (error: Sink.WriteError) => void) {
+    if (this.closed !== undefined) f(this.closed)
+    else this.listeners.push(f)
+  }
+}
+
 // Destroys `stream` if it has not closed `graceMillis` after its end was queued.
-const guard = (stream: Readable, graceMillis: number) => {
+const guard = (stream: NodeStream & { destroyed: boolean; destroy(): void }, graceMillis: number) => {
   if (!Number.isFinite(graceMillis)) return
   const timer = setTimeout(() => {
     if (!stream.destroyed) stream.destroy()
@@ -44,80 +104,59 @@ const guard = (stream: Readable, graceMillis: number) => {
   stream.once("close", () => clearTimeout(timer))
 }
 
-// Without a stack trace: it would only show Node's event plumbing, and every
-// client that leaves creates one (capturing stacks dominated disconnect costs).
-const gone = (detail: string, cause?: unknown) => {
-  const limit = Error.stackTraceLimit
-  Error.stackTraceLimit = 0
-  try {
-    return new Sink.WriteError({ reason: "closed", detail, ...(cause === undefined ? {} : { cause }) })
-  } finally {
-    Error.stackTraceLimit = limit
-  }
-}
+// The handle of a body the platform pipes (plain, gzip).
+const piped = (
+  body: Readable,
+  life: Life,
+  sink: Sink.Sink,
+  finish: () => void
+): NodeBody => ({
+  body,
+  sink,
+  end: (graceMillis) => {
+    if (life.ended || life.closed !== undefined) return
+    life.ended = true
+    finish()
+    guard(body, graceMillis)
+  },
+  abort: () => {
+    if (!body.destroyed) body.destroy()
+  },
+  discard: () => {
+    life.ended = true
+    if (!body.destroyed) body.destroy()
+  },
+  onGone: (f) => life.onGone(f)
+})
 
 /** @internal */
 export const plain = (highWaterMark: number): NodeBody => {
-  let waiter: ((error?: Sink.WriteError) => void) | undefined
-  let closed: Sink.WriteError | undefined
-  let ended = false
-  const listeners: Array<(error: Sink.WriteError) => void> = []
+  const life = new Life()
   const body = new Readable({
     highWaterMark,
     read() {
-      const w = waiter
-      waiter = undefined
-      w?.()
+      life.room()
     },
     destroy(error, callback) {
-      if (!ended || error) {
-        closed = gone("the client closed the stream", error ?? undefined)
-        const w = waiter
-        waiter = undefined
-        w?.(closed)
-        for (const f of listeners.splice(0)) f(closed)
-      }
+      if (!life.ended || error) life.gone(error ?? undefined)
       callback(null)
     }
   })
   const write = (chunk: Uint8Array) =>
     Effect.callback<void, Sink.WriteError>((resume) => {
-      if (closed !== undefined) return resume(Effect.fail(closed))
+      if (life.closed !== undefined) return resume(Effect.fail(life.closed))
       // `push` queues the chunk; `false` means the buffer is above the
       // high-water mark: wait until the socket side reads (backpressure).
       if (body.push(chunk)) return resume(Effect.void)
-      waiter = (error) => resume(error === undefined ? Effect.void : Effect.fail(error))
-      return Effect.sync(() => {
-        waiter = undefined
-      })
+      return life.waitForRoom(resume)
     })
   // Below the high-water mark a chunk is taken at once: no fiber needed.
   const sink = Sink.withTryWrite(write, (chunk) => {
-    if (closed !== undefined || body.readableLength >= highWaterMark) return false
+    if (life.closed !== undefined || body.readableLength >= highWaterMark) return false
     body.push(chunk)
     return true
   })
-  return {
-    body,
-    sink,
-    end: (graceMillis) => {
-      if (ended || closed !== undefined) return
-      ended = true
-      body.push(null)
-      guard(body, graceMillis)
-    },
-    abort: () => {
-      if (!body.destroyed) body.destroy()
-    },
-    discard: () => {
-      ended = true
-      if (!body.destroyed) body.destroy()
-    },
-    onGone: (f) => {
-      if (closed !== undefined) f(closed)
-      else listeners.push(f)
-    }
-  }
+  return piped(body, life, sink, () => body.push(null))
 }
 
 /**
@@ -127,63 +166,27 @@ export const plain = (highWaterMark: number): NodeBody => {
  * @internal
  */
 export const gzip = (): NodeBody => {
-  let closed: Sink.WriteError | undefined
-  let ended = false
-  const listeners: Array<(error: Sink.WriteError) => void> = []
-  const drainWaiters = new Set<(error?: Sink.WriteError) => void>()
+  const life = new Life()
   const body = Zlib.createGzip()
-  const onClose = (error?: unknown) => {
-    if (closed !== undefined || (ended && error === undefined)) return
-    closed = gone("the client closed the stream", error)
-    for (const w of drainWaiters) w(closed)
-    drainWaiters.clear()
-    for (const f of listeners.splice(0)) f(closed)
-  }
-  body.on("close", () => onClose())
-  body.on("error", (error) => onClose(error))
-  body.on("drain", () => {
-    for (const w of drainWaiters) w()
-    drainWaiters.clear()
+  body.on("close", () => {
+    if (!life.ended) life.gone()
   })
+  body.on("error", (error) => life.gone(error))
+  body.on("drain", () => life.room())
   const write = (chunk: Uint8Array) =>
     Effect.callback<void, Sink.WriteError>((resume) => {
-      if (closed !== undefined) return resume(Effect.fail(closed))
+      if (life.closed !== undefined) return resume(Effect.fail(life.closed))
       const ok = body.write(chunk)
       body.flush(Zlib.constants.Z_SYNC_FLUSH)
-      if (ok) return resume(Effect.void)
-      const waiter = (error?: Sink.WriteError) => resume(error === undefined ? Effect.void : Effect.fail(error))
-      drainWaiters.add(waiter)
-      return Effect.sync(() => {
-        drainWaiters.delete(waiter)
-      })
+      return ok ? resume(Effect.void) : life.waitForRoom(resume)
     })
   const sink = Sink.withTryWrite(write, (chunk) => {
-    if (closed !== undefined || body.writableNeedDrain) return false
+    if (life.closed !== undefined || body.writableNeedDrain) return false
     body.write(chunk)
     body.flush(Zlib.constants.Z_SYNC_FLUSH)
     return true
   })
-  return {
-    body,
-    sink,
-    end: (graceMillis) => {
-      if (ended || closed !== undefined) return
-      ended = true
-      body.end()
-      guard(body, graceMillis)
-    },
-    abort: () => {
-      if (!body.destroyed) body.destroy()
-    },
-    discard: () => {
-      ended = true
-      if (!body.destroyed) body.destroy()
-    },
-    onGone: (f) => {
-      if (closed !== undefined) f(closed)
-      else listeners.push(f)
-    }
-  }
+  return piped(body, life, sink, () => body.end())
 }
 
 /**
@@ -197,36 +200,26 @@ export const gzip = (): NodeBody => {
  * @internal
  */
 export const direct = (res: Http.ServerResponse): NodeBody => {
+  const life = new Life()
   let ready = false
-  let ended = false
-  let closed: Sink.WriteError | undefined
   let finish: (() => void) | undefined
   const readyWaiters = new Set<() => void>()
-  const drainWaiters = new Set<(error?: Sink.WriteError) => void>()
-  const listeners: Array<(error: Sink.WriteError) => void> = []
 
   const onClose = () => {
-    if (closed !== undefined || res.writableFinished) return
-    closed = gone("the client closed the stream")
-    for (const w of drainWaiters) w(closed)
-    drainWaiters.clear()
+    if (res.writableFinished) return
+    life.gone()
     for (const w of readyWaiters) w()
     readyWaiters.clear()
-    for (const f of listeners.splice(0)) f(closed)
   }
   res.once("close", onClose)
-  res.on("drain", () => {
-    const waiters = [...drainWaiters]
-    drainWaiters.clear()
-    for (const w of waiters) w()
-  })
+  res.on("drain", () => life.room())
 
   const body = Stream.fromEffect(Effect.callback<void>((resume) => {
     ready = true
     const waiters = [...readyWaiters]
     readyWaiters.clear()
     for (const w of waiters) w()
-    if (ended) return resume(Effect.void)
+    if (life.ended) return resume(Effect.void)
     finish = () => resume(Effect.void)
     return Effect.sync(() => {
       finish = undefined
@@ -234,7 +227,7 @@ export const direct = (res: Http.ServerResponse): NodeBody => {
   })).pipe(Stream.drain) as Stream.Stream<Uint8Array>
 
   const awaitReady = Effect.callback<void>((resume) => {
-    if (ready || closed !== undefined) return resume(Effect.void)
+    if (ready || life.closed !== undefined) return resume(Effect.void)
     const waiter = () => resume(Effect.void)
     readyWaiters.add(waiter)
     return Effect.sync(() => {
@@ -244,20 +237,15 @@ export const direct = (res: Http.ServerResponse): NodeBody => {
 
   const writeNow = (chunk: Uint8Array) =>
     Effect.callback<void, Sink.WriteError>((resume) => {
-      if (closed !== undefined) return resume(Effect.fail(closed))
-      if (res.write(chunk)) return resume(Effect.void)
+      if (life.closed !== undefined) return resume(Effect.fail(life.closed))
       // Above the socket's high-water mark: wait for it to drain (backpressure).
-      const waiter = (error?: Sink.WriteError) => resume(error === undefined ? Effect.void : Effect.fail(error))
-      drainWaiters.add(waiter)
-      return Effect.sync(() => {
-        drainWaiters.delete(waiter)
-      })
+      return res.write(chunk) ? resume(Effect.void) : life.waitForRoom(resume)
     })
 
   const sink = Sink.withTryWrite(
     (chunk) => ready ? writeNow(chunk) : Effect.andThen(awaitReady, writeNow(chunk)),
     (chunk) => {
-      if (!ready || closed !== undefined || res.writableNeedDrain) return false
+      if (!ready || life.closed !== undefined || res.writableNeedDrain) return false
       res.write(chunk)
       return true
     }
@@ -267,26 +255,18 @@ export const direct = (res: Http.ServerResponse): NodeBody => {
     body,
     sink,
     end: (graceMillis) => {
-      if (ended || closed !== undefined) return
-      ended = true
+      if (life.ended || life.closed !== undefined) return
+      life.ended = true
       finish?.()
-      if (!Number.isFinite(graceMillis)) return
-      const timer = setTimeout(() => {
-        if (!res.writableFinished) res.destroy()
-      }, graceMillis)
-      timer.unref()
-      res.once("close", () => clearTimeout(timer))
+      guard(res, graceMillis)
     },
     abort: () => {
       if (!res.destroyed) res.destroy()
     },
     discard: () => {
-      ended = true
+      life.ended = true
       res.off("close", onClose)
     },
-    onGone: (f) => {
-      if (closed !== undefined) f(closed)
-      else listeners.push(f)
-    }
+    onGone: (f) => life.onGone(f)
   }
 }
