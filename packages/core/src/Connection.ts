@@ -197,17 +197,8 @@ export interface Options<E = never, R = never> {
  */
 export type Reason = "completed" | "failed" | "client-gone" | "interrupted" | "closed"
 
-interface OutcomeBase {
+interface OutcomeBase extends Stats {
   readonly id: string
-  /** Events written to the sink (heartbeats excluded; preamble, drop notices and terminal frames included). */
-  readonly delivered: number
-  /** Events accepted into the mailbox (or the preamble) but never written because the connection ended first. */
-  readonly discarded: number
-  /** Events dropped by a dropping {@link Overflow} (refused, or pushed out by newer ones). */
-  readonly dropped: number
-  readonly heartbeats: number
-  readonly writes: number
-  readonly bytes: number
 }
 
 /**
@@ -224,14 +215,17 @@ export type Outcome =
   | (OutcomeBase & { readonly reason: "closed"; readonly closeReason: string })
 
 /**
- * Counters of a live connection.
+ * Counters of a live connection (and, with its id, of an ended one).
  *
  * @since 0.1.0
  * @category models
  */
 export interface Stats {
+  /** Events written to the sink (heartbeats excluded; preamble, drop notices and terminal frames included). */
   readonly delivered: number
+  /** Events accepted into the mailbox (or the preamble) but never written because the connection ended first. */
   readonly discarded: number
+  /** Events dropped by a dropping {@link Overflow} (refused, or pushed out by newer ones). */
   readonly dropped: number
   readonly heartbeats: number
   readonly writes: number
