@@ -46,6 +46,7 @@ const sluice = Effect.scoped(Effect.gen(function*() {
     yield* Effect.orDie(Hub.subscribe(hub, { sink, capacity: burst * 2, heartbeat: false, writeTimeout: false }))
   }
   yield* Effect.yieldNow
+  let expected = 0
   const start = performance.now()
   let publishing = 0
   for (let b = 0; b < bursts; b++) {
@@ -55,16 +56,17 @@ const sluice = Effect.scoped(Effect.gen(function*() {
       if (r._tag === "Failure") return yield* Effect.die(r.failure)
     }
     publishing += performance.now() - p0
-    // Wait for the writers (each turn of the scheduler runs them).
-    const target = delivered
-    while (delivered === target) yield* Effect.yieldNow
-    let spins = 0
-    while (spins++ < 1000 && hub.stats().subscribers > 0) {
-      const before = delivered
+    // Let the writers run (each turn of the scheduler serves them) until the
+    // burst has been written everywhere (at most 100 000 turns).
+    for (let k = 0; k < burst; k++) {
+      expected += (`id: ${b * burst + k}\ndata: ${payload}\n\n`).length * subscribers
+    }
+    for (let turn = 0; turn < 100_000; turn++) {
+      if (delivered >= expected) break // `delivered` grows as the writers run between turns
       yield* Effect.yieldNow
-      if (delivered === before) break
     }
   }
+  if (delivered !== expected) return yield* Effect.die(`delivered ${delivered} bytes, expected ${expected}`)
   const total = performance.now() - start
   console.log(
     `  of which publishing: ${((publishing * 1000) / (bursts * subscribers)).toFixed(2)} µs per subscriber-burst`
