@@ -160,4 +160,36 @@ describe("SseResponse protection", () => {
         "undefined"
       ])
     }))
+
+  it.live("HEAD gets the stream's headers and no stream: the producer never starts", () =>
+    Effect.gen(function*() {
+      let started = 0
+      const { port, server } = yield* serve(HttpRouter.add(
+        "GET",
+        "/e",
+        SseResponse.stream(() => Stream.concat(Stream.sync(() => ++started).pipe(Stream.drain), Stream.never))
+      ))
+      const head = yield* Effect.callback<{ status: number; headers: Http.IncomingHttpHeaders; body: string }>(
+        (resume) => {
+          const req = Http.request({ host: "127.0.0.1", port, path: "/e", method: "HEAD", agent: false }, (res) => {
+            const chunks: Array<Buffer> = []
+            res.on("data", (c: Buffer) => chunks.push(c))
+            res.on("end", () =>
+              resume(Effect.succeed({
+                status: res.statusCode ?? 0,
+                headers: res.headers,
+                body: Buffer.concat(chunks).toString()
+              })))
+          })
+          req.on("error", (e) => resume(Effect.die(e)))
+          req.end()
+        }
+      )
+      expect(head.status).toBe(200)
+      expect(head.headers["content-type"]).toBe("text/event-stream; charset=utf-8")
+      expect(head.headers["cache-control"]).toBe("no-cache, no-transform")
+      expect(head.body).toBe("")
+      expect(started).toBe(0)
+      expect(server.open()).toBe(0)
+    }))
 })

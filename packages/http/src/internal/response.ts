@@ -21,6 +21,9 @@ import { problem } from "./problem.ts"
 
 const maxLastEventIdLength = 1024
 
+const streamContentType = "text/event-stream; charset=utf-8"
+const streamHeaders = { "cache-control": "no-cache, no-transform", "x-accel-buffering": "no" } as const
+
 type LastEventId = string | undefined | { readonly invalid: string }
 
 // Header first; the query parameter is for browsers' first EventSource request.
@@ -144,6 +147,15 @@ export const attach = <P = undefined, E = never, R = never, RA = never>(
       principal = decided.success
     }
 
+    // A HEAD request gets the stream's headers and no stream: nothing would
+    // read it, and starting a producer for nobody is waste.
+    if (request.method === "HEAD") {
+      return HttpServerResponse.empty({
+        status: 200,
+        headers: { "content-type": streamContentType, ...streamHeaders, ...options.headers }
+      })
+    }
+
     const admitted = yield* Effect.result(server.admit(request))
     if (Result.isFailure(admitted)) {
       const refusal = admitted.failure
@@ -224,10 +236,9 @@ export const attach = <P = undefined, E = never, R = never, RA = never>(
     })
 
     const responseOptions = {
-      contentType: "text/event-stream; charset=utf-8",
+      contentType: streamContentType,
       headers: {
-        "cache-control": "no-cache, no-transform",
-        "x-accel-buffering": "no",
+        ...streamHeaders,
         ...(gzip ? { "content-encoding": "gzip", vary: "accept-encoding" } : {}),
         ...options.headers
       }
