@@ -117,7 +117,12 @@ const streamRoutes = (options: Options) => {
 export const layer = (options: Options) =>
   HttpRouter.serve(Layer.mergeAll(taskRoutes(options), tickerRoutes(options), streamRoutes(options), PageRoutes)).pipe(
     SseServer.withGracefulShutdown,
-    Layer.provide(SseServer.layer({ shutdownTimeout: options.shutdownTimeoutMs ?? 5_000 })),
+    // Generous limits: the demo is often driven by many clients from one address (load tests).
+    Layer.provide(SseServer.layer({
+      maxConnections: 20_000,
+      maxConnectionsPerClient: 10_000,
+      shutdownTimeout: options.shutdownTimeoutMs ?? 5_000
+    })),
     Layer.provide(Tasks.layer),
     Layer.provide(Ticker.layer({ intervalMs: options.tickerIntervalMs ?? 250 })),
     Layer.provideMerge(NodeHttpServer.layer(createServer, {
