@@ -258,8 +258,13 @@ export interface Connection {
    * caller's stack (not through the scheduler): call it outside a fiber's
    * run, at the end of a burst. Returns the index of the first frame not
    * accepted (`frames.length` when all were).
+   *
+   * Pass `frozen: true` only when neither the array nor its bytes will ever
+   * change again: an empty mailbox may then keep the array itself instead of
+   * copying it, so every subscriber of a burst shares one array (and one
+   * concatenation of it). A hub passes its burst this way.
    */
-  readonly offerManyUnsafe: (frames: ReadonlyArray<Uint8Array>, from: number) => number
+  readonly offerManyUnsafe: (frames: ReadonlyArray<Uint8Array>, from: number, frozen?: boolean) => number
   /**
    * Offers encoded bytes. Under `suspend` it waits while the mailbox is full;
    * under the dropping overflows it never waits (a drop counts as handled).

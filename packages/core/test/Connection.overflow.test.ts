@@ -110,6 +110,40 @@ describe("Connection overflow, preamble and feeder hooks", () => {
       expect(outcome).toMatchObject({ delivered: 3, dropped: 0, discarded: 0, heartbeats: 1 })
     }))
 
+  it.effect("offerManyUnsafe: a frozen burst is shared by the mailboxes and never changed; each copies before it changes", () =>
+    Effect.gen(function*() {
+      const holdA = yield* Latch.make(false)
+      const holdB = yield* Latch.make(false)
+      const sinkA = frameSink({ hold: holdA })
+      const sinkB = frameSink({ hold: holdB })
+      const burst = [frame(1), frame(2), frame(3)]
+      const original = [...burst]
+      yield* Effect.scoped(Effect.gen(function*() {
+        const options = { overflow: "drop-oldest", heartbeat: false, writeTimeout: false } as const
+        const a = yield* Connection.make({ ...options, capacity: 3, sink: sinkA.sink })
+        const b = yield* Connection.make({ ...options, capacity: 4, sink: sinkB.sink })
+        a.offerUnsafe(frame(0))
+        b.offerUnsafe(frame(0))
+        yield* TestTime.settle() // both writers are in a held write: the mailboxes are empty
+        expect(a.offerManyUnsafe(burst, 0, true)).toBe(3)
+        expect(b.offerManyUnsafe(burst, 0, true)).toBe(3)
+        // a (full): a drop; b (room for one more): an append. Neither may
+        // show through the other or in the burst.
+        a.offerUnsafe(frame(4))
+        expect(b.offerManyUnsafe([frame(5)], 0)).toBe(1)
+        expect(burst).toEqual(original)
+        expect(a.stats().dropped).toBe(1)
+        yield* holdA.open
+        yield* holdB.open
+        yield* sinkA.awaitId("4")
+        yield* sinkB.awaitId("5")
+        yield* Effect.all([a.close("done"), b.close("done")])
+      }))
+      expect(burst).toEqual(original)
+      expect(sinkA.text()).toBe(frames([0, 2, 3, 4]))
+      expect(sinkB.text()).toBe(frames([0, 1, 2, 3, 5]))
+    }))
+
   it.effect("drops are counted without a notice, and in the metric by reason", () =>
     Effect.gen(function*() {
       const sink = yield* TestSink.make()

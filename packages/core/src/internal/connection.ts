@@ -28,27 +28,34 @@ const defaultFailureFrames = (): ReadonlyArray<Frame> => [{
 let nextId = 0
 
 // The last concatenation, shared: the subscribers of a broadcast usually take
-// the very same frames, so one copy serves them all (identity compare only).
+// the very same frames, so one copy serves them all. An immutable array (a
+// hub's burst, shared by the mailboxes) is recognised by identity; any other
+// by comparing its elements.
 let lastParts: ReadonlyArray<Uint8Array> = []
+let lastSource: ReadonlyArray<Uint8Array> | undefined
 let lastJoined: Uint8Array | undefined
 
-const concat = (chunks: ReadonlyArray<Uint8Array>): Uint8Array => {
+const concat = (chunks: ReadonlyArray<Uint8Array>, immutable = false): Uint8Array => {
   if (chunks.length === 1) return chunks[0]!
-  if (lastJoined !== undefined && lastParts.length === chunks.length) {
-    let same = true
-    for (let i = 0; i < chunks.length; i++) {
-      if (lastParts[i] !== chunks[i]) {
-        same = false
-        break
+  if (lastJoined !== undefined) {
+    if (immutable && chunks === lastSource) return lastJoined
+    if (lastParts.length === chunks.length) {
+      let same = true
+      for (let i = 0; i < chunks.length; i++) {
+        if (lastParts[i] !== chunks[i]) {
+          same = false
+          break
+        }
       }
+      if (same) return lastJoined
     }
-    if (same) return lastJoined
   }
   let size = 0
   for (let i = 0; i < chunks.length; i++) size += chunks[i]!.byteLength
   const out = join(chunks, size)
-  // A copy: the writer hands its arrays back to the mailbox for reuse.
-  lastParts = chunks.slice()
+  // Mutable arrays are handed back to their mailbox for reuse: keep a copy.
+  lastParts = immutable ? chunks : chunks.slice()
+  lastSource = immutable ? chunks : undefined
   lastJoined = out
   return out
 }
@@ -208,7 +215,7 @@ export const make = <E, R>(
     if (tryWrite !== undefined) {
       box.fastPath = (frames, events) => {
         if (settled || missed !== 0) return false
-        const chunk = concat(frames)
+        const chunk = concat(frames, box.isShared(frames))
         if (!tryWrite(chunk)) return false
         io.lastActivityAt = clock.currentTimeMillisUnsafe()
         stats.delivered += events
@@ -433,7 +440,7 @@ export const make = <E, R>(
       capacity,
       overflow,
       offerUnsafe,
-      offerManyUnsafe: (frames, from) => box.offerManyUnsafe(frames, from),
+      offerManyUnsafe: (frames, from, frozen) => box.offerManyUnsafe(frames, from, frozen === true),
       offer,
       accepting,
       awaitRoom,

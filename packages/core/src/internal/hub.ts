@@ -258,7 +258,8 @@ export const makeUnsafe = (
         if (from >= events.length) continue
         let at = from
         while (at < events.length) {
-          const stop = sub.conn.offerManyUnsafe(events, at)
+          // `events` is never changed again (`tick` starts anew): frozen.
+          const stop = sub.conn.offerManyUnsafe(events, at, true)
           deliveries.count += stop - at
           if (stop === events.length) break
           // Refused: closing or ended, or full under a policy that refuses.

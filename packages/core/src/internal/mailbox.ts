@@ -47,6 +47,13 @@ export class Mailbox {
   // The array the writer last took, handed back once written: a broadcast
   // fills the same two arrays over and over instead of allocating per burst.
   private spare: Array<Uint8Array> | undefined = undefined
+  // When the mailbox was empty and a feeder offered a whole frozen burst,
+  // `frames` is the feeder's own array, shared by every subscriber of that
+  // burst: no per-subscriber copy, and the writers' concatenation is found by
+  // identity. Copied before any change.
+  private shared: ReadonlyArray<Uint8Array> | undefined = undefined
+  // A shared array handed to the writer: never recycled.
+  private handedShared: ReadonlyArray<Uint8Array> | undefined = undefined
   private events = 0
   private heartbeats = 0
   private state: "open" | "closing" | "done" = "open"
@@ -100,9 +107,18 @@ export class Mailbox {
    * one capacity check and one wake-up when they all fit. Returns the index
    * of the first frame refused (`frames.length` when none was).
    */
-  offerManyUnsafe(frames: ReadonlyArray<Uint8Array>, from: number): number {
+  offerManyUnsafe(frames: ReadonlyArray<Uint8Array>, from: number, frozen: boolean): number {
     const n = frames.length - from
     if (this.state === "open" && this.offers.length === 0 && this.events + n <= this.capacity) {
+      if (frozen && from === 0 && this.frames.length === 0) {
+        this.spare ??= this.frames
+        this.frames = frames as Array<Uint8Array>
+        this.shared = frames
+        this.events = n
+        this.flushNow()
+        return frames.length
+      }
+      this.unshare()
       const out = this.frames
       for (let i = from; i < frames.length; i++) out.push(frames[i]!)
       this.events += n
@@ -130,6 +146,7 @@ export class Mailbox {
   /** A heartbeat is queued only when nothing else is waiting: any write would do. */
   offerHeartbeatUnsafe(): boolean {
     if (this.state !== "open" || this.frames.length > 0) return false
+    this.unshare()
     this.frames.push(this.heartbeat)
     this.heartbeats++
     this.signal()
@@ -165,7 +182,14 @@ export class Mailbox {
     })
   })
 
+  private unshare() {
+    if (this.shared === undefined) return
+    this.frames = this.frames.slice()
+    this.shared = undefined
+  }
+
   private push(bytes: Uint8Array) {
+    this.unshare()
     this.frames.push(bytes)
     this.events++
     if (this.taker !== undefined && !this.wakeScheduled) this.signal()
@@ -173,12 +197,22 @@ export class Mailbox {
 
   /** The writer is done with an array it took: it may be reused. */
   recycle(frames: Array<Uint8Array>) {
+    if (frames === this.handedShared) {
+      this.handedShared = undefined
+      return
+    }
     frames.length = 0
     this.spare = frames
   }
 
+  /** Whether `frames` (just taken) is a feeder's shared, immutable array. */
+  isShared(frames: ReadonlyArray<Uint8Array>): boolean {
+    return frames === this.handedShared
+  }
+
   // The oldest event leaves (heartbeats in front of it go too: they are moot).
   private dropOldest() {
+    this.unshare()
     let i = 0
     while (i < this.frames.length && this.frames[i] === this.heartbeat) i++
     this.heartbeats -= i
@@ -205,6 +239,8 @@ export class Mailbox {
     if (this.frames.length > 0) {
       const frames = this.frames
       const events = this.events
+      this.handedShared = this.shared
+      this.shared = undefined
       this.frames = this.spare ?? []
       this.spare = undefined
       this.events = 0
@@ -288,6 +324,7 @@ export class Mailbox {
     if (this.state === "done") return 0
     const discarded = this.events
     this.state = "done"
+    this.shared = undefined
     this.frames = []
     this.events = 0
     this.heartbeats = 0
