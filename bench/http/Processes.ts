@@ -251,7 +251,9 @@ export class Child<C extends Command, R, E extends { readonly type: string }> {
 export type ServerChild = Child<Extract<ServerCommand, { readonly id: number }>, ServerResults, ServerMessage>
 export type ClientChild = Child<ClientCommand, ClientResults, ClientMessage>
 
-const serverFlags = ["--expose-gc", "--conditions=@sluice/source", "--disable-warning=ExperimentalWarning"]
+// Workspace packages load from their built `dist/` (what users install), not from their sources:
+// Node's type stripping of the sources costs the server about 14 MiB of RSS that users never pay.
+const serverFlags = ["--expose-gc", "--disable-warning=ExperimentalWarning"]
 // A larger young generation makes the load clients cheaper; the servers keep Node's defaults.
 const clientFlags = ["--max-semi-space-size=64", "--disable-warning=ExperimentalWarning"]
 const profiling = { server: [] as Array<string>, client: [] as Array<string> }
