@@ -17,9 +17,9 @@ describe("Hub: publishing", () => {
       // On Node the encoder is Buffer.from (TextEncoder elsewhere): count UTF-8 encodes of strings.
       const encode = vi.spyOn(Buffer, "from")
       yield* Hub.publish(hub, { event: "price", data: JSON.stringify({ p: 1 }) })
+      for (const s of sinks) yield* s.awaitEvents(1)
       expect(encode.mock.calls.filter((args) => typeof args[0] === "string")).toHaveLength(1)
       encode.mockRestore()
-      for (const s of sinks) yield* s.awaitEvents(1)
       const first = sinks[0]!.chunks()[0]!
       for (const s of sinks) expect(s.chunks()).toEqual([first])
       // Not equal copies: the very same object was handed to every sink.

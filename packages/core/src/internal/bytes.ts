@@ -11,6 +11,7 @@
  */
 interface NodeBufferLike {
   from(text: string, encoding: "utf8"): Uint8Array
+  byteLength(text: string, encoding: "utf8"): number
   concat(list: ReadonlyArray<Uint8Array>, totalLength: number): Uint8Array
 }
 const NodeBuffer = (globalThis as unknown as { readonly Buffer?: NodeBufferLike }).Buffer
@@ -20,6 +21,25 @@ const encoder = new TextEncoder()
 /** @internal */
 export const utf8 = (text: string): Uint8Array =>
   NodeBuffer === undefined ? encoder.encode(text) : NodeBuffer.from(text, "utf8")
+
+/**
+ * The UTF-8 size of well-formed text, without encoding it.
+ *
+ * @internal
+ */
+export const utf8Length = (text: string): number =>
+  NodeBuffer === undefined ? countUtf8(text) : NodeBuffer.byteLength(text, "utf8")
+
+/** {@link utf8Length} without Node's Buffer. @internal */
+export const countUtf8 = (text: string): number => {
+  let size = text.length
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i)
+    // 2 bytes below U+0800, 3 up to U+FFFF; a surrogate pair (2 units) is 4.
+    if (unit >= 0x80) size += unit < 0x800 || (unit >= 0xd800 && unit <= 0xdfff) ? 1 : 2
+  }
+  return size
+}
 
 /** @internal */
 export const join = (chunks: ReadonlyArray<Uint8Array>, size: number): Uint8Array => {

@@ -19,7 +19,7 @@ import {
   WouldBlockError
 } from "../Hub.ts"
 import { type Event, type Frame, InvalidEventError } from "../SseEvent.ts"
-import { utf8 } from "./bytes.ts"
+import { utf8, utf8Length } from "./bytes.ts"
 import * as connection from "./connection.ts"
 import { frameBytes, frameText } from "./encoder.ts"
 import { History } from "./hub/history.ts"
@@ -232,8 +232,6 @@ export const makeUnsafe = (
     metric.updateUnsafe(1, context)
   }
 
-  // Encodes with the final id, records, and offers the same bytes to every
-  // mailbox. Synchronous: between two commits nothing else runs.
   // Events committed since the last fan-out. When no publisher can be made to
   // wait, a burst of publishes is handed to each subscriber once, at the end of
   // the synchronous run that made it (a microtask): one pass over the
@@ -245,6 +243,7 @@ export const makeUnsafe = (
   const fanOut = () => {
     fanOutScheduled = false
     burstNow = undefined
+    encodePending()
     if (tick.length === 0) return
     const events = tick
     const first = tickFirstSeq
@@ -280,43 +279,105 @@ export const makeUnsafe = (
     }
   }
 
-  const record = (p: Prepared): Result.Result<{ seq: number; id: string; bytes: Uint8Array }, PayloadTooLargeError> => {
-    const seq = history.nextSeq()
+  // The sequence number of the last event committed (the history catches up
+  // in `encodePending`).
+  let lastSeq = 0
+
+  /** An event with its final id and text, not yet encoded. */
+  interface Assigned {
+    readonly seq: number
+    readonly id: string
+    readonly text: string
+    readonly at: number
+    readonly callerId: boolean
+  }
+
+  // Gives the event its sequence number and id, and checks its encoded size
+  // (exactly only when it could be too large: UTF-8 takes at most 3 bytes per
+  // UTF-16 code unit).
+  const assign = (p: Prepared): Assigned | PayloadTooLargeError => {
+    const seq = lastSeq + 1
     const id = p.callerId ?? ids.format(epoch, seq)
-    const bytes = utf8(p.callerId === undefined ? `id: ${id}\n${p.text}` : p.text)
-    if (bytes.byteLength > cfg.maxEventBytes) {
-      return Result.fail(new PayloadTooLargeError({ size: bytes.byteLength, max: cfg.maxEventBytes }))
+    const text = p.callerId === undefined ? `id: ${id}\n${p.text}` : p.text
+    if (text.length * 3 > cfg.maxEventBytes) {
+      const size = utf8Length(text)
+      if (size > cfg.maxEventBytes) return new PayloadTooLargeError({ size, max: cfg.maxEventBytes })
     }
-    const at = burstNow ?? (burstNow = now())
-    history.append({ seq, id, bytes, at, callerId: p.callerId !== undefined }, at)
+    lastSeq = seq
     published++
     lastEventId = id
     publishedCell.count++
-    return Result.succeed({ seq, id, bytes })
+    return { seq, id, text, at: burstNow ?? (burstNow = now()), callerId: p.callerId !== undefined }
+  }
+
+  const keep = (event: Assigned, bytes: Uint8Array) => {
+    history.append({ seq: event.seq, id: event.id, bytes, at: event.at, callerId: event.callerId }, event.at)
+  }
+
+  // Events committed in this burst and not yet encoded. They are encoded
+  // together, in runs of up to `runChars` characters: one encoder call and
+  // one allocation per run instead of per event. A retained event pins at
+  // most its run, as a small Node Buffer pins its 8 KiB pool slab.
+  let pending: Array<Assigned> = []
+  const runChars = 8192
+  const encodePending = () => {
+    const events = pending
+    const n = events.length
+    if (n === 0) return
+    pending = []
+    let i = 0
+    while (i < n) {
+      let j = i + 1
+      let chars = events[i]!.text.length
+      while (j < n && chars + events[j]!.text.length <= runChars) chars += events[j++]!.text.length
+      if (j - i === 1) {
+        const bytes = utf8(events[i]!.text)
+        tick.push(bytes)
+        keep(events[i]!, bytes)
+      } else {
+        let joined = ""
+        for (let k = i; k < j; k++) joined += events[k]!.text
+        const run = utf8(joined)
+        // Only ASCII text takes exactly one byte per UTF-16 code unit; then
+        // each event's bytes are a view of the run. Otherwise, one by one.
+        const ascii = run.byteLength === chars
+        let offset = 0
+        for (let k = i; k < j; k++) {
+          const event = events[k]!
+          const end = offset + event.text.length
+          const bytes = ascii ? run.subarray(offset, end) : utf8(event.text)
+          offset = end
+          tick.push(bytes)
+          keep(event, bytes)
+        }
+      }
+      i = j
+    }
   }
 
   // The common case: nobody can make a publisher wait.
   const commitDeferred = (p: Prepared): Result.Result<Hub.Published, PayloadTooLargeError> => {
     if (!fanOutScheduled) burstNow = undefined // the first event of a burst reads the clock
-    const recorded = record(p)
-    if (Result.isFailure(recorded)) return Result.fail(recorded.failure)
-    const { bytes, id, seq } = recorded.success
-    if (tick.length === 0) tickFirstSeq = seq
-    tick.push(bytes)
+    const event = assign(p)
+    if (event instanceof PayloadTooLargeError) return Result.fail(event)
+    if (tick.length === 0 && pending.length === 0) tickFirstSeq = event.seq
+    pending.push(event)
     if (!fanOutScheduled) {
       fanOutScheduled = true
       queueMicrotask(fanOut)
     }
-    return Result.succeed({ seq, id, delivered: members.size })
+    return Result.succeed({ seq: event.seq, id: event.id, delivered: members.size })
   }
 
   // With backpressured subscribers: offered to every mailbox now, so that a
   // publisher can wait for the ones that are full (after any deferred burst).
   const commit = (p: Prepared): Result.Result<Committed, PayloadTooLargeError> => {
     fanOut()
-    const recorded = record(p)
-    if (Result.isFailure(recorded)) return Result.fail(recorded.failure)
-    const { bytes, id, seq } = recorded.success
+    const event = assign(p)
+    if (event instanceof PayloadTooLargeError) return Result.fail(event)
+    const { id, seq } = event
+    const bytes = utf8(event.text)
+    keep(event, bytes)
 
     let delivered = 0
     let blocked: Array<Subscriber> | undefined
@@ -460,6 +521,7 @@ export const makeUnsafe = (
   // Finds what a client with `lastEventId` missed. Synchronous, and run in the
   // same step as the registration of the subscriber (see `subscribe`).
   const lookup = (lastId: string | undefined): Found => {
+    encodePending()
     history.evict(now())
     if (lastId === undefined || lastId === "") return { replay: { _tag: "Live" }, frames: [] }
     let seq = history.seqOfCallerId(lastId)
@@ -562,6 +624,7 @@ export const makeUnsafe = (
     epoch,
     subscriberCount: () => members.size,
     stats: () => {
+      encodePending()
       history.evict(now())
       return {
         subscribers: members.size,
@@ -572,10 +635,14 @@ export const makeUnsafe = (
     },
     isIdle: () => {
       if (members.size > 0 || gateHeld) return false
+      encodePending()
       history.evict(now())
       return history.size === 0
     },
-    expiresAt: () => history.expiresAt(),
+    expiresAt: () => {
+      encodePending()
+      return history.expiresAt()
+    },
     onEmpty: undefined,
     publish,
     publishUnsafe,
