@@ -211,7 +211,9 @@ export const attach = <P = undefined, E = never, R = never, RA = never>(
       closeFrames
     }
     const info: SseResponse.StreamInfo<P> = { connectionId, lastEventId, principal, request }
-    const started = yield* Effect.withParentSpan(start(info, prepared), span)
+    // No captured call site: it would always be this line, and costs an Error
+    // (and its retained stack frames) per connection.
+    const started = yield* Effect.withParentSpan(start(info, prepared), span, { captureStackTrace: false })
     if (HttpServerResponse.isHttpServerResponse(started)) {
       body.discard()
       return started
