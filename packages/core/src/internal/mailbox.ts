@@ -62,7 +62,8 @@ export class Mailbox {
   private taker: ((taken: Taken) => void) | undefined = undefined
   private takerDispatcher: SchedulerDispatcher | undefined = undefined
   private wakeScheduled = false
-  private readonly roomWaiters = new Set<(room: boolean) => void>()
+  // Made on first use: most mailboxes never make anyone wait.
+  private roomWaiters: Set<(room: boolean) => void> | undefined = undefined
   /**
    * Set by the connection when its sink can write synchronously: a wake-up
    * first offers the frames to it, and resumes the writer only if it
@@ -176,9 +177,9 @@ export class Mailbox {
     if (this.state !== "open") return resume(Effect.succeed(false))
     if (this.events < this.capacity) return resume(Effect.succeed(true))
     const waiter = (room: boolean) => resume(Effect.succeed(room))
-    this.roomWaiters.add(waiter)
+    ;(this.roomWaiters ??= new Set()).add(waiter)
     return Effect.sync(() => {
-      this.roomWaiters.delete(waiter)
+      this.roomWaiters?.delete(waiter)
     })
   })
 
@@ -291,7 +292,7 @@ export class Mailbox {
   }
 
   private wakeRoomWaiters() {
-    if (this.roomWaiters.size === 0) return
+    if (this.roomWaiters === undefined || this.roomWaiters.size === 0) return
     const room = this.state === "open"
     if (room && this.events >= this.capacity) return
     const waiters = [...this.roomWaiters]

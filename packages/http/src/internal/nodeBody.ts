@@ -59,7 +59,8 @@ const goneError = (cause?: unknown) => {
 class Life {
   ended = false
   closed: Sink.WriteError | undefined = undefined
-  private readonly waiters = new Set<(error?: Sink.WriteError) => void>()
+  // Made on first use: most connections never wait for the socket.
+  private waiters: Set<(error?: Sink.WriteError) => void> | undefined = undefined
   private readonly listeners: Array<(error: Sink.WriteError) => void> = []
 
   /** The client went away: waiting writes fail, listeners learn it, once. */
@@ -67,24 +68,29 @@ class Life {
     if (this.closed !== undefined) return
     const closed = goneError(cause)
     this.closed = closed
-    for (const w of this.waiters) w(closed)
-    this.waiters.clear()
+    const waiters = this.waiters
+    this.waiters = undefined
+    if (waiters !== undefined) {
+      for (const w of waiters) w(closed)
+    }
     for (const f of this.listeners.splice(0)) f(closed)
   }
 
   /** The transport took what was waiting: waiting writes go on. */
   room() {
-    const waiters = [...this.waiters]
-    this.waiters.clear()
-    for (const w of waiters) w()
+    const waiters = this.waiters
+    this.waiters = undefined
+    if (waiters !== undefined) {
+      for (const w of waiters) w()
+    }
   }
 
   /** Waits for `room` (or fails once the client is gone). */
   waitForRoom(resume: (effect: Effect.Effect<void, Sink.WriteError>) => void): Effect.Effect<void> {
     const waiter = (error?: Sink.WriteError) => resume(error === undefined ? Effect.void : Effect.fail(error))
-    this.waiters.add(waiter)
+    ;(this.waiters ??= new Set()).add(waiter)
     return Effect.sync(() => {
-      this.waiters.delete(waiter)
+      this.waiters?.delete(waiter)
     })
   }
 
@@ -203,22 +209,27 @@ export const direct = (res: Http.ServerResponse): NodeBody => {
   const life = new Life()
   let ready = false
   let finish: (() => void) | undefined
-  const readyWaiters = new Set<() => void>()
+  // Made on first use: only writes before the response starts wait here.
+  let readyWaiters: Set<() => void> | undefined
+  const wakeReady = () => {
+    const waiters = readyWaiters
+    readyWaiters = undefined
+    if (waiters !== undefined) {
+      for (const w of waiters) w()
+    }
+  }
 
   const onClose = () => {
     if (res.writableFinished) return
     life.gone()
-    for (const w of readyWaiters) w()
-    readyWaiters.clear()
+    wakeReady()
   }
   res.once("close", onClose)
   res.on("drain", () => life.room())
 
   const body = Stream.fromEffect(Effect.callback<void>((resume) => {
     ready = true
-    const waiters = [...readyWaiters]
-    readyWaiters.clear()
-    for (const w of waiters) w()
+    wakeReady()
     if (life.ended) return resume(Effect.void)
     finish = () => resume(Effect.void)
     return Effect.sync(() => {
@@ -229,9 +240,9 @@ export const direct = (res: Http.ServerResponse): NodeBody => {
   const awaitReady = Effect.callback<void>((resume) => {
     if (ready || life.closed !== undefined) return resume(Effect.void)
     const waiter = () => resume(Effect.void)
-    readyWaiters.add(waiter)
+    ;(readyWaiters ??= new Set()).add(waiter)
     return Effect.sync(() => {
-      readyWaiters.delete(waiter)
+      readyWaiters?.delete(waiter)
     })
   })
 
