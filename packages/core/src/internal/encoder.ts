@@ -35,24 +35,34 @@ const multiline = (name: string, value: string): string => {
   return out
 }
 
-const eventText = (e: Event): string | InvalidEventError => {
+/**
+ * An event's wire text from its fields (what `eventText` does, for callers
+ * that have the fields and no `Event`).
+ *
+ * @internal
+ */
+export const eventFieldsText = (
+  data: unknown,
+  event: string | undefined,
+  id: string | undefined,
+  retry: number | undefined
+): string | InvalidEventError => {
   let out = ""
-  if (e.id !== undefined) {
-    const bad = checkField("id", e.id)
+  if (id !== undefined) {
+    const bad = checkField("id", id)
     if (bad) return bad
-    out += e.id === "" ? "id:\n" : `id: ${e.id}\n`
+    out += id === "" ? "id:\n" : `id: ${id}\n`
   }
-  if (e.event !== undefined) {
-    const bad = checkField("event", e.event)
+  if (event !== undefined) {
+    const bad = checkField("event", event)
     if (bad) return bad
-    out += e.event === "" ? "event:\n" : `event: ${e.event}\n`
+    out += event === "" ? "event:\n" : `event: ${event}\n`
   }
-  if (e.retry !== undefined) {
-    const bad = checkRetry(e.retry)
+  if (retry !== undefined) {
+    const bad = checkRetry(retry)
     if (bad) return bad
-    out += `retry: ${e.retry}\n`
+    out += `retry: ${retry}\n`
   }
-  const data = e.data
   if (typeof data !== "string") {
     return new InvalidEventError({ field: "data", reason: `must be a string (got ${typeof data})` })
   }
@@ -60,6 +70,8 @@ const eventText = (e: Event): string | InvalidEventError => {
   if (bad) return bad
   return out + multiline("data:", data) + "\n"
 }
+
+const eventText = (e: Event): string | InvalidEventError => eventFieldsText(e.data, e.event, e.id, e.retry)
 
 const commentText = (c: Comment): string | InvalidEventError =>
   checkText("comment", c.text) ?? `${multiline(":", c.text)}\n`

@@ -21,7 +21,7 @@ import {
 import { type Event, type Frame, InvalidEventError } from "../SseEvent.ts"
 import { utf8, utf8Length } from "./bytes.ts"
 import * as connection from "./connection.ts"
-import { frameBytes, frameText } from "./encoder.ts"
+import { eventFieldsText, frameBytes, frameText } from "./encoder.ts"
 import { History } from "./hub/history.ts"
 import * as ids from "./hub/ids.ts"
 import { type Member, Members } from "./hub/subscribers.ts"
@@ -205,20 +205,22 @@ export const makeUnsafe = (
     removeSubscriber(sub)
   }
 
-  const prepare = (input: Hub.EventInput): Result.Result<Prepared, Hub.PublishError> => {
+  // The event, checked and as text, or why it is refused (errors have a
+  // `_tag`, a `Prepared` has none). Runs once per event: no wrappers.
+  const prepare = (input: Hub.EventInput): Prepared | Hub.PublishError => {
     // Read every field once: what is published cannot change afterwards.
     const { data, event, id, retry } = input
     if (cfg.allowed !== undefined) {
       const type = event === undefined || event === "" ? "message" : event
-      if (!cfg.allowed.has(type)) return Result.fail(new EventNotAllowedError({ event: type }))
+      if (!cfg.allowed.has(type)) return new EventNotAllowedError({ event: type })
     }
     // UTF-8 never takes fewer bytes than UTF-16 code units: reject huge data without encoding it.
     if (typeof data === "string" && data.length > cfg.maxEventBytes) {
-      return Result.fail(new PayloadTooLargeError({ size: data.length, max: cfg.maxEventBytes }))
+      return new PayloadTooLargeError({ size: data.length, max: cfg.maxEventBytes })
     }
-    const text = frameText({ _tag: "Event", data, event, id, retry })
-    if (typeof text !== "string") return Result.fail(text)
-    return Result.succeed({ callerId: id, text })
+    const text = eventFieldsText(data, event, id, retry)
+    if (typeof text !== "string") return text
+    return { callerId: id, text }
   }
 
   const countRejection = (error: Hub.PublishError | UnserializableDataError) => {
@@ -283,19 +285,12 @@ export const makeUnsafe = (
   // in `encodePending`).
   let lastSeq = 0
 
-  /** An event with its final id and text, not yet encoded. */
-  interface Assigned {
-    readonly seq: number
-    readonly id: string
-    readonly text: string
-    readonly at: number
-    readonly callerId: boolean
-  }
-
-  // Gives the event its sequence number and id, and checks its encoded size
-  // (exactly only when it could be too large: UTF-8 takes at most 3 bytes per
-  // UTF-16 code unit).
-  const assign = (p: Prepared): Assigned | PayloadTooLargeError => {
+  // Gives the event its sequence number and id (then `lastSeq` and
+  // `lastEventId`) and returns its final text, after checking its encoded
+  // size (exactly only when it could be too large: UTF-8 takes at most 3
+  // bytes per UTF-16 code unit). No allocation but the text: this runs once
+  // per event.
+  const assign = (p: Prepared): string | PayloadTooLargeError => {
     const seq = lastSeq + 1
     const id = p.callerId ?? ids.format(epoch, seq)
     const text = p.callerId === undefined ? `id: ${id}\n${p.text}` : p.text
@@ -303,52 +298,60 @@ export const makeUnsafe = (
       const size = utf8Length(text)
       if (size > cfg.maxEventBytes) return new PayloadTooLargeError({ size, max: cfg.maxEventBytes })
     }
+    if (burstNow === undefined) burstNow = now()
     lastSeq = seq
     published++
     lastEventId = id
     publishedCell.count++
-    return { seq, id, text, at: burstNow ?? (burstNow = now()), callerId: p.callerId !== undefined }
+    return text
   }
 
-  const keep = (event: Assigned, bytes: Uint8Array) => {
-    history.append({ seq: event.seq, id: event.id, bytes, at: event.at, callerId: event.callerId }, event.at)
-  }
-
-  // Events committed in this burst and not yet encoded. They are encoded
-  // together, in runs of up to `runChars` characters: one encoder call and
-  // one allocation per run instead of per event. A retained event pins at
-  // most its run, as a small Node Buffer pins its 8 KiB pool slab.
-  let pending: Array<Assigned> = []
+  // Events committed in this burst and not yet encoded (parallel arrays: no
+  // object per event). They are encoded together, in runs of up to
+  // `runChars` characters: one encoder call and one allocation per run
+  // instead of per event. A retained event pins at most its run, as a small
+  // Node Buffer pins its 8 KiB pool slab.
+  let pendingFirstSeq = 0
+  let pendingTexts: Array<string> = []
+  let pendingIds: Array<string> = []
+  let pendingAts: Array<number> = []
+  let pendingCallerIds: Array<boolean> = []
   const runChars = 8192
   const encodePending = () => {
-    const events = pending
-    const n = events.length
+    const n = pendingTexts.length
     if (n === 0) return
-    pending = []
+    const texts = pendingTexts
+    const eventIds = pendingIds
+    const ats = pendingAts
+    const callerIds = pendingCallerIds
+    const first = pendingFirstSeq
+    pendingTexts = []
+    pendingIds = []
+    pendingAts = []
+    pendingCallerIds = []
+    const emit = (k: number, bytes: Uint8Array) => {
+      tick.push(bytes)
+      history.append(first + k, eventIds[k]!, bytes, ats[k]!, callerIds[k]!)
+    }
     let i = 0
     while (i < n) {
       let j = i + 1
-      let chars = events[i]!.text.length
-      while (j < n && chars + events[j]!.text.length <= runChars) chars += events[j++]!.text.length
+      let chars = texts[i]!.length
+      while (j < n && chars + texts[j]!.length <= runChars) chars += texts[j++]!.length
       if (j - i === 1) {
-        const bytes = utf8(events[i]!.text)
-        tick.push(bytes)
-        keep(events[i]!, bytes)
+        emit(i, utf8(texts[i]!))
       } else {
         let joined = ""
-        for (let k = i; k < j; k++) joined += events[k]!.text
+        for (let k = i; k < j; k++) joined += texts[k]!
         const run = utf8(joined)
         // Only ASCII text takes exactly one byte per UTF-16 code unit; then
         // each event's bytes are a view of the run. Otherwise, one by one.
         const ascii = run.byteLength === chars
         let offset = 0
         for (let k = i; k < j; k++) {
-          const event = events[k]!
-          const end = offset + event.text.length
-          const bytes = ascii ? run.subarray(offset, end) : utf8(event.text)
+          const end = offset + texts[k]!.length
+          emit(k, ascii ? run.subarray(offset, end) : utf8(texts[k]!))
           offset = end
-          tick.push(bytes)
-          keep(event, bytes)
         }
       }
       i = j
@@ -358,26 +361,33 @@ export const makeUnsafe = (
   // The common case: nobody can make a publisher wait.
   const commitDeferred = (p: Prepared): Result.Result<Hub.Published, PayloadTooLargeError> => {
     if (!fanOutScheduled) burstNow = undefined // the first event of a burst reads the clock
-    const event = assign(p)
-    if (event instanceof PayloadTooLargeError) return Result.fail(event)
-    if (tick.length === 0 && pending.length === 0) tickFirstSeq = event.seq
-    pending.push(event)
+    const text = assign(p)
+    if (typeof text !== "string") return Result.fail(text)
+    if (pendingTexts.length === 0) {
+      pendingFirstSeq = lastSeq
+      if (tick.length === 0) tickFirstSeq = lastSeq
+    }
+    pendingTexts.push(text)
+    pendingIds.push(lastEventId!)
+    pendingAts.push(burstNow!)
+    pendingCallerIds.push(p.callerId !== undefined)
     if (!fanOutScheduled) {
       fanOutScheduled = true
       queueMicrotask(fanOut)
     }
-    return Result.succeed({ seq: event.seq, id: event.id, delivered: members.size })
+    return Result.succeed({ seq: lastSeq, id: lastEventId!, delivered: members.size })
   }
 
   // With backpressured subscribers: offered to every mailbox now, so that a
   // publisher can wait for the ones that are full (after any deferred burst).
   const commit = (p: Prepared): Result.Result<Committed, PayloadTooLargeError> => {
     fanOut()
-    const event = assign(p)
-    if (event instanceof PayloadTooLargeError) return Result.fail(event)
-    const { id, seq } = event
-    const bytes = utf8(event.text)
-    keep(event, bytes)
+    const text = assign(p)
+    if (typeof text !== "string") return Result.fail(text)
+    const seq = lastSeq
+    const id = lastEventId!
+    const bytes = utf8(text)
+    history.append(seq, id, bytes, burstNow!, p.callerId !== undefined)
 
     let delivered = 0
     let blocked: Array<Subscriber> | undefined
@@ -480,11 +490,11 @@ export const makeUnsafe = (
   const publish = (input: Hub.EventInput): Effect.Effect<Hub.Published, Hub.PublishError> =>
     Effect.suspend(() => {
       const prepared = prepare(input)
-      if (Result.isFailure(prepared)) {
-        countRejection(prepared.failure)
-        return Effect.fail(prepared.failure)
+      if ("_tag" in prepared) {
+        countRejection(prepared)
+        return Effect.fail(prepared)
       }
-      return publishPrepared(prepared.success)
+      return publishPrepared(prepared)
     })
 
   // The synchronous form: the same commit, refused up front (nothing touched)
@@ -494,11 +504,11 @@ export const makeUnsafe = (
   ): Result.Result<Hub.Published, Hub.PublishError | Hub.WouldBlockError> => {
     if (gateHeld || backpressured > 0) return Result.fail(new WouldBlockError({ subscribers: backpressured }))
     const prepared = prepare(input)
-    if (Result.isFailure(prepared)) {
-      countRejection(prepared.failure)
-      return Result.fail(prepared.failure)
+    if ("_tag" in prepared) {
+      countRejection(prepared)
+      return Result.fail(prepared)
     }
-    const committed = commitDeferred(prepared.success)
+    const committed = commitDeferred(prepared)
     if (Result.isFailure(committed)) {
       countRejection(committed.failure)
       return Result.fail(committed.failure)

@@ -66,14 +66,18 @@ export class History {
     return this.last + 1
   }
 
-  /** Records an event (its `seq` must be {@link nextSeq}) and evicts what the limits no longer allow. */
-  append(entry: Entry, now: number): void {
-    this.last = entry.seq
+  /**
+   * Records an event published at `at` (its `seq` must be {@link nextSeq}) and
+   * evicts what the limits no longer allow. Fields, not an entry: a history
+   * that keeps nothing allocates nothing.
+   */
+  append(seq: number, id: string, bytes: Uint8Array, at: number, callerId: boolean): void {
+    this.last = seq
     if (this.limits.maxEvents <= 0) return
-    this.entries.push(entry)
-    this.retainedBytes += entry.bytes.byteLength
-    if (entry.callerId) this.byCallerId.set(entry.id, entry.seq)
-    this.evict(now)
+    this.entries.push({ seq, id, bytes, at, callerId })
+    this.retainedBytes += bytes.byteLength
+    if (callerId) this.byCallerId.set(id, seq)
+    this.evict(at)
   }
 
   /** Drops events beyond the count and byte limits and those older than the age limit. */
