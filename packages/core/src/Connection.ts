@@ -314,6 +314,12 @@ export interface Connection {
    */
   readonly lost: (error: WriteError) => Effect.Effect<void>
   /**
+   * {@link Connection.lost} as a plain call, for transport callbacks (a
+   * socket's `close` event) that run outside any fiber. `false` when the
+   * connection had already ended.
+   */
+  readonly lostUnsafe: (error: WriteError) => boolean
+  /**
    * {@link Connection.kill} as a plain call, for a feeder that must end a
    * connection in the middle of a synchronous loop. `false` when it had
    * already ended.

@@ -348,6 +348,31 @@ describe("Connection", () => {
       yield* tracker.assertNoLeaks()
     }))
 
+  it.effect("lostUnsafe(): the same from outside any fiber, once", () =>
+    Effect.gen(function*() {
+      const sink = yield* TestSink.make()
+      const tracker = LeakTracker.make()
+      const results: Array<boolean> = []
+      yield* tracker.track(Effect.scoped(Effect.gen(function*() {
+        const conn = yield* Connection.make({ producer: TestProducer.aggressive(0).producer, sink: sink.sink })
+        // As a socket's `close` listener would: a plain callback, no fiber.
+        yield* Effect.promise(() =>
+          new Promise<void>((resolve) =>
+            setImmediate(() => {
+              results.push(conn.lostUnsafe(new Sink.WriteError({ reason: "closed", detail: "socket closed" })))
+              results.push(conn.lostUnsafe(new Sink.WriteError({ reason: "closed", detail: "again" })))
+              resolve()
+            })
+          )
+        )
+        const outcome = yield* conn.outcome
+        expect(outcome.reason).toBe("client-gone")
+        if (outcome.reason === "client-gone") expect(outcome.error.detail).toBe("socket closed")
+      })))
+      expect(results).toEqual([true, false])
+      yield* tracker.assertNoLeaks()
+    }))
+
   it.effect("a huge batch from a stream is offered a mailbox at a time, not encoded all at once", () =>
     Effect.gen(function*() {
       const sink = yield* TestSink.make({ delay: "1 hour" })

@@ -60,10 +60,34 @@ const concat = (chunks: ReadonlyArray<Uint8Array>, immutable = false): Uint8Arra
   return out
 }
 
-const millisOrUndefined = (input: Duration.Input | false | undefined, fallback: Duration.Input): number | undefined => {
-  if (input === false) return undefined
-  const ms = Duration.toMillis(Duration.fromInputUnsafe(input ?? fallback))
+const toPositiveMillis = (input: Duration.Input): number | undefined => {
+  const ms = Duration.toMillis(Duration.fromInputUnsafe(input))
   return Number.isFinite(ms) && ms > 0 ? ms : undefined
+}
+const defaultHeartbeatMs = toPositiveMillis("15 seconds")
+const defaultWriteTimeoutMs = toPositiveMillis("30 seconds")
+
+// Connections of one route share their options: remember the last string
+// parsed per option (parsing "15 seconds" is most of a connection's set-up
+// cost otherwise).
+const lastParsed = {
+  heartbeat: { input: "", ms: undefined as number | undefined },
+  writeTimeout: { input: "", ms: undefined as number | undefined }
+}
+const millisOrUndefined = (
+  input: Duration.Input | false | undefined,
+  fallback: number | undefined,
+  which: "heartbeat" | "writeTimeout"
+): number | undefined => {
+  if (input === false) return undefined
+  if (input === undefined) return fallback
+  if (typeof input !== "string") return toPositiveMillis(input)
+  const last = lastParsed[which]
+  if (last.input !== input) {
+    last.ms = toPositiveMillis(input)
+    last.input = input
+  }
+  return last.ms
 }
 
 const outcomeMetrics = {
@@ -85,8 +109,8 @@ export const make = <E, R>(
     const clock = yield* Clock.Clock
     const id = options.id ?? `c${++nextId}`
     const capacity = Math.max(1, Math.floor(options.capacity ?? 64))
-    const heartbeatMs = millisOrUndefined(options.heartbeat, "15 seconds")
-    const writeTimeoutMs = millisOrUndefined(options.writeTimeout, "30 seconds")
+    const heartbeatMs = millisOrUndefined(options.heartbeat, defaultHeartbeatMs, "heartbeat")
+    const writeTimeoutMs = millisOrUndefined(options.writeTimeout, defaultWriteTimeoutMs, "writeTimeout")
     const heartbeatFrame = utf8(`:${options.heartbeatText ? ` ${options.heartbeatText}` : ""}\n\n`)
     const terminal = options.terminal ?? {}
     const sink = options.sink
@@ -469,6 +493,7 @@ export const make = <E, R>(
       },
       kill: (reason) => settle("closed", { closeReason: reason } as Partial<Connection.Outcome>),
       lost: (error) => settle("client-gone", { error } as Partial<Connection.Outcome>),
+      lostUnsafe: (error) => settleUnsafe("client-gone", { error } as Partial<Connection.Outcome>),
       killUnsafe: (reason) => settleUnsafe("closed", { closeReason: reason } as Partial<Connection.Outcome>),
       outcome: Deferred.await(outcome)
     }

@@ -94,6 +94,8 @@ const replays = {
 } as const
 
 const toMillis = (input: Duration.Input): number => Duration.toMillis(Duration.fromInputUnsafe(input))
+// Parsed once, not per subscriber.
+const defaultBackpressureTimeoutMillis = toMillis("5 seconds")
 
 /** Validated hub options. @internal */
 export interface Config {
@@ -601,7 +603,9 @@ export const makeUnsafe = (
           sub = {
             conn: handle,
             policy,
-            timeoutMillis: toMillis(backpressureTimeout ?? "5 seconds"),
+            timeoutMillis: backpressureTimeout === undefined
+              ? defaultBackpressureTimeoutMillis
+              : toMillis(backpressureTimeout),
             slow: undefined,
             index: -1,
             live: false,

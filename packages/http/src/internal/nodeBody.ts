@@ -38,13 +38,14 @@ export interface NodeBody {
 
 // Without a stack trace: it would only show Node's event plumbing, and every
 // client that leaves creates one (capturing stacks dominated disconnect costs).
-const goneError = (cause?: unknown) => {
+/** @internal */
+export const goneError = (cause?: unknown, detail = "the client closed the stream"): Sink.WriteError => {
   const limit = Error.stackTraceLimit
   Error.stackTraceLimit = 0
   try {
     return new Sink.WriteError({
       reason: "closed",
-      detail: "the client closed the stream",
+      detail,
       ...(cause === undefined ? {} : { cause })
     })
   } finally {

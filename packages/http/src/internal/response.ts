@@ -1,5 +1,5 @@
 import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
-import { Connection, Hub, Registry, Sink, SseEvent, Topics } from "@sluice/core"
+import { Connection, Hub, Registry, SseEvent, Topics } from "@sluice/core"
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
@@ -221,12 +221,12 @@ export const attach = <P = undefined, E = never, R = never, RA = never>(
     const connection = started
 
     // The socket side went away (the pipe to the client broke).
-    body.onGone((error) => Effect.runSync(connection.lost(error)))
+    body.onGone((error) => connection.lostUnsafe(error))
     // Added after the connection, so it runs before the connection's own
     // finalizer: a client abort ends the stream as `client-gone`, not `interrupted`.
     yield* Effect.addFinalizer((exit) =>
       isClientAbort(exit)
-        ? connection.lost(new Sink.WriteError({ reason: "closed", detail: "the client closed the connection" }))
+        ? connection.lost(NodeBody.goneError(undefined, "the client closed the connection"))
         : Effect.void
     )
     yield* server.register({
