@@ -135,7 +135,11 @@ export interface Options<E = never, R = never> {
   readonly capacity?: number | undefined
   /** Idle time after which a heartbeat comment is sent; `false` for none. Default 15 seconds. */
   readonly heartbeat?: Duration.Input | false | undefined
-  /** Text of the heartbeat comment (`: text`). Default: empty (`:`). */
+  /**
+   * Text of the heartbeat comment (`: text`). Default: empty (`:`). Line
+   * breaks make more comment lines (never an event field); lone surrogates
+   * become U+FFFD.
+   */
   readonly heartbeatText?: string | undefined
   /** Longest a single write may take before the client counts as gone; `false` for no limit. Default 30 seconds. */
   readonly writeTimeout?: Duration.Input | false | undefined

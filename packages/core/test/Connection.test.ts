@@ -245,6 +245,22 @@ describe("Connection", () => {
       expect(yield* Clock.currentTimeMillis).toBe(60_000)
     }))
 
+  it.effect("a heartbeat text with line breaks stays a comment: no field, no event injected", () =>
+    Effect.gen(function*() {
+      const written: Array<string> = []
+      const sink: Connection.Options["sink"] = (chunk) =>
+        Effect.sync(() => {
+          written.push(new TextDecoder().decode(chunk))
+        })
+      const producer = (mailbox: Connection.Mailbox) =>
+        Effect.andThen(mailbox.send(SseEvent.data("e1")), Effect.sleep("20 seconds"))
+      yield* TestTime.runToEnd(
+        Connection.run({ producer, sink, heartbeat: "15 seconds", heartbeatText: "hb\n\ndata: injected\r\uD800" }),
+        { step: "1 second" }
+      )
+      expect(written).toEqual(["data: e1\n\n", ": hb\n:\n: data: injected\n: \uFFFD\n\n"])
+    }))
+
   it.effect("write timeout: a hanging sink ends the connection as client-gone at the deadline", () =>
     Effect.gen(function*() {
       const tracker = LeakTracker.make()

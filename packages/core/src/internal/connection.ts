@@ -98,6 +98,18 @@ const outcomeMetrics = {
   closed: Metric.withAttributes(metrics.connectionOutcomes, { reason: "closed" })
 } as const
 
+// Frames are never written to: every connection can share this one.
+const plainHeartbeat = utf8(":\n\n")
+// A comment frame, so that line breaks in the text become more comment lines
+// (never a field of an event); a lone surrogate, which UTF-8 cannot carry,
+// becomes U+FFFD: clients ignore comments, so there is nothing to refuse.
+const heartbeatBytes = (text: string): Uint8Array =>
+  frameBytes({ _tag: "Comment", text: text.toWellFormed() }) as Uint8Array
+const dropMetrics = {
+  "drop-oldest": Metric.withAttributes(metrics.eventsDropped, { reason: "drop-oldest" }),
+  "drop-newest": Metric.withAttributes(metrics.eventsDropped, { reason: "drop-newest" })
+} as const
+
 /** @internal */
 export const make = <E, R>(
   options: Connection.Options<E, R>
@@ -111,7 +123,7 @@ export const make = <E, R>(
     const capacity = Math.max(1, Math.floor(options.capacity ?? 64))
     const heartbeatMs = millisOrUndefined(options.heartbeat, defaultHeartbeatMs, "heartbeat")
     const writeTimeoutMs = millisOrUndefined(options.writeTimeout, defaultWriteTimeoutMs, "writeTimeout")
-    const heartbeatFrame = utf8(`:${options.heartbeatText ? ` ${options.heartbeatText}` : ""}\n\n`)
+    const heartbeatFrame = options.heartbeatText ? heartbeatBytes(options.heartbeatText) : plainHeartbeat
     const terminal = options.terminal ?? {}
     const sink = options.sink
     const overflow = options.overflow ?? "suspend"
@@ -130,9 +142,7 @@ export const make = <E, R>(
     // Drops not yet announced by a notice.
     let missed = 0
     const fibers: Array<Fiber.Fiber<unknown, unknown>> = []
-    const dropMetric = overflow === "suspend"
-      ? undefined
-      : Metric.withAttributes(metrics.eventsDropped, { reason: overflow })
+    const dropMetric = overflow === "suspend" ? undefined : dropMetrics[overflow]
     const recordDrop = () => {
       stats.dropped++
       if (dropNotice !== undefined) missed++
