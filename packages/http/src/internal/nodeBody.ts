@@ -175,6 +175,9 @@ export const plain = (highWaterMark: number): NodeBody => {
 export const gzip = (): NodeBody => {
   const life = new Life()
   const body = Zlib.createGzip()
+  // The gzip header at once, so that the response head goes out before the
+  // first event (see `direct`).
+  body.flush(Zlib.constants.Z_SYNC_FLUSH)
   body.on("close", () => {
     if (!life.ended) life.gone()
   })
@@ -230,6 +233,11 @@ export const direct = (res: Http.ServerResponse): NodeBody => {
 
   const body = Stream.fromEffect(Effect.callback<void>((resume) => {
     ready = true
+    // The head goes out now, not with the first event: a stream with nothing
+    // to say yet (no preamble) is still open for the client, its proxies and
+    // EventSource's `open`.
+    // (`headersSent` is already true once the head is set: flush regardless.)
+    if (!res.destroyed && !res.writableEnded) res.flushHeaders()
     wakeReady()
     if (life.ended) return resume(Effect.void)
     finish = () => resume(Effect.void)
