@@ -1,11 +1,11 @@
 import { describe, expect, it } from "@effect/vitest"
-import { SseEvent } from "@sluice/core"
+import { Hub, SseEvent } from "@sluice/core"
 import { LeakTracker } from "@sluice/core/testing"
-import { Effect, Schedule, Stream } from "effect"
+import { Effect, Layer, Schedule, Stream } from "effect"
 import { HttpRouter } from "effect/http"
 import { SseResponse } from "../src/index.ts"
 import { open } from "../src/testing/TestClient.ts"
-import { serve } from "../src/testing/TestServer.ts"
+import { serve, until } from "../src/testing/TestServer.ts"
 
 const numbered = (n: number) =>
   Stream.fromIterable(Array.from({ length: n }, (_, i) => SseEvent.make({ id: String(i + 1), data: `event ${i + 1}` })))
@@ -92,6 +92,82 @@ describe("SseResponse.stream", () => {
         }))
         yield* tracker.assertNoLeaks({ yields: 5000 })
         expect(finalized).toBe(round)
+      }
+    }))
+})
+
+describe("SseResponse: lifecycle options from user code", () => {
+  it("an invalid lifecycle event name is a typed error when the route is defined, not on every request", () => {
+    const producer = () => Stream.make(SseEvent.data("x"))
+    expect(() => SseResponse.stream(producer, { lifecycle: { open: { event: "a\nb" } } })).toThrow(
+      expect.objectContaining({ _tag: "InvalidEventError", reason: expect.stringContaining("lifecycle.open.event") })
+    )
+    expect(() => SseResponse.stream(producer, { lifecycle: { close: { event: "x\0" } } })).toThrow(
+      expect.objectContaining({ _tag: "InvalidEventError", reason: expect.stringContaining("lifecycle.close.event") })
+    )
+  })
+
+  it.live("open data that throws, or that JSON cannot carry, skips that event; the stream still runs", () =>
+    Effect.gen(function*() {
+      const hub = yield* Hub.make({})
+      const cyclic: Record<string, unknown> = {}
+      cyclic["self"] = cyclic
+      const { port } = yield* serve(Layer.mergeAll(
+        HttpRouter.add(
+          "GET",
+          "/throws",
+          SseResponse.hub(hub, {
+            lifecycle: {
+              retry: false,
+              open: {
+                data: () => {
+                  throw new Error("bug in user code")
+                }
+              }
+            }
+          })
+        ),
+        HttpRouter.add(
+          "GET",
+          "/cyclic",
+          SseResponse.stream(() => Stream.make(SseEvent.data("x")), {
+            lifecycle: { retry: false, open: { data: () => cyclic }, close: { data: () => undefined } }
+          })
+        )
+      ))
+      const viaHub = yield* open(port, "/throws")
+      expect(viaHub.status).toBe(200)
+      expect(yield* until(() => hub.subscriberCount() === 1)).toBe(true)
+      yield* Hub.publish(hub, { data: "live" })
+      yield* viaHub.awaitFrames(1)
+      expect(viaHub.events().map((e) => e.data)).toEqual(["live"])
+
+      const viaStream = yield* open(port, "/cyclic")
+      yield* viaStream.ended
+      expect(viaStream.status).toBe(200)
+      // Neither the open event (cyclic data) nor the close event (undefined data).
+      expect(viaStream.events().map((e) => [e.event, e.data])).toEqual([["message", "x"]])
+    }))
+})
+
+describe("SseResponse: the response head goes out when the stream starts", () => {
+  // With no retry hint and no open event there is nothing to write: the head
+  // must not wait for the first event (here there is none, and no heartbeat),
+  // or EventSource's `open` and proxies would wait with it.
+  const quiet = { lifecycle: { open: false, retry: false }, heartbeat: false } as const
+  it.live("stream, hub and gzip routes with nothing to say yet answer at once", () =>
+    Effect.gen(function*() {
+      const hub = yield* Hub.make({})
+      const { port } = yield* serve(Layer.mergeAll(
+        HttpRouter.add("GET", "/stream", SseResponse.stream(() => Stream.never, quiet)),
+        HttpRouter.add("GET", "/hub", SseResponse.hub(hub, quiet)),
+        HttpRouter.add("GET", "/gzip", SseResponse.stream(() => Stream.never, { ...quiet, compression: true }))
+      ))
+      for (
+        const [path, headers] of [["/stream", {}], ["/hub", {}], ["/gzip", { "accept-encoding": "gzip" }]] as const
+      ) {
+        const client = yield* Effect.timeout(open(port, path, headers), "5 seconds")
+        expect([path, client.status]).toEqual([path, 200])
       }
     }))
 })

@@ -1,5 +1,5 @@
 import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
-import { Connection, Hub, Registry, SseEvent, Topics } from "@sluice/core"
+import { Connection, Hub, Registry, SseEncoder, SseEvent, Topics } from "@sluice/core"
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
@@ -62,6 +62,33 @@ interface ResolvedLifecycle {
   readonly close: (connectionId: string, reason: string) => ReadonlyArray<SseEvent.Frame>
   readonly retry: Effect.Effect<ReadonlyArray<SseEvent.Frame>>
   readonly error: (cause: Cause.Cause<unknown>) => ReadonlyArray<SseEvent.Frame>
+  /** The open event's data comes from user code (so its frames are checked per connection). */
+  readonly userOpenData: boolean
+}
+
+// An event name from the route's options is checked once, when the route is
+// defined: an invalid one is a programming error that every request would hit.
+const checkedEventName = (option: string, name: string): string => {
+  const checked = SseEncoder.encodeText(SseEvent.make({ event: name, data: "" }))
+  if (Result.isFailure(checked)) {
+    throw new SseEvent.InvalidEventError({ field: "event", reason: `${option}: ${checked.failure.reason}` })
+  }
+  return name
+}
+
+// A lifecycle event whose data comes from user code: if that code throws or
+// returns something JSON cannot carry, the event's data is not a string and
+// the encoder refuses the frame, which is then skipped with a logged warning
+// (see `validFrames` and the connection's terminal frames) instead of failing
+// the stream.
+const jsonEvent = (event: string, data: () => unknown): SseEvent.Event => {
+  let json: unknown
+  try {
+    json = JSON.stringify(data())
+  } catch {
+    json = undefined
+  }
+  return SseEvent.make({ event, data: json as string })
 }
 
 const resolveLifecycle = (lifecycle: SseResponse.Lifecycle = {}): ResolvedLifecycle => {
@@ -70,27 +97,42 @@ const resolveLifecycle = (lifecycle: SseResponse.Lifecycle = {}): ResolvedLifecy
   const retry = lifecycle.retry ?? {}
   const baseMs = retry === false ? 0 : Duration.toMillis(Duration.fromInputUnsafe(retry.base ?? "3 seconds"))
   const jitter = retry === false ? 0 : Math.min(1, Math.max(0, retry.jitter ?? 0.2))
+  const openEvent = open === false ? "" : checkedEventName("lifecycle.open.event", open.event ?? "connection_open")
+  const closeEvent = close === false ? "" : checkedEventName("lifecycle.close.event", close.event ?? "connection_close")
   return {
     open: open === false ? () => [] : (connectionId) => [
-      SseEvent.make({
-        event: open.event ?? "connection_open",
-        data: JSON.stringify(open.data ? open.data({ connectionId }) : { connection_id: connectionId })
-      })
+      jsonEvent(openEvent, () => open.data ? open.data({ connectionId }) : { connection_id: connectionId })
     ],
     close: close === false ? () => [] : (connectionId, reason) => [
-      SseEvent.make({
-        event: close.event ?? "connection_close",
-        data: JSON.stringify(
-          close.data ? close.data({ connectionId, reason }) : { reason, connection_id: connectionId }
-        )
-      })
+      jsonEvent(
+        closeEvent,
+        () => close.data ? close.data({ connectionId, reason }) : { reason, connection_id: connectionId }
+      )
     ],
     // base ± jitter, so that clients told to come back do not all come back at once
     retry: retry === false
       ? Effect.succeed([])
       : Effect.map(Random.next, (u) => [SseEvent.retry(Math.max(0, Math.round(baseMs * (1 + jitter * (2 * u - 1)))))]),
-    error: lifecycle.error ?? defaultError
+    error: lifecycle.error ?? defaultError,
+    userOpenData: open !== false && open.data !== undefined
   }
+}
+
+// Frames of the preamble that the encoder accepts; the others are skipped
+// with a warning naming them (user-supplied lifecycle data).
+const validFrames = (
+  frames: ReadonlyArray<SseEvent.Frame>,
+  connectionId: string
+): Effect.Effect<ReadonlyArray<SseEvent.Frame>> => {
+  const invalid: Array<string> = []
+  const valid = frames.filter((frame) => {
+    const checked = SseEncoder.encodeText(frame)
+    if (Result.isFailure(checked)) invalid.push(checked.failure.message)
+    return Result.isSuccess(checked)
+  })
+  return invalid.length === 0
+    ? Effect.succeed(frames)
+    : Effect.as(Effect.logWarning(`sluice connection ${connectionId}: lifecycle frames skipped`, invalid), valid)
 }
 
 // The Node response behind a request served by @effect/platform-node, if it is one.
@@ -181,7 +223,12 @@ export const attach = <P = undefined, E = never, R = never, RA = never>(
       ? NodeBody.direct(res)
       : NodeBody.plain(options.highWaterMark ?? 16 * 1024)
     const closeFrames = (reason: string) => lifecycle.close(connectionId, reason)
-    const preamble = [...(yield* lifecycle.retry), ...lifecycle.open(connectionId)]
+    const opening = lifecycle.open(connectionId)
+    const preamble = [
+      ...(yield* lifecycle.retry),
+      // Only user-supplied data can make these frames invalid.
+      ...(lifecycle.userOpenData ? yield* validFrames(opening, connectionId) : opening)
+    ]
     const prepared: SseResponse.Prepared = {
       connection: {
         sink: body.sink,
