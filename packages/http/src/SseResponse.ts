@@ -77,6 +77,11 @@ export interface StreamInfo<P> {
  * Names and payloads of the lifecycle events. Each can be turned off with
  * `false`.
  *
+ * Gotchas: an event name with CR, LF or NUL is refused when the route is
+ * defined (the route helper throws an `InvalidEventError` naming the option).
+ * A `data` function that throws or returns what JSON cannot carry only costs
+ * that event: it is skipped and a warning is logged.
+ *
  * @since 0.1.0
  * @category models
  */
