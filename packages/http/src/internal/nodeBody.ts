@@ -212,6 +212,7 @@ export const gzip = (): NodeBody => {
 export const direct = (res: Http.ServerResponse): NodeBody => {
   const life = new Life()
   let ready = false
+  let wrote = false
   let finish: (() => void) | undefined
   // Made on first use: only writes before the response starts wait here.
   let readyWaiters: Set<() => void> | undefined
@@ -233,12 +234,15 @@ export const direct = (res: Http.ServerResponse): NodeBody => {
 
   const body = Stream.fromEffect(Effect.callback<void>((resume) => {
     ready = true
-    // The head goes out now, not with the first event: a stream with nothing
-    // to say yet (no preamble) is still open for the client, its proxies and
-    // EventSource's `open`.
-    // (`headersSent` is already true once the head is set: flush regardless.)
-    if (!res.destroyed && !res.writableEnded) res.flushHeaders()
     wakeReady()
+    // Node sends the head with the first write. A stream with nothing to say
+    // yet (no preamble) must still look open to its client, its proxies and
+    // EventSource's `open`: if nothing was written by the next turn of the
+    // event loop, the head goes out alone. (Usually the preamble has gone by
+    // then, with the head, in one write.)
+    setImmediate(() => {
+      if (!wrote && !res.destroyed && !res.writableEnded) res.flushHeaders()
+    })
     if (life.ended) return resume(Effect.void)
     finish = () => resume(Effect.void)
     return Effect.sync(() => {
@@ -258,6 +262,7 @@ export const direct = (res: Http.ServerResponse): NodeBody => {
   const writeNow = (chunk: Uint8Array) =>
     Effect.callback<void, Sink.WriteError>((resume) => {
       if (life.closed !== undefined) return resume(Effect.fail(life.closed))
+      wrote = true
       // Above the socket's high-water mark: wait for it to drain (backpressure).
       return res.write(chunk) ? resume(Effect.void) : life.waitForRoom(resume)
     })
@@ -266,6 +271,7 @@ export const direct = (res: Http.ServerResponse): NodeBody => {
     (chunk) => ready ? writeNow(chunk) : Effect.andThen(awaitReady, writeNow(chunk)),
     (chunk) => {
       if (!ready || life.closed !== undefined || res.writableNeedDrain) return false
+      wrote = true
       res.write(chunk)
       return true
     }
