@@ -1,9 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Hub, SseEvent } from "@sluice/core"
 import { LeakTracker } from "@sluice/core/testing"
-import { Effect, Layer, Schedule, Stream } from "effect"
+import { Cause, type Duration, Effect, Exit, Layer, Schedule, Stream } from "effect"
 import { HttpRouter } from "effect/http"
-import { SseResponse } from "../src/index.ts"
+import { SseClient, SseResponse, SseServer } from "../src/index.ts"
 import { open } from "../src/testing/TestClient.ts"
 import { serve, until } from "../src/testing/TestServer.ts"
 
@@ -170,4 +170,34 @@ describe("SseResponse: the response head goes out when the stream starts", () =>
         expect([path, client.status]).toEqual([path, 200])
       }
     }))
+})
+
+describe("SseResponse / SseServer / SseClient: options that cannot work", () => {
+  const producer = () => Stream.make(SseEvent.data("x"))
+  // As from untyped callers or configuration files: the types refuse these.
+  const untyped = (text: string) => text as unknown as Duration.Input
+  it("route options are refused when the route is defined, naming the option", () => {
+    const refused = (options: SseResponse.Options, name: string) =>
+      expect(() => SseResponse.stream(producer, options)).toThrow(new RegExp(`^SseResponse: invalid ${name}`))
+    refused({ capacity: Number.NaN }, "capacity")
+    refused({ capacity: 0 }, "capacity")
+    refused({ heartbeat: untyped("every now and then") }, "heartbeat")
+    refused({ writeTimeout: untyped("soon") }, "writeTimeout")
+    refused({ lifecycle: { retry: { jitter: 2 } } }, "lifecycle.retry.jitter")
+    refused({ lifecycle: { retry: { base: untyped("later") } } }, "lifecycle.retry.base")
+    // Still fine:
+    SseResponse.stream(producer, { heartbeat: false, writeTimeout: "5 seconds", capacity: 1 })
+  })
+
+  it.effect("SseServer limits that are not numbers fail the layer, naming the option", () =>
+    Effect.gen(function*() {
+      const exit = yield* Effect.exit(Layer.build(SseServer.layer({ maxConnections: Number.NaN })).pipe(Effect.scoped))
+      expect(Exit.isFailure(exit) && String(Cause.squash(exit.cause))).toContain("SseServer: invalid maxConnections")
+    }))
+
+  it("SseClient.connect: a duration that is not one names the option", () => {
+    expect(() => SseClient.connect("http://127.0.0.1:1/", { idleTimeout: untyped("bogus") })).toThrow(
+      /^SseClient\.connect: invalid idleTimeout/
+    )
+  })
 })

@@ -17,6 +17,7 @@ import { frameBytes } from "./encoder.ts"
 import { forkLabelled } from "./fiberLabel.ts"
 import { type End, Mailbox } from "./mailbox.ts"
 import * as metrics from "./metrics.ts"
+import { atLeast, check } from "./options.ts"
 import * as ticker from "./ticker.ts"
 
 const defaultFailureFrames = (): ReadonlyArray<Frame> => [{
@@ -120,7 +121,13 @@ export const make = <E, R>(
     const context = yield* Effect.context<R>()
     const clock = yield* Clock.Clock
     const id = options.id ?? `c${++nextId}`
-    const capacity = Math.max(1, Math.floor(options.capacity ?? 64))
+    check(
+      "Connection.make",
+      "capacity (a finite number of frames, at least 1)",
+      atLeast(options.capacity, 1),
+      options.capacity
+    )
+    const capacity = Math.floor(options.capacity ?? 64)
     const heartbeatMs = millisOrUndefined(options.heartbeat, defaultHeartbeatMs, "heartbeat")
     const writeTimeoutMs = millisOrUndefined(options.writeTimeout, defaultWriteTimeoutMs, "writeTimeout")
     const heartbeatFrame = options.heartbeatText ? heartbeatBytes(options.heartbeatText) : plainHeartbeat

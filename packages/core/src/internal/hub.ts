@@ -26,6 +26,7 @@ import { History } from "./hub/history.ts"
 import * as ids from "./hub/ids.ts"
 import { type Member, Members } from "./hub/subscribers.ts"
 import * as metrics from "./metrics.ts"
+import { atLeast, check } from "./options.ts"
 
 // The close reason a hub gives the connection of a slow consumer; the
 // subscription's outcome turns it into the typed `slow-consumer` reason.
@@ -122,6 +123,15 @@ export const config = (options: Hub.Options): Result.Result<Config, InvalidEvent
       })
     )
   }
+  check("Hub", "history.maxEvents (a number)", atLeast(history.maxEvents, -Infinity, false), history.maxEvents)
+  check("Hub", "history.maxBytes (a number)", atLeast(history.maxBytes, -Infinity, false), history.maxBytes)
+  check(
+    "Hub",
+    "history (maxEvents and maxBytes cannot both be unlimited)",
+    Number.isFinite(history.maxEvents ?? 0) || Number.isFinite(history.maxBytes ?? 0),
+    "Infinity"
+  )
+  check("Hub", "maxEventBytes (a finite number, at least 1)", atLeast(options.maxEventBytes, 1), options.maxEventBytes)
   const count = (n: number | undefined, fallback: number) => Math.max(0, Math.floor(n ?? fallback))
   return Result.succeed({
     maxEvents: count(history.maxEvents, 1_000),

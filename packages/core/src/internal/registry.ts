@@ -10,6 +10,7 @@ import { KeyClosedError, PendingFullError, TooManyKeysError, UnknownKeyError } f
 import type { Frame } from "../SseEvent.ts"
 import { frameBytes } from "./encoder.ts"
 import { forkLabelled } from "./fiberLabel.ts"
+import { atLeast, check } from "./options.ts"
 
 /** @internal */
 export const TypeId: unique symbol = Symbol.for("@sluice/core/Registry") as never
@@ -80,10 +81,13 @@ class RegistryImpl implements Registry.Registry {
     scope: Scope.Scope,
     context: Context.Context<never>
   ) {
-    this.capacity = Math.max(1, Math.floor(options.pending?.capacity ?? 256))
+    const pending = options.pending?.capacity
+    check("Registry", "pending.capacity (a finite number, at least 1)", atLeast(pending, 1), pending)
+    check("Registry", "maxKeys (a number, at least 1)", atLeast(options.maxKeys, 1, false), options.maxKeys)
+    this.capacity = Math.floor(pending ?? 256)
     this.ttlMillis = Duration.toMillis(Duration.fromInputUnsafe(options.pending?.ttl ?? "5 minutes"))
     this.overflow = options.pending?.overflow ?? "drop-oldest"
-    this.maxKeys = Math.max(1, options.maxKeys ?? 100_000)
+    this.maxKeys = options.maxKeys ?? 100_000
     this.exists = options.exists
     this.clock = clock
     this.scope = scope

@@ -15,6 +15,7 @@ import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
 import type { ConnectionState, ConnectOptions, SseClientError } from "../SseClient.ts"
 import { SseConnectionError, SseContentTypeError, SseStatusError } from "./clientErrors.ts"
+import { check as checkOption, millis as durationMillis } from "./options.ts"
 
 const defaultRetryMillis = 3_000
 const defaultMaxDelayMillis = 30_000
@@ -95,9 +96,7 @@ const transportError = (url: string, error: HttpClientError.HttpClientError): Ef
 
 // Settings that cannot work are programming errors: reject them when the stream is described.
 const validate = (options: ConnectOptions): void => {
-  const check = (name: string, ok: boolean, value: unknown) => {
-    if (!ok) throw new RangeError(`SseClient.connect: invalid ${name} (got ${String(value)})`)
-  }
+  const check = (name: string, ok: boolean, value: unknown) => checkOption("SseClient.connect", name, ok, value)
   const { bufferSize, idleTimeout, maxAttempts, maxDelay, maxRedirects, retry } = options
   check(
     "maxAttempts (a positive integer or Infinity)",
@@ -114,9 +113,9 @@ const validate = (options: ConnectOptions): void => {
     maxRedirects === undefined || (Number.isSafeInteger(maxRedirects) && maxRedirects >= 0),
     maxRedirects
   )
-  check("idleTimeout (a positive duration)", idleTimeout === undefined || toMillis(idleTimeout, 0) > 0, idleTimeout)
-  check("retry (a finite duration)", retry === undefined || Number.isFinite(toMillis(retry, 0)), retry)
-  check("maxDelay (a finite duration)", maxDelay === undefined || Number.isFinite(toMillis(maxDelay, 0)), maxDelay)
+  check("idleTimeout (a positive duration)", durationMillis(idleTimeout, 1) > 0, idleTimeout)
+  check("retry (a finite duration)", Number.isFinite(durationMillis(retry, 0)), retry)
+  check("maxDelay (a finite duration)", Number.isFinite(durationMillis(maxDelay, 0)), maxDelay)
   // The parser checks its own options.
   SseParser.makeParser({ onEvent: () => {}, maxLineSize: options.maxLineSize, maxEventSize: options.maxEventSize })
 }

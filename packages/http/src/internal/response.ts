@@ -17,6 +17,7 @@ import type * as Http from "node:http"
 import type * as SseResponse from "../SseResponse.ts"
 import { SseServer } from "../SseServer.ts"
 import * as NodeBody from "./nodeBody.ts"
+import { atLeast, check, millis } from "./options.ts"
 import { problem } from "./problem.ts"
 
 const maxLastEventIdLength = 1024
@@ -89,6 +90,34 @@ const jsonEvent = (event: string, data: () => unknown): SseEvent.Event => {
     json = undefined
   }
   return SseEvent.make({ event, data: json as string })
+}
+
+// Numbers and durations that cannot work are refused when the route is
+// defined, not on every request (the connection would die) or never (a
+// heartbeat of NaN).
+const validateOptions = <P, RA>(options: SseResponse.Options<P, RA>): void => {
+  const where = "SseResponse"
+  check(where, "capacity (a finite number of frames, at least 1)", atLeast(options.capacity, 1), options.capacity)
+  check(
+    where,
+    "highWaterMark (a finite number of bytes, at least 1)",
+    atLeast(options.highWaterMark, 1),
+    options.highWaterMark
+  )
+  const duration = (name: string, input: Duration.Input | false | undefined) =>
+    check(where, `${name} (a duration or false)`, input === false || !Number.isNaN(millis(input, 0)), input)
+  duration("heartbeat", options.heartbeat)
+  duration("writeTimeout", options.writeTimeout)
+  const retry = options.lifecycle?.retry
+  if (retry !== undefined && retry !== false) {
+    check(where, "lifecycle.retry.base (a finite duration)", Number.isFinite(millis(retry.base, 0)), retry.base)
+    check(
+      where,
+      "lifecycle.retry.jitter (a number from 0 to 1)",
+      retry.jitter === undefined || (typeof retry.jitter === "number" && retry.jitter >= 0 && retry.jitter <= 1),
+      retry.jitter
+    )
+  }
 }
 
 const resolveLifecycle = (lifecycle: SseResponse.Lifecycle = {}): ResolvedLifecycle => {
@@ -166,6 +195,7 @@ export const attach = <P = undefined, E = never, R = never, RA = never>(
   options: SseResponse.Options<P, RA> = {}
 ): Effect.Effect<HttpServerResponse.HttpServerResponse, E, HttpServerRequest | SseServer | Scope.Scope | R | RA> => {
   // Once per route, not per request.
+  validateOptions(options)
   const lifecycle = resolveLifecycle(options.lifecycle)
   const graceMillis = options.writeTimeout === false
     ? Number.POSITIVE_INFINITY

@@ -7,6 +7,7 @@ import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type * as SseServer from "../SseServer.ts"
 import { ConnectionLimitError } from "../SseServer.ts"
+import { atLeast, check, millis } from "./options.ts"
 
 /** @internal */
 export interface Resolved {
@@ -34,6 +35,17 @@ const limitRefusals = Metric.counter("sluice_connection_refusals_total", {
 /** @internal */
 export const make = (options: SseServer.Options): Effect.Effect<SseServer.Service, never, Scope.Scope> =>
   Effect.gen(function*() {
+    const where = "SseServer"
+    const checkLimit = (name: string, value: number | undefined) =>
+      check(where, `${name} (a number, at least 1; Infinity for none)`, atLeast(value, 1, false), value)
+    checkLimit("maxConnections", options.maxConnections)
+    checkLimit("maxConnectionsPerClient", options.maxConnectionsPerClient)
+    checkLimit("shutdownBatchSize", options.shutdownBatchSize)
+    for (
+      const [name, input] of [["retryAfter", options.retryAfter], ["shutdownTimeout", options.shutdownTimeout]] as const
+    ) {
+      check(where, `${name} (a finite duration)`, Number.isFinite(millis(input, 0)), input)
+    }
     const resolved: Resolved = {
       maxConnections: options.maxConnections ?? 10_000,
       maxConnectionsPerClient: options.maxConnectionsPerClient ?? 64,
@@ -43,7 +55,7 @@ export const make = (options: SseServer.Options): Effect.Effect<SseServer.Servic
         Math.ceil(Duration.toSeconds(Duration.fromInputUnsafe(options.retryAfter ?? "5 seconds")))
       ),
       shutdownTimeoutMillis: Duration.toMillis(Duration.fromInputUnsafe(options.shutdownTimeout ?? "5 seconds")),
-      shutdownBatchSize: Math.max(1, options.shutdownBatchSize ?? 500)
+      shutdownBatchSize: options.shutdownBatchSize ?? 500
     }
     const context = yield* Effect.context<never>()
     const clock = yield* Clock.Clock
