@@ -123,6 +123,9 @@ export interface Terminal<E> {
 export type Overflow = "suspend" | "drop-oldest" | "drop-newest"
 
 /**
+ * What a connection runs and how. A capacity that is not a finite number of
+ * at least 1 is a defect of `make`/`run`, naming the option.
+ *
  * @since 0.1.0
  * @category models
  */

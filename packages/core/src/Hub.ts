@@ -105,6 +105,10 @@ export interface HistoryOptions {
 }
 
 /**
+ * Hub settings. History limits that are not numbers, or that leave both the
+ * count and the bytes unlimited, and a `maxEventBytes` below 1 are a defect
+ * of `make`, naming the option (memory must stay bounded).
+ *
  * @since 0.1.0
  * @category models
  */

@@ -60,6 +60,9 @@ export interface PendingOptions {
 }
 
 /**
+ * Registry settings. A pending capacity that is not a finite number of at
+ * least 1, or a `maxKeys` below 1, is a defect of `make`, naming the option.
+ *
  * @since 0.1.0
  * @category models
  */

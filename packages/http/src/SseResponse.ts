@@ -122,6 +122,11 @@ export interface Lifecycle {
 }
 
 /**
+ * Options of an SSE route. Values that cannot work (a capacity below 1 or
+ * `NaN`, a heartbeat that is not a duration, a retry jitter outside 0..1,
+ * an invalid lifecycle event name) are refused when the route is defined:
+ * the route helper throws, naming the option.
+ *
  * @since 0.1.0
  * @category models
  */

@@ -69,6 +69,10 @@ export class ConnectionLimitError extends Data.TaggedError("ConnectionLimitError
 }
 
 /**
+ * Limits and shutdown settings. A limit that is not a number of at least 1
+ * (`Infinity` for none) or a duration that is not one fails the layer when
+ * it is built, naming the option.
+ *
  * @since 0.1.0
  * @category models
  */
