@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Effect, Exit } from "effect"
-import { Connection, Hub, Registry } from "../src/index.ts"
+import { Connection, Hub, Registry, Topics } from "../src/index.ts"
 
 // Settings that cannot work are reported when the thing is made, naming the
 // option, instead of becoming NaN (a mailbox that never has room, a limit
@@ -39,5 +39,11 @@ describe("options that cannot work", () => {
     Effect.gen(function*() {
       const exit = yield* Effect.exit(Effect.scoped(Registry.make({ pending: { capacity: 0 } })))
       expect(defectMessage(exit)).toContain("pending.capacity")
+    }))
+
+  it.effect("Topics.make: a maxTopics that is not a number", () =>
+    Effect.gen(function*() {
+      const exit = yield* Effect.exit(Effect.scoped(Topics.make({ maxTopics: Number.NaN })))
+      expect(defectMessage(exit)).toContain("maxTopics")
     }))
 })

@@ -13,6 +13,7 @@ import { FiberLabel } from "./fiberLabel.ts"
 import * as hubs from "./hub.ts"
 import * as ids from "./hub/ids.ts"
 import * as metrics from "./metrics.ts"
+import { atLeast, check } from "./options.ts"
 
 interface Entry {
   readonly hub: hubs.HubInternal
@@ -36,7 +37,8 @@ export const make = (options: Topics.Options): Effect.Effect<Topics.Topics, neve
     const clock = yield* Clock.Clock
     const random = yield* Random.Random
     const context = yield* Effect.context<never>()
-    const maxTopics = Math.max(1, Math.floor(options.maxTopics ?? 10_000))
+    check("Topics", "maxTopics (a number, at least 1)", atLeast(options.maxTopics, 1, false), options.maxTopics)
+    const maxTopics = Math.floor(options.maxTopics ?? 10_000)
     const shared = options.hub
     const hubOptions: (topic: string) => Hub.Options = typeof shared === "function" ? shared : () => shared ?? {}
     const entries = new Map<string, Entry>()
