@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { SseClient } from "@sluice/http"
 import { TestClient } from "@sluice/http/testing"
 import { Effect, Stream } from "effect"
+import * as Http from "node:http"
 import { type DemoProcess, startDemo } from "./DemoProcess.ts"
 import { awaitFrames, type Frame, framesOf, json, names, postJson, readToEnd } from "./support.ts"
 
@@ -212,5 +213,36 @@ describe("demo: task streams over HTTP", () => {
         expect(problem).toMatchObject({ status: 400 })
         expect(typeof problem.detail === "string" || typeof problem.title === "string").toBe(true)
       }
+    }))
+
+  it.live("a chunked body (no content-length) over the limit is cut while it is read: 400, and the server goes on", () =>
+    Effect.gen(function*() {
+      // Up to 1 MiB in 16 KiB chunks; the answer comes once the limit is crossed.
+      const status = yield* Effect.promise(() =>
+        new Promise<number>((resolve, reject) => {
+          const request = Http.request(`${demo.url}/api/tasks`, {
+            method: "POST",
+            headers: { "content-type": "application/json" }
+          })
+          request.on("response", (response) => {
+            response.resume()
+            resolve(response.statusCode ?? 0)
+          })
+          request.on("error", reject)
+          const chunk = Buffer.alloc(16 * 1024, "a")
+          let sent = 0
+          const pump = (): void => {
+            while (sent < 64) {
+              sent++
+              if (!request.write(chunk)) return void request.once("drain", pump)
+            }
+            request.end()
+          }
+          pump()
+        })
+      )
+      expect(status).toBe(400)
+      const { status: after } = yield* Effect.promise(() => postJson(`${demo.url}/api/tasks`, { steps: 1 }))
+      expect(after).toBe(201)
     }))
 })

@@ -1,5 +1,5 @@
-import { Effect, Schema } from "effect"
-import { HttpServerRequest } from "effect/http"
+import { ByteSize, Effect, Schema } from "effect"
+import { HttpIncomingMessage, HttpServerRequest } from "effect/http"
 import { problem } from "./problem.ts"
 
 /** Largest request body the demo's JSON endpoints read. */
@@ -16,11 +16,21 @@ export const decodeBody = <S extends Schema.Top>(schema: S) =>
     const request = yield* HttpServerRequest.HttpServerRequest
     const length = Number(request.headers["content-length"] ?? 0)
     if (length > maxBodyBytes) return { problem: tooLarge() } as const
-    const text = yield* Effect.orElseSucceed(request.text, () => undefined)
+    // The limit applies while reading: a chunked body (no content-length)
+    // is cut at the limit, never buffered whole.
+    const text = yield* request.text.pipe(
+      Effect.provideService(HttpIncomingMessage.MaxBodySize, ByteSize.bytes(maxBodyBytes)),
+      Effect.orElseSucceed(() => undefined)
+    )
     if (text === undefined) {
-      return { problem: problem(400, "Bad Request", "the request body could not be read") } as const
+      return {
+        problem: problem(
+          400,
+          "Bad Request",
+          `the request body could not be read, or is larger than ${maxBodyBytes} bytes`
+        )
+      } as const
     }
-    if (new TextEncoder().encode(text).byteLength > maxBodyBytes) return { problem: tooLarge() } as const
     let json: unknown
     try {
       json = JSON.parse(text)
