@@ -68,28 +68,10 @@ const toPositiveMillis = (input: Duration.Input): number | undefined => {
 const defaultHeartbeatMs = toPositiveMillis("15 seconds")
 const defaultWriteTimeoutMs = toPositiveMillis("30 seconds")
 
-// Connections of one route share their options: remember the last string
-// parsed per option (parsing "15 seconds" is most of a connection's set-up
-// cost otherwise).
-const lastParsed = {
-  heartbeat: { input: "", ms: undefined as number | undefined },
-  writeTimeout: { input: "", ms: undefined as number | undefined }
-}
 const millisOrUndefined = (
   input: Duration.Input | false | undefined,
-  fallback: number | undefined,
-  which: "heartbeat" | "writeTimeout"
-): number | undefined => {
-  if (input === false) return undefined
-  if (input === undefined) return fallback
-  if (typeof input !== "string") return toPositiveMillis(input)
-  const last = lastParsed[which]
-  if (last.input !== input) {
-    last.ms = toPositiveMillis(input)
-    last.input = input
-  }
-  return last.ms
-}
+  fallback: number | undefined
+): number | undefined => input === false ? undefined : input === undefined ? fallback : toPositiveMillis(input)
 
 const outcomeMetrics = {
   completed: Metric.withAttributes(metrics.connectionOutcomes, { reason: "completed" }),
@@ -128,8 +110,8 @@ export const make = <E, R>(
       options.capacity
     )
     const capacity = Math.floor(options.capacity ?? 64)
-    const heartbeatMs = millisOrUndefined(options.heartbeat, defaultHeartbeatMs, "heartbeat")
-    const writeTimeoutMs = millisOrUndefined(options.writeTimeout, defaultWriteTimeoutMs, "writeTimeout")
+    const heartbeatMs = millisOrUndefined(options.heartbeat, defaultHeartbeatMs)
+    const writeTimeoutMs = millisOrUndefined(options.writeTimeout, defaultWriteTimeoutMs)
     const heartbeatFrame = options.heartbeatText ? heartbeatBytes(options.heartbeatText) : plainHeartbeat
     const terminal = options.terminal ?? {}
     const sink = options.sink

@@ -197,9 +197,15 @@ export const attach = <P = undefined, E = never, R = never, RA = never>(
   // Once per route, not per request.
   validateOptions(options)
   const lifecycle = resolveLifecycle(options.lifecycle)
-  const graceMillis = options.writeTimeout === false
+  // Parsed here, once per route: every connection then gets a Duration, not
+  // a string to parse again.
+  const parsed = (input: Duration.Input | false | undefined) =>
+    input === undefined || input === false ? input : Duration.fromInputUnsafe(input)
+  const heartbeat = parsed(options.heartbeat)
+  const writeTimeout = parsed(options.writeTimeout)
+  const graceMillis = writeTimeout === false
     ? Number.POSITIVE_INFINITY
-    : Duration.toMillis(Duration.fromInputUnsafe(options.writeTimeout ?? "30 seconds"))
+    : Duration.toMillis(writeTimeout ?? Duration.seconds(30))
   return Effect.gen(function*() {
     const request = yield* HttpServerRequest
     const server = yield* SseServer
@@ -263,9 +269,9 @@ export const attach = <P = undefined, E = never, R = never, RA = never>(
       connection: {
         sink: body.sink,
         capacity: options.capacity,
-        heartbeat: options.heartbeat,
+        heartbeat,
         heartbeatText: options.heartbeatText,
-        writeTimeout: options.writeTimeout,
+        writeTimeout,
         id: connectionId,
         onEnd: (outcome) => {
           // A client that is gone, or was cut off, gets no graceful end.
