@@ -448,10 +448,12 @@ export const publish: {
  * @example
  * ```ts
  * import { Effect, Result } from "effect"
+ * import { EventEmitter } from "node:events"
  * import { Hub } from "@sluice/core"
  *
+ * const prices = new EventEmitter<{ price: [{ symbol: string; price: number }] }>()
  * const hub = Effect.runSync(Hub.make())
- * emitter.on("price", (p) => {
+ * prices.on("price", (p) => {
  *   const published = Hub.publishUnsafe(hub, { event: "price", data: JSON.stringify(p) })
  *   if (Result.isFailure(published)) console.error(published.failure.message)
  * })

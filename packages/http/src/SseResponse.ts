@@ -292,6 +292,7 @@ export interface KeyedOptions<P = undefined, RA = never> extends Options<P, RA> 
  * ```ts
  * import { Effect } from "effect"
  * import { HttpRouter } from "effect/http"
+ * import type { Registry } from "@sluice/core"
  * import { SseResponse } from "@sluice/http"
  *
  * const route = (tasks: Registry.Registry) =>

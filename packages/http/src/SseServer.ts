@@ -21,11 +21,12 @@
  * @example
  * ```ts
  * import { NodeHttpServer } from "@effect/platform-node"
- * import { HttpRouter } from "effect/http"
+ * import { HttpRouter, HttpServerResponse } from "effect/http"
  * import { Layer } from "effect"
  * import { createServer } from "node:http"
  * import { SseServer } from "@sluice/http"
  *
+ * const Routes = HttpRouter.add("GET", "/health", HttpServerResponse.text("ok"))
  * const Main = HttpRouter.serve(Routes).pipe(
  *   SseServer.withGracefulShutdown,
  *   Layer.provide(SseServer.layer({ maxConnections: 10_000, shutdownTimeout: "5 seconds" })),
