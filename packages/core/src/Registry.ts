@@ -22,8 +22,20 @@
  *   key refuses later sends (`KeyClosedError`). A connection that arrives
  *   later (while the key is remembered) receives the terminal event and the
  *   close frames at once, so a late or reconnecting client learns the end.
+ * - **A budget across all keys**: the waiting events of every key together
+ *   hold at most `budget.maxBytes` (each event counts its encoded size plus
+ *   {@link pendingEventOverhead} bytes of bookkeeping). A send that does not
+ *   fit is refused with {@link PendingBudgetError} (`strategy: "fail"`, the
+ *   default) or dropped and counted (`strategy: "dropping"`,
+ *   `sluice_registry_pending_dropped_total{reason="budget"}`). Terminal
+ *   events always get in (at most one per key, and `maxKeys` bounds keys).
  * - **Unknown keys**: an optional `exists` lookup; {@link connect} fails with
  *   {@link UnknownKeyError} for a key it rejects.
+ *
+ * Metrics: `sluice_registry_replaced_total`,
+ * `sluice_registry_pending_dropped_total{reason}` (`overflow`, `expired`,
+ * `budget`) and `sluice_registry_budget_refusals_total`; `stats()` has the
+ * bytes held (`pendingBytes`).
  *
  * @since 0.1.0
  */
@@ -60,6 +72,43 @@ export interface PendingOptions {
 }
 
 /**
+ * What a send does when the registry's budget for waiting events is spent:
+ * - `fail` (default): `send` fails with {@link PendingBudgetError} (map it to
+ *   a `503` with `Retry-After` over HTTP);
+ * - `dropping`: the new event is dropped, `send` says `dropped`, and the drop
+ *   is counted with reason `budget`.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type BudgetStrategy = "fail" | "dropping"
+
+/**
+ * The bound on waiting events across all keys.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface BudgetOptions {
+  /**
+   * Bytes the waiting events of all keys may hold together: encoded frames
+   * plus {@link pendingEventOverhead} per event. Default 64 MiB.
+   */
+  readonly maxBytes?: number | undefined
+  /** Default `fail`. */
+  readonly strategy?: BudgetStrategy | undefined
+}
+
+/**
+ * Bytes of bookkeeping counted for each waiting event on top of its encoded
+ * size, so that many tiny events are bounded by memory too.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export const pendingEventOverhead = 128
+
+/**
  * Registry settings. A pending capacity that is not a finite number of at
  * least 1, or a `maxKeys` below 1, is a defect of `make`, naming the option.
  *
@@ -72,13 +121,20 @@ export interface Options {
   readonly exists?: ((key: string) => Effect.Effect<boolean>) | undefined
   /** Keys held at once (live or with waiting events). Default 100 000. */
   readonly maxKeys?: number | undefined
+  /**
+   * The bound on waiting events across all keys (the per-key `pending.capacity`
+   * alone lets `maxKeys` × `capacity` events wait). `false` removes it.
+   * Default `{ maxBytes: 64 MiB, strategy: "fail" }`.
+   */
+  readonly budget?: BudgetOptions | false | undefined
 }
 
 /**
  * Where a sent event went.
  * - `delivered`: accepted by the key's live connection;
  * - `pending`: waiting in the key's outbox;
- * - `dropped`: refused by a full outbox under `drop-newest`.
+ * - `dropped`: refused by a full outbox under `drop-newest`, or by a spent
+ *   budget under the `dropping` strategy.
  *
  * @since 0.1.0
  * @category models
@@ -124,6 +180,12 @@ export interface Stats {
   readonly droppedOverflow: number
   /** Waiting events dropped because they outlived the time-to-live. */
   readonly droppedExpired: number
+  /** Bytes the waiting events hold, as the budget counts them. */
+  readonly pendingBytes: number
+  /** Sends dropped because the budget was spent (strategy `dropping`). */
+  readonly droppedBudget: number
+  /** Sends refused because the budget was spent (strategy `fail`). */
+  readonly refusedBudget: number
 }
 
 /**
@@ -184,6 +246,39 @@ export class PendingFullError extends Data.TaggedError("PendingFullError")<{
 }
 
 /**
+ * A send refused because the waiting events of all keys already hold the
+ * registry's budget (strategy `fail`). Over HTTP, answer `503` with
+ * `Retry-After`: room comes back as clients connect or events expire.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Registry, SseEvent } from "@sluice/core"
+ *
+ * const program = Effect.gen(function*() {
+ *   const registry = yield* Registry.make({ budget: { maxBytes: 1024 * 1024 } })
+ *   const sent = yield* Registry.send(registry, "job-1", SseEvent.make({ data: "queued" })).pipe(
+ *     Effect.catchTag("PendingBudgetError", (e) => Effect.succeed(`refused: ${e.message}`))
+ *   )
+ * })
+ * ```
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class PendingBudgetError extends Data.TaggedError("PendingBudgetError")<{
+  readonly key: string
+  readonly maxBytes: number
+  readonly pendingBytes: number
+}> {
+  override get message(): string {
+    return `the event for key ${
+      JSON.stringify(this.key)
+    } was refused: waiting events already hold ${this.pendingBytes} of the registry's ${this.maxBytes}-byte budget`
+  }
+}
+
+/**
  * A send to a new key while the registry holds `maxKeys` keys.
  *
  * @since 0.1.0
@@ -201,7 +296,7 @@ export class TooManyKeysError extends Data.TaggedError("TooManyKeysError")<{ rea
  * @since 0.1.0
  * @category errors
  */
-export type SendError = InvalidEventError | KeyClosedError | PendingFullError | TooManyKeysError
+export type SendError = InvalidEventError | KeyClosedError | PendingFullError | PendingBudgetError | TooManyKeysError
 
 /**
  * Creates a registry in the current scope. Closing the scope stops its

@@ -139,6 +139,83 @@ describe("Registry", () => {
       expect(yield* Registry.send(strict, "k", ev("end"), { terminal: "done" })).toBe("pending")
     }))
 
+  describe("budget across all keys", () => {
+    // "data: x\n\n" is 9 bytes, plus the bookkeeping every waiting event counts.
+    const one = 9 + Registry.pendingEventOverhead
+
+    it.effect("fail (default): a send past the budget is refused with a typed error, whatever the key", () =>
+      Effect.gen(function*() {
+        const registry = yield* Registry.make({ budget: { maxBytes: 3 * one } })
+        for (const key of ["a", "b", "c"]) expect(yield* Registry.send(registry, key, ev("x"))).toBe("pending")
+        expect(registry.stats().pendingBytes).toBe(3 * one)
+        const refused = yield* Effect.flip(Registry.send(registry, "d", ev("x")))
+        expect(refused).toMatchObject({
+          _tag: "PendingBudgetError",
+          key: "d",
+          maxBytes: 3 * one,
+          pendingBytes: 3 * one
+        })
+        expect(refused.message).toContain(`${3 * one}-byte budget`)
+        // Nothing is kept for the refused key, and the budget is unchanged.
+        expect(registry.stats()).toMatchObject({ keys: 3, pending: 3, pendingBytes: 3 * one, refusedBudget: 1 })
+        // A client taking its events gives their bytes back.
+        const a = yield* open(registry, "a")
+        yield* a.sink.awaitWrites(1)
+        expect(registry.stats().pendingBytes).toBe(2 * one)
+        expect(yield* Registry.send(registry, "d", ev("x"))).toBe("pending")
+      }))
+
+    it.effect("dropping: the new event is dropped and counted; a terminal event always gets in", () =>
+      Effect.gen(function*() {
+        const registry = yield* Registry.make({ budget: { maxBytes: 2 * one, strategy: "dropping" } })
+        expect(yield* Registry.send(registry, "a", ev("x"))).toBe("pending")
+        expect(yield* Registry.send(registry, "b", ev("x"))).toBe("pending")
+        expect(yield* Registry.send(registry, "a", ev("y"))).toBe("dropped")
+        expect(yield* Registry.send(registry, "c", ev("x"))).toBe("dropped")
+        expect(yield* Registry.send(registry, "b", ev("end"), { terminal: "done" })).toBe("pending")
+        expect(registry.stats()).toMatchObject({ keys: 2, pending: 3, droppedBudget: 2, refusedBudget: 0 })
+        const b = yield* open(registry, "b")
+        expect(yield* b.connection.outcome).toMatchObject({ closeReason: "done" })
+        expect(dataOf(b.sink.text())).toEqual(["x", "end", "connection_close:done"])
+      }))
+
+    it.effect("a full outbox dropping its oldest event makes room for the new one within the budget", () =>
+      Effect.gen(function*() {
+        const registry = yield* Registry.make({ pending: { capacity: 2 }, budget: { maxBytes: 2 * one } })
+        for (const d of ["1", "2", "3"]) expect(yield* Registry.send(registry, "k", ev(d))).toBe("pending")
+        expect(registry.stats()).toMatchObject({ pending: 2, pendingBytes: 2 * one, droppedOverflow: 1 })
+        const k = yield* open(registry, "k")
+        yield* k.sink.awaitWrites(1)
+        expect(dataOf(k.sink.text())).toEqual(["2", "3"])
+        expect(registry.stats().pendingBytes).toBe(0)
+      }))
+
+    it.effect("expired events and disconnected keys give their bytes back (TestClock)", () =>
+      Effect.gen(function*() {
+        const registry = yield* Registry.make({ pending: { ttl: "1 minute" }, budget: { maxBytes: 2 * one } })
+        yield* Registry.send(registry, "a", ev("x"))
+        yield* Registry.send(registry, "b", ev("x"))
+        expect(yield* Effect.flip(Registry.send(registry, "c", ev("x")))).toMatchObject({ _tag: "PendingBudgetError" })
+        yield* Registry.disconnect(registry, "b", "gone")
+        expect(registry.stats().pendingBytes).toBe(one)
+        yield* TestClock.adjust("61 seconds")
+        expect(yield* Registry.send(registry, "c", ev("x"))).toBe("pending")
+        expect(yield* Registry.send(registry, "d", ev("x"))).toBe("pending")
+        expect(registry.stats()).toMatchObject({ pendingBytes: 2 * one, droppedExpired: 1 })
+      }))
+
+    it.effect("budget: false removes the bound; invalid settings are refused naming the option", () =>
+      Effect.gen(function*() {
+        const free = yield* Registry.make({ budget: false })
+        for (let i = 0; i < 100; i++) yield* Registry.send(free, `k${i}`, ev("x"))
+        expect(free.stats().pending).toBe(100)
+        const zero = yield* Effect.exit(Registry.make({ budget: { maxBytes: 0 } }))
+        expect(String(zero)).toContain("budget.maxBytes")
+        const bad = yield* Effect.exit(Registry.make({ budget: { strategy: "sliding" as never } }))
+        expect(String(bad)).toContain("budget.strategy")
+      }))
+  })
+
   it.effect("waiting events expire after the time-to-live (TestClock)", () =>
     Effect.gen(function*() {
       const registry = yield* Registry.make({ pending: { ttl: "1 minute" } })

@@ -6,7 +6,14 @@ import * as Metric from "effect/Metric"
 import * as Scope from "effect/Scope"
 import * as Connection from "../Connection.ts"
 import type * as Registry from "../Registry.ts"
-import { KeyClosedError, PendingFullError, TooManyKeysError, UnknownKeyError } from "../Registry.ts"
+import {
+  KeyClosedError,
+  PendingBudgetError,
+  pendingEventOverhead,
+  PendingFullError,
+  TooManyKeysError,
+  UnknownKeyError
+} from "../Registry.ts"
 import type { Frame } from "../SseEvent.ts"
 import { frameBytes } from "./encoder.ts"
 import { forkLabelled } from "./fiberLabel.ts"
@@ -44,9 +51,16 @@ const replacedTotal = Metric.counter("sluice_registry_replaced_total", {
   incremental: true
 })
 const pendingDropped = Metric.counter("sluice_registry_pending_dropped_total", {
-  description: "Waiting keyed events dropped, by reason (overflow, expired)",
+  description: "Waiting keyed events dropped, by reason (overflow, expired, budget)",
   incremental: true
 })
+const budgetRefusals = Metric.counter("sluice_registry_budget_refusals_total", {
+  description: "Keyed sends refused because the registry's budget for waiting events was spent",
+  incremental: true
+})
+
+// What an event counts against the budget.
+const cost = (w: Waiting): number => w.bytes.length + pendingEventOverhead
 
 // Frames from configuration (preamble, close frames) are built by code, not
 // clients: invalid ones are a defect of that code.
@@ -60,11 +74,16 @@ const encode = (frames: ReadonlyArray<Frame>): ReadonlyArray<Uint8Array> =>
 class RegistryImpl implements Registry.Registry {
   readonly [TypeId]: typeof TypeId = TypeId
   readonly lanes = new Map<string, Lane>()
-  readonly counters = { replaced: 0, droppedOverflow: 0, droppedExpired: 0 }
+  readonly counters = { replaced: 0, droppedOverflow: 0, droppedExpired: 0, droppedBudget: 0, refusedBudget: 0 }
+  /** Bytes the outboxes of all lanes hold (see `cost`). */
+  pendingBytes = 0
+  /** When a spent budget last swept for expired events (at most once a second). */
+  lastBudgetSweep = Number.NEGATIVE_INFINITY
   readonly capacity: number
   readonly ttlMillis: number
   readonly overflow: Registry.PendingOverflow
   readonly maxKeys: number
+  readonly budget: { readonly maxBytes: number; readonly strategy: Registry.BudgetStrategy } | undefined
   readonly exists: ((key: string) => Effect.Effect<boolean>) | undefined
   readonly clock: Clock.Clock
   readonly scope: Scope.Scope
@@ -72,6 +91,8 @@ class RegistryImpl implements Registry.Registry {
     readonly replaced: Metric.Metric<number, unknown>
     readonly overflow: Metric.Metric<number, unknown>
     readonly expired: Metric.Metric<number, unknown>
+    readonly budget: Metric.Metric<number, unknown>
+    readonly refused: Metric.Metric<number, unknown>
   }
   readonly context: Context.Context<never>
 
@@ -88,6 +109,26 @@ class RegistryImpl implements Registry.Registry {
     this.ttlMillis = Duration.toMillis(Duration.fromInputUnsafe(options.pending?.ttl ?? "5 minutes"))
     this.overflow = options.pending?.overflow ?? "drop-oldest"
     this.maxKeys = options.maxKeys ?? 100_000
+    const budget = options.budget
+    if (budget !== false) {
+      const maxBytes = budget?.maxBytes
+      check(
+        "Registry",
+        "budget.maxBytes (a number of bytes, at least 1; Infinity for none)",
+        atLeast(maxBytes, 1, false),
+        maxBytes
+      )
+      const strategy = budget?.strategy
+      check(
+        "Registry",
+        `budget.strategy ("fail" or "dropping")`,
+        strategy === undefined || strategy === "fail" || strategy === "dropping",
+        strategy
+      )
+      this.budget = { maxBytes: maxBytes ?? 64 * 1024 * 1024, strategy: strategy ?? "fail" }
+    } else {
+      this.budget = undefined
+    }
     this.exists = options.exists
     this.clock = clock
     this.scope = scope
@@ -95,7 +136,9 @@ class RegistryImpl implements Registry.Registry {
     this.metrics = {
       replaced: replacedTotal,
       overflow: Metric.withAttributes(pendingDropped, { reason: "overflow" }),
-      expired: Metric.withAttributes(pendingDropped, { reason: "expired" })
+      expired: Metric.withAttributes(pendingDropped, { reason: "expired" }),
+      budget: Metric.withAttributes(pendingDropped, { reason: "budget" }),
+      refused: budgetRefusals
     }
   }
 
@@ -108,7 +151,7 @@ class RegistryImpl implements Registry.Registry {
       if (lane.live !== undefined) live++
       pending += lane.outbox.length
     }
-    return { keys: this.lanes.size, live, pending, ...this.counters }
+    return { keys: this.lanes.size, live, pending, pendingBytes: this.pendingBytes, ...this.counters }
   }
 
   now() {
@@ -133,7 +176,7 @@ class RegistryImpl implements Registry.Registry {
     let n = 0
     while (n < lane.outbox.length && now - lane.outbox[n]!.at >= this.ttlMillis) n++
     if (n > 0) {
-      lane.outbox.splice(0, n)
+      this.release(lane.outbox.splice(0, n))
       this.counters.droppedExpired += n
       this.metrics.expired.updateUnsafe(n, this.context)
     }
@@ -145,11 +188,32 @@ class RegistryImpl implements Registry.Registry {
     for (const lane of this.lanes.values()) {
       this.expire(lane, now)
       if (lane.closed !== undefined && lane.live === undefined && now - lane.closed.at >= this.ttlMillis) {
-        lane.outbox.length = 0
+        this.release(lane.outbox.splice(0))
         lane.closed = undefined
       }
       this.forgetIfIdle(lane)
     }
+  }
+
+  /** Events left the outboxes: their bytes go back to the budget. */
+  release(gone: ReadonlyArray<Waiting>) {
+    for (const w of gone) this.pendingBytes -= cost(w)
+  }
+
+  /**
+   * Whether `waiting` fits the budget, once `freed` bytes leave (the oldest
+   * event a full outbox drops). A spent budget first drops what expired.
+   */
+  fits(waiting: Waiting, freed: number): boolean {
+    const budget = this.budget
+    if (budget === undefined) return true
+    const need = cost(waiting) - freed
+    if (this.pendingBytes + need <= budget.maxBytes) return true
+    if (waiting.at - this.lastBudgetSweep >= 1_000) {
+      this.lastBudgetSweep = waiting.at
+      this.sweep()
+    }
+    return this.pendingBytes + need <= budget.maxBytes
   }
 
   forgetIfIdle(lane: Lane) {
@@ -176,6 +240,7 @@ class RegistryImpl implements Registry.Registry {
       const head = lane.outbox[0]!
       if (!live.connection.offerUnsafe(head.bytes)) break
       lane.outbox.shift()
+      this.pendingBytes -= cost(head)
       if (head.terminal !== undefined) {
         this.closeLive(lane, head.terminal)
         return false
@@ -254,18 +319,38 @@ export const send = (
       return Effect.succeed("delivered" as const)
     }
 
-    if (lane.outbox.length >= registry.capacity) {
-      // A terminal event always gets in: it ends the key.
-      if (registry.overflow === "fail" && terminal === undefined) {
-        return Effect.fail(new PendingFullError({ key, capacity: registry.capacity }))
-      }
+    const full = lane.outbox.length >= registry.capacity
+    // A terminal event always gets in: it ends the key.
+    if (full && terminal === undefined && registry.overflow !== "drop-oldest") {
+      if (registry.overflow === "fail") return Effect.fail(new PendingFullError({ key, capacity: registry.capacity }))
       registry.counters.droppedOverflow++
       registry.metrics.overflow.updateUnsafe(1, registry.context)
-      if (registry.overflow === "drop-newest" && terminal === undefined) return Effect.succeed("dropped" as const)
-      lane.outbox.shift()
+      return Effect.succeed("dropped" as const)
     }
     const waiting: Waiting = { bytes, at: now, terminal }
+    if (terminal === undefined && !registry.fits(waiting, full ? cost(lane.outbox[0]!) : 0)) {
+      const budget = registry.budget!
+      if (budget.strategy === "fail") {
+        registry.counters.refusedBudget++
+        registry.metrics.refused.updateUnsafe(1, registry.context)
+        registry.forgetIfIdle(lane)
+        return Effect.fail(
+          new PendingBudgetError({ key, maxBytes: budget.maxBytes, pendingBytes: registry.pendingBytes })
+        )
+      }
+      registry.counters.droppedBudget++
+      registry.metrics.budget.updateUnsafe(1, registry.context)
+      // The key may be new and hold nothing: don't keep it for nothing.
+      registry.forgetIfIdle(lane)
+      return Effect.succeed("dropped" as const)
+    }
+    if (full) {
+      registry.counters.droppedOverflow++
+      registry.metrics.overflow.updateUnsafe(1, registry.context)
+      registry.release([lane.outbox.shift()!])
+    }
     lane.outbox.push(waiting)
+    registry.pendingBytes += cost(waiting)
     const slow = registry.pump(lane)
     const result = lane.outbox.includes(waiting) ? "pending" as const : "delivered" as const
     return slow ? Effect.as(registry.feed(lane), result) : Effect.succeed(result)
@@ -314,6 +399,7 @@ export const connect = (
         }
         registry.expire(current, registry.now())
         const taken = current.outbox.splice(0)
+        registry.release(taken)
         const frames = [...preamble]
         for (const w of taken) {
           frames.push(w.bytes)
@@ -346,7 +432,7 @@ export const disconnect = (self: Registry.Registry, key: string, reason: string)
     const registry = impl(self)
     const lane = registry.lanes.get(key)
     if (lane === undefined) return false
-    lane.outbox.length = 0
+    registry.release(lane.outbox.splice(0))
     const live = lane.live
     if (live === undefined) {
       registry.forgetIfIdle(lane)
