@@ -176,6 +176,14 @@ describe("demo page in Chromium", () => {
       const firstPrice = await page.locator("[data-testid=ticker-row] [data-role=price]").first().textContent()
       expect(firstPrice).toMatch(/^\d[\d,]*\.\d\d$/)
 
+      // Publishing from the page: it fetches the bearer token from the server
+      // and the price comes back through the ticker stream.
+      await page.fill("[data-testid=publish-ticker]", "E2E")
+      await page.fill("[data-testid=publish-price]", "123.45")
+      await page.click("[data-testid=publish]")
+      await waitAttr(page, "publish-status", "state", { eq: "published" }, 10_000)
+      await page.waitForSelector("[data-testid=ticker-row][data-ticker=E2E][data-price='123.45']", { timeout: 10_000 })
+
       // The chat streams an answer about the prompt, then closes.
       await page.fill("[data-testid=chat-prompt]", "backpressure")
       await page.click("[data-testid=chat-send]")

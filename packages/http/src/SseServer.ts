@@ -7,6 +7,12 @@
  *   `maxConnectionsPerClient` per client key; beyond them the request is
  *   answered `503` (server full) or `429` (client over its share) with
  *   `Retry-After`, before any stream starts;
+ * - **admission by load**: while the event loop lags (delay above
+ *   `load.maxEventLoopDelay`) or memory runs short (V8 heap above
+ *   `load.maxHeapUsed` of its limit, or less than `load.minAvailableMemory`
+ *   left to the process), new streams get `503` with a jittered
+ *   `Retry-After`; open streams keep their service. Load is sampled every
+ *   `load.sampleInterval`, so an admission costs no measurement;
  * - **fast shutdown**: when the server stops, every open stream receives
  *   `connection_close` with reason `shutdown` and a jittered `retry:` hint,
  *   streams are closed in batches, and the whole thing is bounded by
@@ -15,8 +21,15 @@
  *   SSE response never finishes on its own; wrap your `HttpRouter.serve(...)`
  *   layer with {@link withGracefulShutdown} so streams are closed *before* the
  *   HTTP server starts waiting for them;
- * - **metrics**: `sluice_mailbox_depth` (frames waiting, all streams) and
- *   `sluice_mailbox_depth_max`, read when metrics are scraped.
+ * - **metrics**: `sluice_mailbox_depth` (frames waiting, all streams),
+ *   `sluice_mailbox_depth_max` and `sluice_event_loop_delay_seconds` (the
+ *   last sample), read when metrics are scraped, and
+ *   `sluice_connection_refusals_total{scope, reason}`.
+ *
+ * Sizing: `maxConnections` is a ceiling, not a target. Measure the stream
+ * count at which your `/health` exceeds its deadline on the production
+ * machine (`pnpm bench --full` does it for the demo) and set the limit
+ * below it; the load check catches the workloads the count did not foresee.
  *
  * @example
  * ```ts
@@ -56,17 +69,90 @@ import * as internal from "./internal/server.ts"
  * @category errors
  */
 export class ConnectionLimitError extends Data.TaggedError("ConnectionLimitError")<{
-  readonly scope: "server" | "client" | "shutdown"
+  readonly scope: "server" | "client" | "shutdown" | "load"
   readonly limit: number
   readonly retryAfterSeconds: number
+  /** For `scope: "load"`: which measurement is over its threshold. */
+  readonly reason?: LoadReason | undefined
+  /** For `scope: "load"`: the measured value (milliseconds, a heap share, or bytes). */
+  readonly measured?: number | undefined
 }> {
   override get message(): string {
     return this.scope === "shutdown"
       ? "the server is shutting down"
+      : this.scope === "load"
+      ? `the server is overloaded (${overloadDetail(this.reason, this.measured ?? 0, this.limit)}); try again later`
       : this.scope === "server"
       ? `the server has reached its limit of ${this.limit} streams`
       : `this client has reached its limit of ${this.limit} streams`
   }
+}
+
+const overloadDetail = (reason: LoadReason | undefined, measured: number, limit: number): string =>
+  reason === "event_loop_delay"
+    ? `event-loop delay ${measured.toFixed(1)} ms, above ${limit} ms`
+    : reason === "heap"
+    ? `V8 heap ${Math.round(measured * 100)}% full, above ${Math.round(limit * 100)}%`
+    : `${measured} bytes of memory left, below ${limit}`
+
+/**
+ * Which load measurement refused a stream.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type LoadReason = "event_loop_delay" | "heap" | "memory"
+
+/**
+ * Admission by load: thresholds above which new streams are refused (`503`
+ * with a jittered `Retry-After`, between `retryAfter` and twice it). Each
+ * threshold can be turned off with `false`.
+ *
+ * How to size them: the event-loop delay is what every request waits for
+ * (your `/health` included), so keep `maxEventLoopDelay` well below the
+ * latency your health checks and clients tolerate. The defaults were
+ * calibrated on the demo (see the README) so that new streams are refused
+ * before `/health` takes 100 ms on one core.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface LoadOptions {
+  /**
+   * Refuse new streams while the event loop's delay (the mean over the last
+   * sample window, as `perf_hooks.monitorEventLoopDelay` measures it) is
+   * above this. Default 40 ms.
+   */
+  readonly maxEventLoopDelay?: Duration.Input | false | undefined
+  /** Refuse new streams while V8's heap is fuller than this share (0 to 1) of its limit. Default 0.85. */
+  readonly maxHeapUsed?: number | false | undefined
+  /**
+   * Refuse new streams while less memory than this (bytes) is left to the
+   * process (`process.availableMemory()`, which follows cgroup limits).
+   * Default 64 MiB.
+   */
+  readonly minAvailableMemory?: number | false | undefined
+  /** How often the load is measured. Default 250 ms. */
+  readonly sampleInterval?: Duration.Input | undefined
+}
+
+/**
+ * The last load measurement.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Load {
+  /** Mean event-loop delay over the last sample window, in milliseconds. */
+  readonly eventLoopDelayMillis: number
+  /** The 99th percentile of the same window, in milliseconds. */
+  readonly eventLoopDelayP99Millis: number
+  /** V8 heap in use, as a share of its limit (0 to 1). */
+  readonly heapUsed: number
+  /** Bytes of memory left to the process. */
+  readonly availableMemory: number
+  /** Why new streams are refused now, if they are. */
+  readonly overloaded: LoadReason | undefined
 }
 
 /**
@@ -94,6 +180,8 @@ export interface Options {
   readonly shutdownTimeout?: Duration.Input | undefined
   /** Streams closed together per shutdown batch. Default 500. */
   readonly shutdownBatchSize?: number | undefined
+  /** Admission by load (see {@link LoadOptions}); `false` admits by counts only. Default: on, with its defaults. */
+  readonly load?: LoadOptions | false | undefined
 }
 
 /**
@@ -140,6 +228,8 @@ export interface Service {
   readonly register: (registration: Registration) => Effect.Effect<void, never, Scope.Scope>
   /** Open streams. */
   readonly open: () => number
+  /** The last load measurement (zeros when `load` is off). */
+  readonly load: () => Load
   /** The connections of the open streams (for inspection: sizes, stats). */
   readonly connections: () => ReadonlyArray<Connection.Connection>
   readonly shuttingDown: () => boolean

@@ -16,3 +16,6 @@ export * as SseAuth from "./SseAuth.ts"
 
 /** @since 0.1.0 */
 export * as SseClient from "./SseClient.ts"
+
+/** @since 0.2.0 */
+export * as SocketGuard from "./SocketGuard.ts"

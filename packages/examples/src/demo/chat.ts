@@ -5,8 +5,24 @@
 import { SseEvent } from "@sluice/core"
 import { Effect, Random, Stream } from "effect"
 
+const graphemes = new Intl.Segmenter(undefined, { granularity: "grapheme" })
+
+/**
+ * The first `max` characters as a reader counts them (grapheme clusters):
+ * never half of a surrogate pair, an emoji sequence or a combining mark.
+ */
+export const truncate = (text: string, max: number): string => {
+  let out = ""
+  let n = 0
+  for (const { segment } of graphemes.segment(text)) {
+    if (n++ === max) break
+    out += segment
+  }
+  return out
+}
+
 const answerFor = (prompt: string): string => {
-  const topic = prompt.trim() === "" ? "streaming" : prompt.trim().slice(0, 80)
+  const topic = prompt.trim() === "" ? "streaming" : truncate(prompt.trim(), 80)
   return `You asked about ${topic}. Server-Sent Events keep one HTTP response open and write events as they happen. ` +
     `Each event can carry an id, so a client that reconnects sends Last-Event-ID and the server resumes where it left off. ` +
     `Heartbeats keep proxies from closing quiet streams, and a bounded mailbox per client keeps one slow reader from ` +

@@ -5,18 +5,29 @@
  * - version: a plain stream with heartbeat events;
  * - ticker: a hub with replay by Last-Event-ID and a slow-client policy;
  * - chat: bursts of tokens with pauses, like a language model;
- * - /metrics (Prometheus) and /health.
+ * - /metrics (Prometheus) and /health (with the server's load and sockets).
+ *
+ * Safe to expose (see `config.ts` for the settings): POST routes take only
+ * `application/json` (415 otherwise), publishing needs a bearer token (the
+ * page gets it from `GET /api/session`), writes are rate-limited per client,
+ * running tasks are capped per client, the task registry's waiting events
+ * have a byte budget, SSE streams are admitted by count and by load, and
+ * sockets are capped (silent ones make room and time out). Requests are not
+ * logged one by one unless `LOG_REQUESTS=1`; failures always are.
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import { SseResponse, SseServer } from "@sluice/http"
-import { Effect, Layer } from "effect"
+import { SocketGuard, SseResponse, SseServer } from "@sluice/http"
+import { Cause, Effect, Layer } from "effect"
 import { HttpRouter, HttpServer, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { PrometheusMetrics } from "effect/observability"
-import { createServer } from "node:http"
+import type * as Http from "node:http"
 import { decodeBody } from "./body.ts"
 import { chat } from "./chat.ts"
+import { type Config, fromEnv } from "./config.ts"
+import { clientKey, firstRefusal, limitRate, requireBearer, requireJson } from "./guards.ts"
 import { PageRoutes } from "./page.ts"
 import { problem } from "./problem.ts"
+import * as RateLimit from "./rateLimit.ts"
 import { CreateTask, Tasks } from "./tasks.ts"
 import { Publish, Ticker } from "./ticker.ts"
 import { readVersion, versionStream } from "./version.ts"
@@ -36,21 +47,32 @@ export interface Options {
   readonly env?: NodeJS.ProcessEnv | undefined
 }
 
-const json = (body: unknown, status = 200) => HttpServerResponse.jsonUnsafe(body, { status })
+const json = (body: unknown, status = 200, headers: Record<string, string> = {}) =>
+  HttpServerResponse.jsonUnsafe(body, { status, headers })
 
-const taskRoutes = (options: Options) =>
-  Layer.mergeAll(
+const taskRoutes = (options: Options, config: Config) => {
+  const rate = RateLimit.make(config.taskRate)
+  return Layer.mergeAll(
     HttpRouter.add(
       "POST",
       "/api/tasks",
       Effect.gen(function*() {
+        const refused = yield* firstRefusal(requireJson, limitRate(rate, "task creations"))
+        if (refused !== undefined) return refused
         const body = yield* decodeBody(CreateTask)
         if ("problem" in body) return body.problem
         if (body.value.failAt !== undefined && body.value.failAt > body.value.steps) {
           return problem(400, "Bad Request", "failAt must be between 1 and steps")
         }
-        const id = yield* Effect.flatMap(Tasks, (tasks) => tasks.start(body.value))
-        return json({ id }, 201)
+        const client = clientKey(yield* HttpServerRequest.HttpServerRequest)
+        const started = yield* Effect.result(Effect.flatMap(Tasks, (tasks) => tasks.start(body.value, client)))
+        if (started._tag === "Success") return json({ id: started.success }, 201)
+        const error = started.failure
+        return error._tag === "TooManyTasksError"
+          ? problem(429, "Too Many Requests", error.message, { "retry-after": "5" })
+          : problem(503, "Service Unavailable", error.message, {
+            "retry-after": String(5 + Math.floor(Math.random() * 6))
+          })
       })
     ),
     HttpRouter.add(
@@ -66,9 +88,11 @@ const taskRoutes = (options: Options) =>
       )
     )
   )
+}
 
-const tickerRoutes = (options: Options) =>
-  Layer.mergeAll(
+const tickerRoutes = (options: Options, config: Config) => {
+  const rate = RateLimit.make(config.publishRate)
+  return Layer.mergeAll(
     HttpRouter.add(
       "GET",
       "/api/ticker/stream",
@@ -80,6 +104,13 @@ const tickerRoutes = (options: Options) =>
       "POST",
       "/api/ticker/publish",
       Effect.gen(function*() {
+        // Cheapest first: the media type, then the token, then the client's rate.
+        const refused = yield* firstRefusal(
+          requireJson,
+          requireBearer(config.publishToken),
+          limitRate(rate, "publishes")
+        )
+        if (refused !== undefined) return refused
         const body = yield* decodeBody(Publish)
         if ("problem" in body) return body.problem
         const ticker = yield* Ticker
@@ -87,10 +118,18 @@ const tickerRoutes = (options: Options) =>
         if (published._tag === "Failure") return problem(400, "Bad Request", published.failure.message)
         return json({ id: published.success.id }, 202)
       })
+    ),
+    // The page's settings: same-origin only (no CORS headers), so another
+    // site cannot read the token.
+    HttpRouter.add(
+      "GET",
+      "/api/session",
+      Effect.succeed(json({ publishToken: config.publishToken }, 200, { "cache-control": "no-store" }))
     )
   )
+}
 
-const streamRoutes = (options: Options) => {
+const streamRoutes = (options: Options, sockets: () => SocketGuard.Stats | undefined) => {
   const version = readVersion(options.env ?? process.env)
   return Layer.mergeAll(
     HttpRouter.add(
@@ -108,30 +147,80 @@ const streamRoutes = (options: Options) => {
         })
       })
     ),
-    HttpRouter.add("GET", "/health", Effect.succeed(json({ status: "ok" }))),
+    HttpRouter.add(
+      "GET",
+      "/health",
+      Effect.gen(function*() {
+        const server = yield* SseServer.SseServer
+        return json({ status: "ok", streams: server.open(), load: server.load(), sockets: sockets() }, 200, {
+          "cache-control": "no-store"
+        })
+      })
+    ),
     PrometheusMetrics.layerHttp({ path: "/metrics" })
   )
 }
 
+// Failures are always logged; every request only with LOG_REQUESTS=1 (a
+// flood of requests must not become a flood of log lines).
+const logFailures = <E, R>(
+  app: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
+): Effect.Effect<HttpServerResponse.HttpServerResponse, E, R | HttpServerRequest.HttpServerRequest> =>
+  Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
+    Effect.onExit(app, (exit) => {
+      const annotations = { "http.method": request.method, "http.url": request.url.split("?")[0] ?? "" }
+      if (exit._tag === "Success") {
+        return exit.value.status >= 500 && exit.value.status !== 503
+          ? Effect.annotateLogs(Effect.logError("Sent HTTP response", { status: exit.value.status }), annotations)
+          : Effect.void
+      }
+      // A client that left is not a failure.
+      if (Cause.hasInterruptsOnly(exit.cause)) return Effect.void
+      return Effect.annotateLogs(Effect.logError("HTTP request failed", exit.cause), annotations)
+    }))
+
 /** The whole application for a given port; `Layer.launch` it or build it in tests. */
-export const layer = (options: Options) =>
-  HttpRouter.serve(Layer.mergeAll(taskRoutes(options), tickerRoutes(options), streamRoutes(options), PageRoutes)).pipe(
+export const layer = (options: Options) => {
+  const config = fromEnv(options.env ?? process.env)
+  let nodeServer: Http.Server | undefined
+  const announce = Layer.effectDiscard(
+    config.publishTokenGenerated
+      ? Effect.logInfo(`Publish token (DEMO_PUBLISH_TOKEN was not set): ${config.publishToken}`)
+      : Effect.void
+  )
+  const routes = Layer.mergeAll(
+    taskRoutes(options, config),
+    tickerRoutes(options, config),
+    streamRoutes(options, () => nodeServer === undefined ? undefined : SocketGuard.stats(nodeServer)),
+    PageRoutes,
+    announce
+  )
+  return (config.logRequests ? HttpRouter.serve(routes) : HttpRouter.serve(routes, {
+    disableLogger: true,
+    middleware: logFailures
+  })).pipe(
     SseServer.withGracefulShutdown,
-    // Generous limits: the demo is often driven by many clients from one address (load tests).
     Layer.provide(SseServer.layer({
-      maxConnections: 20_000,
-      maxConnectionsPerClient: 10_000,
-      shutdownTimeout: options.shutdownTimeoutMs ?? 5_000
+      maxConnections: config.maxStreams,
+      maxConnectionsPerClient: config.maxStreamsPerClient,
+      shutdownTimeout: options.shutdownTimeoutMs ?? 5_000,
+      ...(config.maxEventLoopDelayMs === undefined ? {} : {
+        load: { maxEventLoopDelay: config.maxEventLoopDelayMs === 0 ? false : config.maxEventLoopDelayMs }
+      })
     })),
-    Layer.provide(Tasks.layer),
+    Layer.provide(Tasks.layer({ maxPerClient: config.maxTasksPerClient, pendingBytes: config.pendingBytes })),
     Layer.provide(Ticker.layer({ intervalMs: options.tickerIntervalMs ?? 250 })),
-    Layer.provideMerge(NodeHttpServer.layer(createServer, {
+    Layer.provideMerge(NodeHttpServer.layer(() => {
+      nodeServer = SocketGuard.createServer({ maxSockets: config.maxSockets })
+      return nodeServer
+    }, {
       port: options.port,
       host: options.host ?? "127.0.0.1",
       // sluice closes SSE streams itself (bounded); don't wait 20 s for them.
       gracefulShutdownTimeout: "1 second"
     }))
   )
+}
 
 /** Starts the demo in the current scope and returns its port (for tests). */
 export const start = (options: Omit<Options, "port"> & { readonly port?: number }) =>

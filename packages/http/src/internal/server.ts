@@ -7,6 +7,7 @@ import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type * as SseServer from "../SseServer.ts"
 import { ConnectionLimitError } from "../SseServer.ts"
+import * as Load from "./load.ts"
 import { atLeast, check, millis } from "./options.ts"
 
 /** @internal */
@@ -17,6 +18,7 @@ export interface Resolved {
   readonly retryAfterSeconds: number
   readonly shutdownTimeoutMillis: number
   readonly shutdownBatchSize: number
+  readonly load: Load.Thresholds | undefined
 }
 
 const peerKey = (request: HttpServerRequest): string => Option.getOrElse(request.remoteAddress, () => "unknown")
@@ -28,9 +30,58 @@ const mailboxDepthMax = Metric.gauge("sluice_mailbox_depth_max", {
   description: "Frames waiting in the fullest mailbox of an open SSE stream"
 })
 const limitRefusals = Metric.counter("sluice_connection_refusals_total", {
-  description: "SSE requests refused by a connection limit or shutdown",
+  description: "SSE requests refused by a connection limit, load (reason: event_loop_delay, heap, memory) or shutdown",
   incremental: true
 })
+const eventLoopDelay = Metric.gauge("sluice_event_loop_delay_seconds", {
+  description: "Mean event-loop delay over the last load sample window (0 when load admission is off)"
+})
+
+// Each option of `load`, checked and resolved; `undefined` turns a threshold off.
+const resolveLoad = (
+  where: string,
+  options: SseServer.LoadOptions | false | undefined
+): Load.Thresholds | undefined => {
+  if (options === false) return undefined
+  const o = options ?? {}
+  const delay = o.maxEventLoopDelay
+  check(
+    where,
+    "load.maxEventLoopDelay (a duration or false)",
+    delay === false || !Number.isNaN(millis(delay, 0)),
+    delay
+  )
+  const heap = o.maxHeapUsed
+  check(
+    where,
+    "load.maxHeapUsed (a share of the heap limit, above 0 and at most 1, or false)",
+    heap === undefined || heap === false || (typeof heap === "number" && heap > 0 && heap <= 1),
+    heap
+  )
+  const memory = o.minAvailableMemory
+  check(
+    where,
+    "load.minAvailableMemory (a number of bytes, at least 0, or false)",
+    memory === false || atLeast(memory, 0),
+    memory
+  )
+  const interval = millis(o.sampleInterval, 250)
+  check(
+    where,
+    "load.sampleInterval (a finite duration of at least 10 ms)",
+    Number.isFinite(interval) && interval >= 10,
+    o.sampleInterval
+  )
+  return {
+    maxEventLoopDelayMillis: delay === false ? undefined : millis(delay, 40),
+    maxHeapUsed: heap === false ? undefined : heap ?? 0.85,
+    minAvailableMemory: memory === false ? undefined : memory ?? 64 * 1024 * 1024,
+    sampleIntervalMillis: interval
+  }
+}
+
+// Between the base and twice it: refused clients do not all come back at once.
+const jittered = (seconds: number): number => seconds + Math.floor(Math.random() * (seconds + 1))
 
 /** @internal */
 export const make = (options: SseServer.Options): Effect.Effect<SseServer.Service, never, Scope.Scope> =>
@@ -55,8 +106,11 @@ export const make = (options: SseServer.Options): Effect.Effect<SseServer.Servic
         Math.ceil(Duration.toSeconds(Duration.fromInputUnsafe(options.retryAfter ?? "5 seconds")))
       ),
       shutdownTimeoutMillis: Duration.toMillis(Duration.fromInputUnsafe(options.shutdownTimeout ?? "5 seconds")),
-      shutdownBatchSize: options.shutdownBatchSize ?? 500
+      shutdownBatchSize: options.shutdownBatchSize ?? 500,
+      load: resolveLoad(where, options.load)
     }
+    const monitor = resolved.load === undefined ? Load.off : Load.start(resolved.load)
+    yield* Effect.addFinalizer(() => Effect.sync(monitor.close))
     const context = yield* Effect.context<never>()
     const clock = yield* Clock.Clock
     const perClient = new Map<string, number>()
@@ -68,11 +122,26 @@ export const make = (options: SseServer.Options): Effect.Effect<SseServer.Servic
     const refusals = {
       server: Metric.withAttributes(limitRefusals, { scope: "server" }),
       client: Metric.withAttributes(limitRefusals, { scope: "client" }),
-      shutdown: Metric.withAttributes(limitRefusals, { scope: "shutdown" })
+      shutdown: Metric.withAttributes(limitRefusals, { scope: "shutdown" }),
+      event_loop_delay: Metric.withAttributes(limitRefusals, { scope: "load", reason: "event_loop_delay" }),
+      heap: Metric.withAttributes(limitRefusals, { scope: "load", reason: "heap" }),
+      memory: Metric.withAttributes(limitRefusals, { scope: "load", reason: "memory" })
     }
     const refuse = (scope: "server" | "client" | "shutdown", limit: number) => {
       refusals[scope].updateUnsafe(1, context)
       return Effect.fail(new ConnectionLimitError({ scope, limit, retryAfterSeconds: resolved.retryAfterSeconds }))
+    }
+    const refuseForLoad = (over: NonNullable<ReturnType<Load.Monitor["over"]>>) => {
+      refusals[over.reason].updateUnsafe(1, context)
+      return Effect.fail(
+        new ConnectionLimitError({
+          scope: "load",
+          limit: over.limit,
+          retryAfterSeconds: jittered(resolved.retryAfterSeconds),
+          reason: over.reason,
+          measured: over.measured
+        })
+      )
     }
 
     const depth = () => {
@@ -96,11 +165,18 @@ export const make = (options: SseServer.Options): Effect.Effect<SseServer.Servic
       update: noop,
       modify: noop
     })
+    const delayRegistration = Metric.registerUnsafe(eventLoopDelay, context, {
+      get: () => ({ value: monitor.current().eventLoopDelayMillis / 1000 }),
+      update: noop,
+      modify: noop
+    })
 
     const admit = (request: HttpServerRequest) =>
       Effect.suspend(() => {
         if (shuttingDown) return refuse("shutdown", resolved.maxConnections)
         if (admitted >= resolved.maxConnections) return refuse("server", resolved.maxConnections)
+        const over = monitor.over()
+        if (over !== undefined) return refuseForLoad(over)
         const key = resolved.clientKey(request)
         const mine = perClient.get(key) ?? 0
         if (mine >= resolved.maxConnectionsPerClient) return refuse("client", resolved.maxConnectionsPerClient)
@@ -178,6 +254,7 @@ export const make = (options: SseServer.Options): Effect.Effect<SseServer.Servic
         Effect.sync(() => {
           depthRegistration.remove()
           depthMaxRegistration.remove()
+          delayRegistration.remove()
         })
       )
     )
@@ -187,6 +264,7 @@ export const make = (options: SseServer.Options): Effect.Effect<SseServer.Servic
       admit,
       register,
       open: () => registrations.size,
+      load: monitor.current,
       connections: () => [...registrations].map((r) => r.connection),
       shuttingDown: () => shuttingDown,
       shutdown

@@ -264,6 +264,55 @@ const startTicker = () => {
   })
 }
 
+// ---------------------------------------------------------------- publishing
+
+// Publishing needs the server's bearer token. The page reads it from
+// /api/session, which only same-origin code can read (no CORS headers).
+let session
+const publishToken = async () => {
+  session ??= fetch("/api/session", { cache: "no-store" }).then(async (response) => {
+    if (!response.ok) throw new Error(`the server answered ${response.status}`)
+    const body = parse(await response.text())
+    if (typeof body?.publishToken !== "string") throw new Error("no publish token in the session")
+    return body.publishToken
+  })
+  try {
+    return await session
+  } catch (cause) {
+    session = undefined
+    throw cause
+  }
+}
+
+const startPublish = () => {
+  const form = byId("publish-form")
+  const status = byId("publish-status")
+  const show = (state, text) => {
+    status.dataset.state = state
+    status.textContent = text
+  }
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault()
+    const update = { ticker: byId("publish-ticker").value, price: Number(byId("publish-price").value) }
+    try {
+      const response = await fetch("/api/ticker/publish", {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${await publishToken()}` },
+        body: JSON.stringify(update)
+      })
+      const body = parse(await response.text())
+      if (response.status !== 202) {
+        show("error", body?.detail ?? body?.title ?? `the server answered ${response.status}`)
+        return
+      }
+      show("published", `published as event ${body?.id ?? "?"}`)
+      status.dataset.eventId = String(body?.id ?? "")
+    } catch (cause) {
+      show("error", `could not publish (${cause instanceof Error ? cause.message : String(cause)})`)
+    }
+  })
+}
+
 // ---------------------------------------------------------------- tasks
 
 const maxTasksShown = 8
@@ -408,5 +457,6 @@ const startChat = () => {
 
 startVersion()
 startTicker()
+startPublish()
 startTasks()
 startChat()
