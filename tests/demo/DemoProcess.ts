@@ -53,6 +53,8 @@ export interface StartOptions {
   readonly env?: Readonly<Record<string, string>> | undefined
   /** How long to wait for the "Listening on" line. Default 20 s. */
   readonly timeoutMs?: number | undefined
+  /** A command that runs node (it must exec it, as `taskset -c 0` does). */
+  readonly prefix?: ReadonlyArray<string> | undefined
 }
 
 const listening = /Listening on http:\/\/127\.0\.0\.1:(\d+)/
@@ -60,7 +62,8 @@ const listening = /Listening on http:\/\/127\.0\.0\.1:(\d+)/
 /** Starts the demo server and resolves once it is listening. */
 export const startDemo = (options: StartOptions = {}): Promise<DemoProcess> =>
   new Promise((resolve, reject) => {
-    const child: ChildProcess = spawn(nodeBinary(), demoArgs(), {
+    const [command, ...args] = [...(options.prefix ?? []), nodeBinary(), ...demoArgs()]
+    const child: ChildProcess = spawn(command!, args, {
       cwd: examples,
       env: { ...process.env, PORT: String(options.port ?? 0), ...options.env },
       stdio: ["ignore", "pipe", "pipe"]

@@ -119,9 +119,9 @@ export type LoadReason = "event_loop_delay" | "heap" | "memory"
  */
 export interface LoadOptions {
   /**
-   * Refuse new streams while the event loop's delay (the mean over the last
-   * sample window, as `perf_hooks.monitorEventLoopDelay` measures it) is
-   * above this. Default 40 ms.
+   * Refuse new streams while the event loop's delay (the mean over a sample
+   * window, as `perf_hooks.monitorEventLoopDelay` measures it) is above this
+   * in the last two windows. Default 40 ms.
    */
   readonly maxEventLoopDelay?: Duration.Input | false | undefined
   /** Refuse new streams while V8's heap is fuller than this share (0 to 1) of its limit. Default 0.85. */

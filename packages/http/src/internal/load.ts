@@ -56,6 +56,9 @@ export const start = (thresholds: Thresholds): Monitor => {
   }
   let last = idle
   let verdict: ReturnType<Monitor["over"]> = undefined
+  // The delay must be over its threshold in two windows in a row: one late
+  // window (a GC pause, a neighbour taking the CPU) refuses nobody.
+  let lateBefore = false
 
   const sample = () => {
     let mean = 0
@@ -69,13 +72,15 @@ export const start = (thresholds: Thresholds): Monitor => {
     const heap = getHeapStatistics()
     const heapUsed = heap.used_heap_size / heap.heap_size_limit
     const available = thresholds.minAvailableMemory === undefined ? Number.POSITIVE_INFINITY : availableMemory()
-    verdict = thresholds.maxEventLoopDelayMillis !== undefined && mean > thresholds.maxEventLoopDelayMillis
-      ? { reason: "event_loop_delay", limit: thresholds.maxEventLoopDelayMillis, measured: mean }
+    const late = thresholds.maxEventLoopDelayMillis !== undefined && mean > thresholds.maxEventLoopDelayMillis
+    verdict = late && lateBefore
+      ? { reason: "event_loop_delay", limit: thresholds.maxEventLoopDelayMillis!, measured: mean }
       : thresholds.maxHeapUsed !== undefined && heapUsed > thresholds.maxHeapUsed
       ? { reason: "heap", limit: thresholds.maxHeapUsed, measured: heapUsed }
       : thresholds.minAvailableMemory !== undefined && available < thresholds.minAvailableMemory
       ? { reason: "memory", limit: thresholds.minAvailableMemory, measured: available }
       : undefined
+    lateBefore = late
     last = {
       eventLoopDelayMillis: mean,
       eventLoopDelayP99Millis: p99,
