@@ -101,12 +101,14 @@ export interface BudgetOptions {
 
 /**
  * Bytes of bookkeeping counted for each waiting event on top of its encoded
- * size, so that many tiny events are bounded by memory too.
+ * size, so that many tiny events are bounded by memory too: what V8 holds
+ * per waiting event besides the frame's bytes (measured on Node 22: about
+ * 180).
  *
  * @since 0.2.0
  * @category models
  */
-export const pendingEventOverhead = 128
+export const pendingEventOverhead = 192
 
 /**
  * Registry settings. A pending capacity that is not a finite number of at

@@ -152,9 +152,18 @@ const streamRoutes = (options: Options, sockets: () => SocketGuard.Stats | undef
       "/health",
       Effect.gen(function*() {
         const server = yield* SseServer.SseServer
-        return json({ status: "ok", streams: server.open(), load: server.load(), sockets: sockets() }, 200, {
-          "cache-control": "no-store"
-        })
+        const tasks = yield* Tasks
+        return json(
+          {
+            status: "ok",
+            streams: server.open(),
+            tasks: { running: yield* tasks.running, known: yield* tasks.known, pending: tasks.registry.stats() },
+            load: server.load(),
+            sockets: sockets()
+          },
+          200,
+          { "cache-control": "no-store" }
+        )
       })
     ),
     PrometheusMetrics.layerHttp({ path: "/metrics" })

@@ -46,7 +46,9 @@ export class Tasks extends Context.Service<Tasks, {
     client: string
   ) => Effect.Effect<string, TooManyTasksError | Registry.PendingBudgetError | Registry.TooManyKeysError>
   /** Task ids the server still knows (running, or finished and remembered). */
-  readonly known: () => number
+  readonly known: Effect.Effect<number>
+  /** Tasks running now. */
+  readonly running: Effect.Effect<number>
 }>()("demo/Tasks") {
   static readonly layer = (options: Options) =>
     Layer.effect(
@@ -130,7 +132,11 @@ export class Tasks extends Context.Service<Tasks, {
 
         return Tasks.of({
           registry,
-          known: () => known.size,
+          known: Effect.map(Clock.currentTimeMillis, (now) => {
+            prune(now)
+            return known.size
+          }),
+          running: FiberSet.size(running),
           start: (spec, client) =>
             Effect.gen(function*() {
               const mine = perClient.get(client) ?? 0
