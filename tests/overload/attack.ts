@@ -54,9 +54,9 @@ export const summarize = (samples: ReadonlyArray<{ status: number; ms: number }>
 /** Probes `/health` every `everyMs` (one at a time) until `stop`. */
 export const probeHealth = (port: number, everyMs = 100) => {
   const samples: Array<{ status: number; ms: number }> = []
-  let running = true
+  const state = { running: true }
   const done = (async () => {
-    while (running) {
+    while (state.running) {
       samples.push(await health(port))
       await new Promise((r) => setTimeout(r, everyMs))
     }
@@ -64,7 +64,7 @@ export const probeHealth = (port: number, everyMs = 100) => {
   return {
     samples,
     stop: async (): Promise<Latencies> => {
-      running = false
+      state.running = false
       await done
       return summarize(samples)
     }
@@ -241,7 +241,7 @@ export const memoryOf = (pid: number): { rss: number; peak: number } => {
 
 /** Runs `f` over `items`, `concurrency` at a time. */
 export const pool = async <A, B>(items: ReadonlyArray<A>, concurrency: number, f: (a: A) => Promise<B>) => {
-  const out: Array<B> = new Array(items.length)
+  const out: Array<B> = []
   let next = 0
   const worker = async () => {
     while (next < items.length) {

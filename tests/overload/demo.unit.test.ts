@@ -11,7 +11,7 @@ import { Tasks } from "../../packages/examples/src/demo/tasks.ts"
 
 describe("demo internals", () => {
   it("the chat cuts prompts between characters as a reader counts them, never inside a surrogate pair", () => {
-    const emoji = "a".repeat(79) + "😀" + "b"
+    const emoji = `${"a".repeat(79)}😀b`
     expect(emoji.slice(0, 80)).toMatch(/\uD83D$/) // what the old code sent
     expect(truncate(emoji, 80)).toBe("a".repeat(79) + "😀")
     expect(truncate("👩‍👩‍👧 family", 1)).toBe("👩‍👩‍👧")
