@@ -230,3 +230,8 @@ if (settings.mode === "full" && !partial) {
 
 console.log("\n" + markdown)
 console.log(`written to ${new URL(".", new URL("latest.md", dir)).pathname} in ${elapsedS().toFixed(0)} s`)
+
+// The full set ends with the overload attacks at full size (bench/overload).
+if (settings.mode === "full" && !partial) {
+  execFileSync(process.execPath, [fileURLToPath(new URL("../overload/run.ts", import.meta.url))], { stdio: "inherit" })
+}

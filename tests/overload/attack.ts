@@ -76,6 +76,8 @@ export interface StreamFlood {
   readonly open: Array<Net.Socket>
   /** Refusals by status, with the Retry-After values seen. */
   readonly refused: Map<number, Array<string | undefined>>
+  /** Refusals by status and the start of their problem detail (when it came with the head). */
+  readonly reasons: Map<string, number>
   /** Sockets that failed before any answer (reset, refused, timed out). */
   readonly failed: number
   /** Bytes received on each open stream so far. */
@@ -96,6 +98,7 @@ export const floodStreams = async (
 ): Promise<StreamFlood> => {
   const open: Array<Net.Socket> = []
   const refused = new Map<number, Array<string | undefined>>()
+  const reasons = new Map<string, number>()
   const bytes = new WeakMap<Net.Socket, number>()
   let failed = 0
   const one = () =>
@@ -135,6 +138,9 @@ export const floodStreams = async (
           const list = refused.get(status) ?? []
           list.push(/\r\nretry-after: *([^\r]*)/i.exec(head.slice(0, end))?.[1])
           refused.set(status, list)
+          const detail = /"detail":"([^"(]*)/.exec(head.slice(end))?.[1]?.trim() ?? "?"
+          const key = `${status} ${detail.replace(/\d+/g, "N")}`
+          reasons.set(key, (reasons.get(key) ?? 0) + 1)
           socket.destroy()
         }
         settle()
@@ -159,6 +165,7 @@ export const floodStreams = async (
   return {
     open,
     refused,
+    reasons,
     get failed() {
       return failed
     },

@@ -11,7 +11,7 @@
  * | `DEMO_TASK_RATE` | task creations per second per client, bursts of 4 s worth (`0`: no limit) | 5 |
  * | `DEMO_MAX_TASKS` | running tasks per client (`0`: no limit) | 20 |
  * | `DEMO_PENDING_BYTES` | budget of the task registry's waiting events (bytes) | 32 MiB |
- * | `MAX_STREAMS` | open SSE streams | 6 000 |
+ * | `MAX_STREAMS` | open SSE streams | 5 000 |
  * | `MAX_STREAMS_PER_CLIENT` | open SSE streams per client | 256 |
  * | `MAX_EVENT_LOOP_DELAY_MS` | load admission threshold (`0`: off) | the library's default |
  * | `MAX_SOCKETS` | open sockets (streams + headroom for /health, /metrics) | `MAX_STREAMS` + 256 |
@@ -48,7 +48,7 @@ const number = (env: NodeJS.ProcessEnv, name: string, fallback: number): number 
 /** Reads the settings from `env`. */
 export const fromEnv = (env: NodeJS.ProcessEnv): Config => {
   const given = env["DEMO_PUBLISH_TOKEN"]
-  const maxStreams = number(env, "MAX_STREAMS", 6_000)
+  const maxStreams = number(env, "MAX_STREAMS", 5_000)
   const delay = env["MAX_EVENT_LOOP_DELAY_MS"]
   return {
     publishToken: given !== undefined && given !== "" ? given : randomBytes(18).toString("base64url"),
