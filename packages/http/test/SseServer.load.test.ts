@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { SseEvent } from "@sluice/core"
-import { Effect, Exit, Layer, Schedule, Stream } from "effect"
+import { Effect, Layer, Schedule, Stream } from "effect"
 import { HttpRouter } from "effect/http"
 import * as Http from "node:http"
 import { SseResponse, SseServer } from "../src/index.ts"
@@ -59,7 +59,7 @@ describe("SseServer admission by load", () => {
         yield* before.awaitFrames(4)
         expect(server.load().overloaded).toBe(undefined)
 
-        const lagging = yield* Effect.exit(Effect.scoped(Effect.gen(function*() {
+        yield* Effect.scoped(Effect.gen(function*() {
           yield* hog(60)
           expect(yield* until(() => server.load().overloaded === "event_loop_delay", 5_000_000)).toBe(true)
           expect(server.load().eventLoopDelayMillis).toBeGreaterThan(25)
@@ -75,8 +75,7 @@ describe("SseServer admission by load", () => {
           // The stream that was already open still gets its events.
           const seen = before.events().length
           yield* before.awaitFrames(seen + 2)
-        })))
-        expect(Exit.isSuccess(lagging)).toBe(true)
+        }))
 
         // The hog is gone: the next samples are calm, and streams are admitted again.
         expect(yield* until(() => server.load().overloaded === undefined, 5_000_000)).toBe(true)

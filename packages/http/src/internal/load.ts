@@ -60,15 +60,24 @@ export const start = (thresholds: Thresholds): Monitor => {
   // window (a GC pause, a neighbour taking the CPU) refuses nobody.
   let lateBefore = false
 
+  let sampledAt = performance.now()
   const sample = () => {
+    const now = performance.now()
     let mean = 0
     let p99 = 0
-    if (histogram !== undefined && histogram.count > 0) {
-      // The histogram counts the timer's whole wait: take off its own period.
-      mean = Math.max(0, histogram.mean / 1e6 - 10)
-      p99 = Math.max(0, histogram.percentile(99) / 1e6 - 10)
-      histogram.reset()
+    if (histogram !== undefined) {
+      if (histogram.count > 0) {
+        // The histogram counts the timer's whole wait: take off its own period.
+        mean = Math.max(0, histogram.mean / 1e6 - 10)
+        p99 = Math.max(0, histogram.percentile(99) / 1e6 - 10)
+        histogram.reset()
+      } else {
+        // Not one tick of the monitor's timer in the whole window: the loop
+        // was blocked all along, and this sample itself is that late.
+        mean = p99 = Math.max(0, now - sampledAt - thresholds.sampleIntervalMillis)
+      }
     }
+    sampledAt = now
     const heap = getHeapStatistics()
     const heapUsed = heap.used_heap_size / heap.heap_size_limit
     const available = thresholds.minAvailableMemory === undefined ? Number.POSITIVE_INFINITY : availableMemory()
