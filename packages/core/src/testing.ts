@@ -25,6 +25,12 @@
 export * as Bubble from "./testing/Bubble.ts"
 
 /** @since 0.2.0 */
+export * as Race from "./testing/Race.ts"
+
+/** @since 0.2.0 */
+export * as Faults from "./testing/Faults.ts"
+
+/** @since 0.2.0 */
 export * as FiberLabel from "./testing/FiberLabel.ts"
 
 /** @since 0.2.0 */

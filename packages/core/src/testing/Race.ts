@@ -389,8 +389,11 @@ const conclude = <A, E, R>(
     })
   })
 
-// Delta debugging over the decisions: drop chunks of them while the run still
-// fails the same way; keep the schedule the run actually followed.
+// Shrinking: first drop chunks of decisions while the run still fails the same
+// way (delta debugging, keeping the schedule each run actually followed);
+// then look for a failing schedule with fewer preemptions than the best so
+// far, by exhaustive search with a smaller bound (as CHESS finds bugs with
+// the fewest preemptions); then drop decisions again. Within `s.shrink` runs.
 const shrink = <A, E, R>(
   program: Effect.Effect<A, E, R>,
   s: Settings<A>,
@@ -400,34 +403,53 @@ const shrink = <A, E, R>(
   Effect.gen(function*() {
     let best = schedule
     let runs = 0
-    let improved = true
-    while (improved && runs < s.shrink) {
-      improved = false
-      const n = best.deviations.length
-      for (let size = Math.max(1, Math.ceil(n / 2)); size >= 1 && !improved && runs < s.shrink; size = size >> 1) {
-        for (let at = 0; at < best.deviations.length && !improved && runs < s.shrink; at += size) {
-          const candidate: Schedule.Schedule = {
-            seed: best.seed,
-            deviations: [...best.deviations.slice(0, at), ...best.deviations.slice(at + size)],
-            steps: undefined
+    const better = (candidate: Schedule.Schedule) =>
+      Schedule.weight(candidate) < Schedule.weight(best) ||
+      (Schedule.weight(candidate) === Schedule.weight(best) && (candidate.steps ?? 0) < (best.steps ?? 0))
+    const fails = (result: RunResult<A, E>) => {
+      const again = judge(result, s.invariant)
+      return again !== undefined && sameKind(again, failure)
+    }
+    const drop = Effect.gen(function*() {
+      let improved = true
+      while (improved && runs < s.shrink) {
+        improved = false
+        const n = best.deviations.length
+        for (let size = Math.max(1, Math.ceil(n / 2)); !improved && runs < s.shrink; size = size >> 1) {
+          for (let at = 0; at < best.deviations.length && !improved && runs < s.shrink; at += size) {
+            const candidate: Schedule.Schedule = {
+              seed: best.seed,
+              deviations: [...best.deviations.slice(0, at), ...best.deviations.slice(at + size)],
+              steps: undefined
+            }
+            runs++
+            const result = yield* runWith(program, s.base, {
+              seed: best.seed,
+              chooser: Strategies.replay(candidate, false)
+            })
+            if (fails(result) && better(result.schedule)) {
+              best = result.schedule
+              improved = true
+            }
           }
-          runs++
-          const result = yield* runWith(program, s.base, {
-            seed: best.seed,
-            chooser: Strategies.replay(candidate, false)
-          })
-          const again = judge(result, s.invariant)
-          if (again === undefined || !sameKind(again, failure)) continue
-          const followed = result.schedule
-          if (
-            Schedule.weight(followed) < Schedule.weight(best) ||
-            (Schedule.weight(followed) === Schedule.weight(best) && (followed.steps ?? 0) < (best.steps ?? 0))
-          ) {
-            best = followed
-            improved = true
-          }
+          if (size <= 1) break
         }
-        if (size === 1) break
+      }
+    })
+    yield* drop
+    const preemptions = best.deviations.filter((d) => d._tag !== "Pick").length
+    search: for (let bound = 0; bound < preemptions && runs < s.shrink; bound++) {
+      const explorer = new Strategies.Explorer(bound)
+      while (runs < s.shrink) {
+        runs++
+        const result = yield* runWith(program, s.base, { seed: best.seed, chooser: explorer.chooser })
+        if (result.failure?._tag === "DivergedError") break search
+        if (fails(result) && better(result.schedule)) {
+          best = result.schedule
+          yield* drop
+          break search
+        }
+        if (!explorer.next()) break
       }
     }
     return { schedule: best, runs }

@@ -23,7 +23,7 @@ import type * as Metric from "effect/Metric"
 import * as References from "effect/References"
 import * as Tracer from "effect/Tracer"
 import { FiberLabel } from "../../internal/fiberLabel.ts"
-import { LabelSite } from "./site.ts"
+import { format as formatSite, LabelSite } from "./site.ts"
 import * as Waits from "./waits.ts"
 
 /**
@@ -127,6 +127,15 @@ export class Registry {
     return record
   }
 
+  /**
+   * The oldest record made for a fiber with this initial context that has not
+   * started yet (a fiber created, then run before its start task).
+   */
+  unstarted(context: Context.Context<never>): FiberRecord | undefined {
+    for (const r of this.unbound) if (!r.ended && r.startContext === context) return r
+    return undefined
+  }
+
   get(fiber: Fiber.Fiber<unknown, unknown>): FiberRecord | undefined {
     return this.byFiber.get(fiber)
   }
@@ -201,11 +210,11 @@ export class Registry {
   forkSite(record: FiberRecord): string | undefined {
     const alive = record.fiber !== undefined && record.fiber.pollUnsafe() === undefined
     const site = alive ? record.fiber!.getRef(LabelSite) : undefined
-    if (site !== undefined) return site
+    if (site !== undefined) return formatSite(site)
     const context = record.startContext
     if (context !== undefined) {
       const fromLabel = Context.get(context, LabelSite)
-      if (fromLabel !== undefined) return fromLabel
+      if (fromLabel !== undefined) return formatSite(fromLabel)
       const frame = Context.get(context, References.CurrentStackFrame)
       if (frame !== undefined) {
         const line = frame.stack()?.split("\n").find((l) => /\w+\.\w+:\d+/.test(l))?.trim().replace(/^at /, "")

@@ -237,14 +237,17 @@ export class Runner<A, E> implements Scheduler.Scheduler, Scheduler.SchedulerDis
   private onRunLoop(fiber: Fiber.Fiber<unknown, unknown>): boolean {
     const task = this.current
     let record = this.registry.get(fiber)
+    let firstRun = false
     if (record === undefined) {
+      firstRun = true
       if (task !== undefined && !this.started && task.owner.fiber === undefined && task.owner !== this.outside) {
         record = this.registry.bind(task.owner, fiber)
       } else if (this.pendingChild !== undefined) {
         record = this.registry.bind(this.pendingChild, fiber)
         this.pendingChild = undefined
       } else {
-        record = this.registry.recordOf(fiber)
+        const waiting = this.registry.unstarted(fiber.context)
+        record = waiting !== undefined ? this.registry.bind(waiting, fiber) : this.registry.recordOf(fiber)
       }
     }
     if (task !== undefined && !this.started && task.owner === record) {
@@ -254,8 +257,16 @@ export class Runner<A, E> implements Scheduler.Scheduler, Scheduler.SchedulerDis
       this.ops++
       return false
     }
-    if (task !== undefined) this.woke.push(record)
-    if (task !== undefined && this.config.inlineWakeups) return false
+    if (task === undefined) {
+      this.marker = record
+      return true
+    }
+    this.woke.push(record)
+    // A fiber's first run inside another fiber's task is a fork started at
+    // once (`startImmediately`, `runForkWith`) or an interruption before its
+    // start task ran. It runs there, as in Effect's runtime: deferring it
+    // would let the start task run the fiber's effect a second time.
+    if (firstRun || this.config.inlineWakeups) return false
     this.marker = record
     return true
   }
@@ -328,7 +339,9 @@ export class Runner<A, E> implements Scheduler.Scheduler, Scheduler.SchedulerDis
     this.graceExpired = false
     if (this.driving || this.driveScheduled) return
     this.driveScheduled = true
-    setImmediate(() => this.drive())
+    // A microtask: the loop runs as soon as whoever woke it is done. Long runs
+    // still give the event loop a turn every `tasksPerTurn` tasks.
+    queueMicrotask(() => this.drive())
   }
 
   private drive() {
@@ -380,6 +393,11 @@ export class Runner<A, E> implements Scheduler.Scheduler, Scheduler.SchedulerDis
       task.run()
     } finally {
       this.current = undefined
+    }
+    // A start task whose fiber had already ended (interrupted before it
+    // started) starts nothing: its record must not stay "not started".
+    if (task.owner.fiber === undefined && task.owner !== this.outside && task.owner.ready === 0) {
+      task.owner.ended = true
     }
     if (this.exploring()) this.chooser.endStep(this.step, task.owner, this.started ? this.sliceOps : 0)
     if (this.config.trace) this.traceStep(task, this.deviations.length > decisions)

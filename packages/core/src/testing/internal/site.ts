@@ -12,23 +12,39 @@ import * as Context from "effect/Context"
  *
  * @internal
  */
-export const LabelSite = Context.Reference<string | undefined>("@sluice/core/testing/LabelSite", {
+export const LabelSite = Context.Reference<Site | undefined>("@sluice/core/testing/LabelSite", {
   defaultValue: () => undefined
 })
 
-const kitFrame = /node_modules|node:|[\\/]src[\\/]testing[\\/]|[\\/]src[\\/]testing\.ts:|^new Promise|^<anonymous>/
-
 /**
- * The first user frame of the current stack, as `at fn (file:line:col)`
- * without the `at `, or `undefined` when there is none.
+ * A captured call stack, read only when a report needs it (formatting a
+ * stack costs far more than capturing one).
  *
  * @internal
  */
-export const capture = (): string | undefined => {
+export interface Site {
+  readonly error: Error
+}
+
+const kitFrame = /node_modules|node:|[\\/]src[\\/]testing[\\/]|[\\/]src[\\/]testing\.ts:|^new Promise|^<anonymous>/
+
+/** Captures the current stack (cheap: nothing is formatted yet). @internal */
+export const capture = (): Site => {
   const limit = Error.stackTraceLimit
-  Error.stackTraceLimit = 20
-  const stack = new Error().stack
+  Error.stackTraceLimit = 16
+  const error = new Error()
   Error.stackTraceLimit = limit
+  return { error }
+}
+
+/**
+ * The first user frame of a captured stack, as `fn (file:line:col)`, or
+ * `undefined` when there is none.
+ *
+ * @internal
+ */
+export const format = (site: Site): string | undefined => {
+  const stack = site.error.stack
   if (stack === undefined) return undefined
   for (const line of stack.split("\n").slice(1)) {
     const frame = line.trim().replace(/^at /, "")

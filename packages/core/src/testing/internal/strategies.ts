@@ -64,10 +64,19 @@ export interface PctState {
   points: number
 }
 
+/**
+ * Choice points a PCT run schedules by priority before it turns fair (random):
+ * PCT assumes fibers block when they cannot progress, and a fiber spinning on
+ * `yieldNow` with the highest priority would otherwise starve the others for
+ * ever (Coyote bounds its unfair prefix the same way).
+ *
+ * @internal
+ */
+export const pctUnfairPoints = 2_000
+
 /** @internal */
 export const pct = (seed: number, depth: number, interrupt: number, state: PctState) => (_: Control): Chooser => {
   const rng = prng(seed)
-  // k: the most choice points a run of this check has had so far (a guess for the first run).
   const k = state.points > 0 ? state.points : 50
   const changes: Array<number> = []
   while (changes.length < Math.min(depth - 1, k)) {
@@ -80,23 +89,35 @@ export const pct = (seed: number, depth: number, interrupt: number, state: PctSt
     for (let i = 1; i < ready.length; i++) if (ready[i]!.owner.priority > ready[index]!.owner.priority) index = i
     return index
   }
+  const fair = () => points >= pctUnfairPoints
+  // One choice point passes; at the i-th change point the running fiber drops
+  // below every initial priority.
+  const tick = (running: FiberRecord) => {
+    points++
+    const change = changes.indexOf(points)
+    if (change !== -1) running.priority = depth - 1 - change
+  }
   return {
-    pick: (ready) => ready.length === 1 ? 0 : best(ready),
+    pick: (ready) => {
+      if (ready.length === 1) return 0
+      if (!fair()) return best(ready)
+      return Math.floor(rng() * ready.length)
+    },
     preempt: (running, _ops, ready) => {
-      points++
-      const change = changes.indexOf(points)
-      // The i-th change point drops the running fiber below every initial priority.
-      if (change !== -1) running.priority = depth - 1 - change
-      return ready.some((t) => t.owner.priority > running.priority)
+      tick(running)
+      return !fair() && ready.some((t) => t.owner.priority > running.priority)
     },
     interrupt: interruptWith(rng, interrupt),
     // Initial priorities are distinct and above every change-point priority.
     onRecord: (record) => {
       record.priority = depth + rng()
     },
-    endStep: () => {},
+    // The end of a turn is a point too (fibers that yield are not preempted).
+    endStep: (_step, owner, ops) => {
+      if (ops > 0) tick(owner)
+    },
     end: () => {
-      state.points = Math.max(state.points, points)
+      state.points = Math.max(state.points, Math.min(points, pctUnfairPoints))
     }
   }
 }
