@@ -181,7 +181,7 @@ describe("Race: wake-ups", () => {
         invariant: (order) => void scheduled.add(order)
       })
       // Scheduled, the woken fibers wait for turns of their own, in either order.
-      expect([...scheduled].sort()).toEqual(["opener a b", "opener b a"])
+      expect([...scheduled].toSorted()).toEqual(["opener a b", "opener b a"])
       const inline = new Set<string>()
       yield* Race.check(twoWaiters, {
         strategy: Race.exhaustive({ preemptionBound: 0 }),

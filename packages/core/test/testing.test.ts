@@ -1,8 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Fiber, Scheduler } from "effect"
+import { Effect, Exit, Fiber, Queue, Scheduler } from "effect"
 import { TestClock } from "effect/testing"
 import { Connection } from "../src/index.ts"
-import { LeakTracker, SeededScheduler, TestProducer, TestSink, TestTime } from "../src/testing.ts"
+import { FiberLabel, LeakTracker, SeededScheduler, TestProducer, TestSink, TestTime } from "../src/testing.ts"
 import { expectAccounted } from "./support/accounting.ts"
 
 const bytes = (s: string) => new TextEncoder().encode(s)
@@ -69,6 +69,32 @@ describe("LeakTracker", () => {
       expect(tracker.started()).toBeGreaterThanOrEqual(2)
     }))
 
+  it.effect("the report names each fiber, what it is blocked in and, on request, where it was forked", () =>
+    Effect.gen(function*() {
+      const tracker = LeakTracker.make()
+      const queue = yield* Queue.bounded<number>(1)
+      yield* tracker.track(Effect.forkDetach(
+        Effect.forEach([1, 2, 3], (n) => Queue.offer(queue, n)).pipe(FiberLabel.set("producer"))
+      ))
+      yield* tracker.track(Effect.forkDetach(Effect.sleep("1 hour").pipe(FiberLabel.set("sleeper"))))
+      yield* TestTime.settle()
+      const err = yield* Effect.flip(tracker.assertNoLeaks({ yields: 5, forkSites: true }))
+      // The sleeper is counted once: TestClock's own warning fiber is not a leak.
+      expect(err.live).toBe(2)
+      expect(err.byLabel).toEqual({ producer: 1, sleeper: 1 })
+      expect(err.fibers.map((f) => [f.label, f.waitingOn])).toEqual([
+        ["producer", { _tag: "QueueOffer" }],
+        ["sleeper", { _tag: "Sleep", until: 3_600_000 }]
+      ])
+      expect(err.message).toContain("producer: waiting on Queue.offer")
+      expect(err.message).toContain("sleeper: waiting on sleep until 3600000 ms")
+      expect(err.message).toContain("forked at")
+      expect(err.fibers[0]!.forkSite).toContain("testing.test.ts")
+      yield* Queue.shutdown(queue)
+      yield* TestTime.advance("1 hour", "30 minutes")
+      yield* tracker.assertNoLeaks()
+    }))
+
   it.effect("sees a detached fiber as a leak", () =>
     Effect.gen(function*() {
       const tracker = LeakTracker.make()
@@ -116,6 +142,28 @@ describe("SeededScheduler", () => {
       const runs = yield* Effect.forEach([1, 1, 2, 3, 4, 5, 6], race)
       expect(runs[0]).toBe(runs[1])
       expect(new Set(runs).size).toBeGreaterThan(2)
+    }))
+
+  it.live("preemption probabilities up to 1 end (the resumed operation always runs); others are refused", () =>
+    Effect.gen(function*() {
+      for (const preemption of [0.5, 0.9, 1]) {
+        const log = yield* Effect.gen(function*() {
+          const steps: Array<string> = []
+          const worker = (name: string) =>
+            Effect.gen(function*() {
+              for (let i = 0; i < 50; i++) {
+                steps.push(`${name}${i}`)
+                yield* Effect.yieldNow
+              }
+            })
+          yield* Fiber.joinAll([yield* Effect.forkChild(worker("A")), yield* Effect.forkChild(worker("B"))])
+          return steps
+        }).pipe(Effect.provideService(Scheduler.Scheduler, new SeededScheduler(3, preemption)))
+        expect(log).toHaveLength(100)
+      }
+      expect(() => new SeededScheduler(1, 1.5)).toThrow(/invalid preemption/)
+      expect(() => new SeededScheduler(1, -0.1)).toThrow(/invalid preemption/)
+      expect(() => new SeededScheduler(1, Number.NaN)).toThrow(/invalid preemption/)
     }))
 
   // The connection's accounting holds in every interleaving we try.

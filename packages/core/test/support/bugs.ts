@@ -76,7 +76,7 @@ export const lazyInit = (fixed: boolean) =>
  */
 export const ringBuffer = (fixed: boolean, size = 16) =>
   Effect.gen(function*() {
-    const slots = new Array<number>(size).fill(0)
+    const slots: Array<number> = Array.from({ length: size }, () => 0)
     const written = yield* Ref.make(0)
     const read = yield* Ref.make(0)
     const items = size + 1

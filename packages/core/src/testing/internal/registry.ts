@@ -159,7 +159,7 @@ export class Registry {
     const live: Array<FiberRecord> = []
     for (const r of this.unbound) if (!r.ended) live.push(r)
     for (const r of this.byFiber.values()) if (!r.ended && r.fiber!.pollUnsafe() === undefined) live.push(r)
-    return live.sort((a, b) => a.n - b.n)
+    return live.toSorted((a, b) => a.n - b.n)
   }
 
   /** A tracer that notes each fiber's suspensions and forwards everything to `outer`. */
