@@ -2,7 +2,7 @@ import { describe, expect, it as base } from "@effect/vitest"
 import { Clock, Deferred, Effect, Exit, Fiber, Queue, Random } from "effect"
 import { TestClock } from "effect/testing"
 import { Connection } from "../src/index.ts"
-import { Bubble, FiberLabel, TestProducer, TestSink } from "../src/testing.ts"
+import { Bubble, FiberLabel, Race, TestProducer, TestSink } from "../src/testing.ts"
 import * as Bugs from "./support/bugs.ts"
 
 const it = Bubble.extend(base)
@@ -196,6 +196,12 @@ describe("Bubble: running", () => {
       const a = yield* Bubble.run(draw, { seed: 7 })
       expect(yield* Bubble.run(draw, { seed: 7 })).toEqual(a)
       expect(yield* Bubble.run(draw, { seed: 8 })).not.toEqual(a)
+    }))
+
+  it.effect("a bubble inside a bubble: the outer one waits for the inner run, however long it takes", () =>
+    Effect.gen(function*() {
+      const inner = Race.check(Bugs.lostUpdate(true), { runs: 200, invariant: (n) => n === 2 })
+      expect((yield* Bubble.run(inner, { callbackGrace: "1 millis" })).runs).toBe(200)
     }))
 
   it.effect("interrupting the caller interrupts every fiber of the bubble", () =>

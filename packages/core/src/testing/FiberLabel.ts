@@ -19,7 +19,7 @@ import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
 import { dual } from "effect/Function"
 import { FiberLabel as LabelReference } from "../internal/fiberLabel.ts"
-import { capture, LabelSite } from "./internal/site.ts"
+import { capture, LabelSite, lastLabel } from "./internal/site.ts"
 
 /**
  * The context entry holding a fiber's label (`"unlabeled"` when none is set).
@@ -55,7 +55,10 @@ export const set: {
   <A, E, R>(self: Effect.Effect<A, E, R>, label: string): Effect.Effect<A, E, R>
 } = dual(2, <A, E, R>(self: Effect.Effect<A, E, R>, label: string): Effect.Effect<A, E, R> => {
   const site = capture()
-  return self.pipe(Effect.provideService(LabelReference, label), Effect.provideService(LabelSite, site))
+  return Effect.withFiber((fiber) => {
+    lastLabel.set(fiber, label)
+    return self.pipe(Effect.provideService(LabelReference, label), Effect.provideService(LabelSite, site))
+  })
 })
 
 /**

@@ -163,3 +163,32 @@ export const doneWhileBuffered = (fixed: boolean) =>
     yield* Effect.forkChild(producer.pipe(FiberLabel.set("producer")))
     return yield* Fiber.join(c)
   })
+
+/**
+ * 5, first attempt at a fix: keep the race, but drain the queue once done
+ * wins. Still wrong under Effect's semantics: when both the done fiber and
+ * the take fiber complete, the race discards the loser's result, and with it
+ * the event it took.
+ */
+export const doneThenDrain = Effect.gen(function*() {
+  const events = yield* Queue.unbounded<number>()
+  const done = yield* Deferred.make<void>()
+  const producer = Effect.gen(function*() {
+    for (const event of [1, 2, 3]) {
+      yield* Effect.yieldNow
+      yield* Queue.offer(events, event)
+    }
+    yield* Deferred.succeed(done, undefined)
+  })
+  const consumer = Effect.gen(function*() {
+    const seen: Array<number> = []
+    while (true) {
+      const next = yield* Effect.race(Effect.as(Deferred.await(done), undefined), Queue.take(events))
+      if (next === undefined) return [...seen, ...(yield* Queue.clear(events))]
+      seen.push(next)
+    }
+  })
+  const c = yield* Effect.forkChild(consumer.pipe(FiberLabel.set("consumer")))
+  yield* Effect.forkChild(producer.pipe(FiberLabel.set("producer")))
+  return yield* Fiber.join(c)
+})

@@ -23,7 +23,7 @@ import type * as Metric from "effect/Metric"
 import * as References from "effect/References"
 import * as Tracer from "effect/Tracer"
 import { FiberLabel } from "../../internal/fiberLabel.ts"
-import { format as formatSite, LabelSite } from "./site.ts"
+import { format as formatSite, LabelSite, lastLabel } from "./site.ts"
 import * as Waits from "./waits.ts"
 
 /**
@@ -59,6 +59,8 @@ export interface FiberRecord {
   /** Scheduling data owned by the bubble's runner: ready tasks, turns taken, PCT priority. */
   ready: number
   turns: number
+  /** Operations run in the current turn while nested in another fiber's task (0: not nested). */
+  inlineOps: number
   priority: number
 }
 
@@ -87,6 +89,8 @@ export class Registry {
   onRecord: ((record: FiberRecord) => void) | undefined = undefined
   /** Called with each record when its fiber ends. */
   onEnd: ((record: FiberRecord) => void) | undefined = undefined
+  /** Which fibers the tracer hook records (a bubble: only its own, not those of a bubble nested in it). */
+  accepts: (fiber: Fiber.Fiber<unknown, unknown>) => boolean = () => true
 
   /** Makes a record without a fiber yet (created, not started). */
   create(parent: FiberRecord | undefined, context: Context.Context<never> | undefined): FiberRecord {
@@ -101,6 +105,7 @@ export class Registry {
       sleepUntil: undefined,
       ready: 0,
       turns: 0,
+      inlineOps: 0,
       priority: 0
     }
     this.unbound.add(record)
@@ -169,10 +174,13 @@ export class Registry {
       span: (options) => outer.span(options),
       context: (primitive, fiber) => {
         const p = primitive as unknown as Record<string, unknown>
-        if (p[identifier] === "Async") {
-          this.recordOf(fiber as Fiber.Fiber<unknown, unknown>).lastAsync = p["register"] as Function
+        const f = fiber as Fiber.Fiber<unknown, unknown>
+        if (this.lastFiber !== fiber && !this.accepts(f)) {
+          // not ours
+        } else if (p[identifier] === "Async") {
+          this.recordOf(f).lastAsync = p["register"] as Function
         } else if (this.lastFiber !== fiber) {
-          this.recordOf(fiber as Fiber.Fiber<unknown, unknown>)
+          this.recordOf(f)
         }
         return outerContext !== undefined
           ? outerContext(primitive, fiber)
@@ -196,6 +204,8 @@ export class Registry {
       ? record.fiber.getRef(FiberLabel)
       : "unlabeled"
     if (now !== "unlabeled") return now
+    const last = record.fiber === undefined ? undefined : lastLabel.get(record.fiber)
+    if (last !== undefined) return last
     const atStart = record.startContext === undefined ? "unlabeled" : Context.get(record.startContext, FiberLabel)
     return atStart === "unlabeled" ? undefined : atStart
   }

@@ -179,6 +179,7 @@ export class Runner<A, E> implements Scheduler.Scheduler, Scheduler.SchedulerDis
     sleepUntil: undefined,
     ready: 0,
     turns: 0,
+    inlineOps: 0,
     priority: 0
   }
 
@@ -187,6 +188,7 @@ export class Runner<A, E> implements Scheduler.Scheduler, Scheduler.SchedulerDis
     this.clock = new VirtualClock(live)
     this.chooser = config.chooser({ registry: this.registry, diverge: (reason) => this.diverge(reason) })
     this.registry.onRecord = (record) => this.chooser.onRecord(record)
+    this.registry.accepts = (fiber) => fiber.getRef(Scheduler.Scheduler) === this
   }
 
   // --- Scheduler ---------------------------------------------------------------
@@ -194,7 +196,8 @@ export class Runner<A, E> implements Scheduler.Scheduler, Scheduler.SchedulerDis
   shouldYield(fiber: Fiber.Fiber<unknown, unknown>): boolean {
     if (fiber.currentOpCount <= 1) return this.onRunLoop(fiber)
     const task = this.current
-    if (task === undefined || task.owner.fiber !== fiber) return false
+    if (task === undefined) return false
+    if (task.owner.fiber !== fiber) return this.nestedOp(fiber)
     this.sliceOps++
     this.ops++
     if (this.sliceOps >= maxSliceOps) return this.yieldRunning()
@@ -237,19 +240,24 @@ export class Runner<A, E> implements Scheduler.Scheduler, Scheduler.SchedulerDis
   private onRunLoop(fiber: Fiber.Fiber<unknown, unknown>): boolean {
     const task = this.current
     let record = this.registry.get(fiber)
-    let firstRun = false
+    // How a fiber seen for the first time came to run: `started` at once (a
+    // fork with `startImmediately`, `runForkWith`), or `interrupted` before its
+    // start task ran.
+    let firstRun: "started" | "interrupted" | undefined = undefined
     if (record === undefined) {
-      firstRun = true
       if (task !== undefined && !this.started && task.owner.fiber === undefined && task.owner !== this.outside) {
         record = this.registry.bind(task.owner, fiber)
       } else if (this.pendingChild !== undefined) {
         record = this.registry.bind(this.pendingChild, fiber)
         this.pendingChild = undefined
+        firstRun = "started"
       } else {
         const waiting = this.registry.unstarted(fiber.context)
         record = waiting !== undefined ? this.registry.bind(waiting, fiber) : this.registry.recordOf(fiber)
+        firstRun = waiting !== undefined ? "interrupted" : "started"
       }
     }
+    record.inlineOps = 0
     if (task !== undefined && !this.started && task.owner === record) {
       this.started = true
       record.turns++
@@ -263,10 +271,35 @@ export class Runner<A, E> implements Scheduler.Scheduler, Scheduler.SchedulerDis
     }
     this.woke.push(record)
     // A fiber's first run inside another fiber's task is a fork started at
-    // once (`startImmediately`, `runForkWith`) or an interruption before its
-    // start task ran. It runs there, as in Effect's runtime: deferring it
-    // would let the start task run the fiber's effect a second time.
-    if (firstRun || this.config.inlineWakeups) return false
+    // once or an interruption before its start task ran. It runs there, as in
+    // Effect's runtime: deferring it would let the start task run the fiber's
+    // effect a second time. A fork started at once (and, with inline
+    // wake-ups, a woken fiber) can still be preempted after its first
+    // operations, like a turn of its own.
+    if (firstRun === "interrupted") return false
+    if (firstRun === "started" || this.config.inlineWakeups) {
+      record.turns++
+      record.inlineOps = 1
+      this.ops++
+      return false
+    }
+    this.marker = record
+    return true
+  }
+
+  // An operation of a fiber running inside another fiber's task (started at
+  // once, or woken inline): it may be preempted like a turn of its own.
+  private nestedOp(fiber: Fiber.Fiber<unknown, unknown>): boolean {
+    const record = this.registry.get(fiber)
+    if (record === undefined || record.inlineOps === 0) return false
+    record.inlineOps++
+    this.ops++
+    // Preempting it always lets someone else run: at least the fiber whose
+    // task it runs in, which goes on when it yields.
+    if (record.inlineOps < 3 || !this.exploring()) return false
+    if (!this.chooser.preempt(record, record.inlineOps, [...this.ready, this.current!], this.step)) return false
+    this.deviations.push(Schedule.preempt(record.n, record.turns, record.inlineOps))
+    record.inlineOps = 0
     this.marker = record
     return true
   }
@@ -617,7 +650,8 @@ export const runOnce = <A, E, R>(
   Effect.flatMap(
     Effect.context<Exclude<R, Scope.Scope>>(),
     (context) =>
-      Effect.callback<RunResult<A, E>>((resume) => {
+      // Tagged external: a bubble running in a bubble keeps the outer one waiting.
+      Effect.callback<RunResult<A, E>>(Waits.tagRegister((resume: (effect: Effect.Effect<RunResult<A, E>>) => void) => {
         const runner = new Runner<A, E>(config, Context.get(Context.empty(), Clock.Clock))
         runner.start(
           body as Effect.Effect<A, E, Scope.Scope>,
@@ -625,5 +659,5 @@ export const runOnce = <A, E, R>(
           (result) => resume(Effect.succeed(result))
         )
         return Effect.sync(() => runner.abort())
-      })
+      }, Waits.external("a bubble run")))
   )

@@ -28,6 +28,14 @@ export interface Site {
 
 const kitFrame = /node_modules|node:|[\\/]src[\\/]testing[\\/]|[\\/]src[\\/]testing\.ts:|^new Promise|^<anonymous>/
 
+/**
+ * The label each fiber had when it last entered a `FiberLabel.set` region:
+ * reports name fibers that have already left it (or ended).
+ *
+ * @internal
+ */
+export const lastLabel = new WeakMap<object, string>()
+
 /** Captures the current stack (cheap: nothing is formatted yet). @internal */
 export const capture = (): Site => {
   const limit = Error.stackTraceLimit
@@ -46,9 +54,12 @@ export const capture = (): Site => {
 export const format = (site: Site): string | undefined => {
   const stack = site.error.stack
   if (stack === undefined) return undefined
+  const cwd = (globalThis as { process?: { cwd?: () => string } }).process?.cwd?.()
   for (const line of stack.split("\n").slice(1)) {
     const frame = line.trim().replace(/^at /, "")
-    if (!kitFrame.test(frame)) return frame
+    if (kitFrame.test(frame)) continue
+    // Paths relative to the working directory read better in a report.
+    return cwd === undefined ? frame : frame.replace(`file://${cwd}/`, "").replace(`${cwd}/`, "")
   }
   return undefined
 }
