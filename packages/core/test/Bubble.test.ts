@@ -1,8 +1,8 @@
 import { describe, expect, it as base } from "@effect/vitest"
-import { Clock, Deferred, Effect, Exit, Fiber, Queue, Random } from "effect"
+import { Clock, Deferred, Effect, Exit, Fiber, Latch, Queue, Random, Semaphore } from "effect"
 import { TestClock } from "effect/testing"
 import { Connection } from "../src/index.ts"
-import { Bubble, FiberLabel, Race, TestProducer, TestSink } from "../src/testing.ts"
+import { Bubble, FiberLabel, LiveFiber, Race, TestProducer, TestSink } from "../src/testing.ts"
 import * as Bugs from "./support/bugs.ts"
 
 const it = Bubble.extend(base)
@@ -101,25 +101,31 @@ describe("Bubble: deadlocks", () => {
       if (error._tag === "DeadlockError") expect(error.time).toBe(120_000)
     }))
 
-  it.effect("a queue take nobody will feed, a latch nobody opens, a semaphore nobody releases", () =>
+  it.effect("a queue take nobody feeds, a latch nobody opens, a semaphore nobody releases, a join", () =>
     Effect.gen(function*() {
       const program = Effect.gen(function*() {
         const queue = yield* Queue.unbounded<number>()
-        const semaphore = yield* Effect.map(Effect.succeed(0), () => undefined)
-        void semaphore
-        const fibers = [
+        const latch = yield* Latch.make(false)
+        const semaphore = yield* Semaphore.make(0)
+        const stuck: Array<Fiber.Fiber<unknown>> = [
           yield* Effect.forkChild(Queue.take(queue).pipe(FiberLabel.set("taker"))),
+          yield* Effect.forkChild(latch.await.pipe(FiberLabel.set("latched"))),
+          yield* Effect.forkChild(semaphore.take(1).pipe(FiberLabel.set("permit"))),
           yield* Effect.forkChild(Effect.never.pipe(FiberLabel.set("never")))
         ]
-        yield* Fiber.joinAll(fibers)
+        const joiner = yield* Effect.forkChild(Fiber.join(stuck[0]!).pipe(FiberLabel.set("joiner")))
+        yield* Fiber.joinAll([...stuck, joiner])
       })
       const error = yield* Effect.flip(Bubble.run(program))
       expect(error._tag).toBe("DeadlockError")
       if (error._tag !== "DeadlockError") return
-      expect(error.fibers.map((f) => `${f.label}:${f.waitingOn._tag}`)).toEqual([
-        "root:Join",
-        "taker:QueueTake",
-        "never:Never"
+      expect(error.fibers.map((f) => `${f.label}: ${LiveFiber.describe(f.waitingOn)}`)).toEqual([
+        "root: Fiber.joinAll",
+        "taker: Queue.take",
+        "latched: Latch.await",
+        "permit: Semaphore.take",
+        "never: Effect.never",
+        "joiner: Fiber.join"
       ])
     }))
 

@@ -41,6 +41,7 @@
  */
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import { dual } from "effect/Function"
 import type * as Scope from "effect/Scope"
 import { config } from "./internal/config.ts"
 import * as Errors from "./internal/errors.ts"
@@ -189,10 +190,11 @@ export const run = <A, E, R>(
 export const external: {
   (what: string): <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
   <A, E, R>(self: Effect.Effect<A, E, R>, what: string): Effect.Effect<A, E, R>
-} = (...args: Array<unknown>): any =>
-  args.length === 1
-    ? (self: Effect.Effect<unknown, unknown, unknown>) => Effect.provideService(self, ExternalWait, args[0] as string)
-    : Effect.provideService(args[0] as Effect.Effect<unknown, unknown, unknown>, ExternalWait, args[1] as string)
+} = dual(
+  2,
+  <A, E, R>(self: Effect.Effect<A, E, R>, what: string): Effect.Effect<A, E, R> =>
+    Effect.provideService(self, ExternalWait, what)
+)
 
 /**
  * The shape of `it.effect` from `@effect/vitest` that {@link extend} needs.

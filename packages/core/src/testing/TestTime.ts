@@ -78,6 +78,11 @@ export interface RunOptions {
  * settling and stepping the clock until it ends. Returns its result; fails with
  * {@link TimeLimitError} (after interrupting it) if it outlives `limit`.
  *
+ * Prefer `Bubble.run`: it needs no step, jumps straight to the next timer,
+ * tells a deadlock (`DeadlockError`) from a long sleep, and fails on fibers
+ * left running. `runToEnd` runs `effect` in a fiber of its own, whose end
+ * interrupts the fibers it forked, so it cannot see a `forkChild` leak.
+ *
  * @example
  * ```ts
  * import { Effect } from "effect"

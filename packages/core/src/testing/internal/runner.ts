@@ -74,6 +74,8 @@ export interface Chooser {
   readonly pick: (ready: ReadonlyArray<Task>, step: number) => number
   /** Whether to preempt `running` before its operation number `ops` (others are ready). */
   readonly preempt: (running: FiberRecord, ops: number, ready: ReadonlyArray<Task>, step: number) => boolean
+  /** Whether it may interrupt fibers (then `interrupt` is asked before each step). */
+  readonly faults: boolean
   /** A fiber to interrupt before step `step`, if any. */
   readonly interrupt: (candidates: ReadonlyArray<FiberRecord>, step: number) => FiberRecord | undefined
   /** A fiber record was made (PCT gives it a priority). */
@@ -86,6 +88,7 @@ export interface Chooser {
 
 /** The default policy. @internal */
 export const fifo: Chooser = {
+  faults: false,
   pick: () => 0,
   preempt: () => false,
   interrupt: () => undefined,
@@ -408,7 +411,7 @@ export class Runner<A, E> implements Scheduler.Scheduler, Scheduler.SchedulerDis
         })
       )
     }
-    if (this.exploring()) this.maybeInterrupt()
+    if (this.chooser.faults && this.exploring()) this.maybeInterrupt()
     const index = this.exploring() ? this.chooser.pick(this.ready, this.step) : 0
     const task = this.ready[index] ?? this.ready[0]!
     if (task !== this.ready[0]) {

@@ -50,6 +50,7 @@ const interruptWith =
 export const random = (seed: number, preemption: number, interrupt: number) => (_: Control): Chooser => {
   const rng = prng(seed)
   return {
+    faults: interrupt > 0,
     pick: (ready) => ready.length === 1 ? 0 : Math.floor(rng() * ready.length),
     preempt: () => preemption > 0 && rng() < preemption,
     interrupt: interruptWith(rng, interrupt),
@@ -98,6 +99,7 @@ export const pct = (seed: number, depth: number, interrupt: number, state: PctSt
     if (change !== -1) running.priority = depth - 1 - change
   }
   return {
+    faults: interrupt > 0,
     pick: (ready) => {
       if (ready.length === 1) return 0
       if (!fair()) return best(ready)
@@ -153,6 +155,7 @@ export class Explorer {
       return 0
     }
     return {
+      faults: false,
       pick: (ready) => ready.length === 1 ? 0 : choose(ready.length, false),
       preempt: () => {
         if (this.preemptions >= this.bound) return false
@@ -210,6 +213,7 @@ export const replay = (schedule: Schedule.Schedule, strict: boolean) => (control
   }
   const name = (task: Task) => `#${task.owner.n}`
   return {
+    faults: interrupts.size > 0,
     pick: (ready, step) => {
       const d = picks.get(step)
       if (d === undefined) return 0
