@@ -351,6 +351,15 @@ describe("Race: options", () => {
     expect(() => Race.exhaustive({ preemptionBound: -1 })).toThrow(/invalid preemptionBound/)
   })
 
+  it.effect("an invariant that returns an Effect (or anything but a boolean) is refused, not passed", () =>
+    Effect.gen(function*() {
+      const error = yield* raceError(
+        Race.check(Effect.succeed(1), { runs: 1, invariant: ((n: number) => Effect.succeed(n === 2)) as never })
+      )
+      expect(error.failure._tag).toBe("Violated")
+      expect(error.message).toContain("must return a boolean or nothing")
+    }))
+
   it.effect("random preemption of 1 (every point) still ends: the resumed operation always runs", () =>
     Effect.gen(function*() {
       const report = yield* Race.check(Bugs.lostUpdate(true), {

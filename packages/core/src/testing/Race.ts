@@ -33,7 +33,7 @@
  *   scheduler. Exhaustive search is complete only within its bound.
  *
  * A failing check fails with {@link RaceError}: the seed, the schedule
- * (`s123 5>2 9^3 =41`), a trace and the reason. `replay(program, schedule)`
+ * (`s123 5>2 1.2^4 =41`), a trace and the reason. `replay(program, schedule)`
  * reruns it and fails with `DivergedError` ("diverged at step k") if the
  * program no longer matches; setting `SLUICE_SCHEDULE` makes every `check`
  * replay that schedule instead of exploring.
@@ -55,7 +55,7 @@ import * as Strategies from "./internal/strategies.ts"
 
 /**
  * The environment variable that makes every {@link check} replay a schedule
- * (`SLUICE_SCHEDULE='s123 5>2 9^3 =41'`). Prefix it with a check's `name` and
+ * (`SLUICE_SCHEDULE='s123 5>2 1.2^4 =41'`). Prefix it with a check's `name` and
  * `=` to replay in that check only (`SLUICE_SCHEDULE='lost-update=s123 …'`).
  *
  * @since 0.2.0
@@ -301,7 +301,11 @@ export interface CheckOptions<A> extends BubbleOptions {
   readonly strategy?: "random" | "pct" | "exhaustive" | Strategy | undefined
   /** Must hold for the program's result: return `false` or throw (e.g. `expect`) when it does not. */
   readonly invariant?: ((value: A) => boolean | void) | undefined
-  /** Seeded faults: `interrupt` is the probability, per step, of interrupting a random fiber (never the root). */
+  /**
+   * Seeded faults: `interrupt` is the probability, per step, of interrupting a
+   * random fiber (never the root). Random and PCT strategies only: exhaustive
+   * search does not inject faults.
+   */
   readonly faults?: { readonly interrupt?: number | undefined } | undefined
   /** Most runs spent shrinking a failing schedule. Default 300; `false` turns shrinking off. */
   readonly shrink?: number | false | undefined
@@ -322,9 +326,16 @@ const judge = <A>(result: RunResult<A, unknown>, invariant: CheckOptions<A>["inv
   if (Exit.isFailure(exit)) return { _tag: "Failed", cause: exit.cause }
   if (invariant === undefined) return undefined
   try {
-    return invariant(exit.value) === false
-      ? { _tag: "Violated", message: `it returned false for ${show(exit.value)}` }
-      : undefined
+    const verdict: unknown = invariant(exit.value)
+    if (verdict === false) return { _tag: "Violated", message: `it returned false for ${show(exit.value)}` }
+    // An Effect (or anything else) would be truthy and pass unseen.
+    if (verdict !== true && verdict !== undefined) {
+      return {
+        _tag: "Violated",
+        message: `it must return a boolean or nothing, or throw; it returned ${show(verdict)}`
+      }
+    }
+    return undefined
   } catch (error) {
     return { _tag: "Violated", message: error instanceof Error ? error.message : String(error) }
   }
@@ -477,7 +488,7 @@ const shrink = <A, E, R>(
  *   return yield* Ref.get(ref)
  * })
  * const result = Race.check(program, { runs: 200, seed: 1, strategy: "random", invariant: (n) => n === 2 })
- * // fails with RaceError: "the invariant does not hold: it returned false for 1", schedule "s… 4^2 =…"
+ * // fails with RaceError: "the invariant does not hold: it returned false for 1", schedule "s… 1.1^3 =4"
  * ```
  *
  * @since 0.2.0
@@ -557,7 +568,7 @@ export const check = <A, E, R>(
  * import { Race } from "@sluice/core/testing"
  *
  * declare const program: Effect.Effect<number>
- * const regression = Race.replay(program, "s1 4^2 =12", { invariant: (n) => n === 2 })
+ * const regression = Race.replay(program, "s1 1.1^3 =4", { invariant: (n) => n === 2 })
  * ```
  *
  * @since 0.2.0
