@@ -19,6 +19,9 @@ export * as Sink from "./Sink.ts"
 /** @since 0.1.0 */
 export * as Connection from "./Connection.ts"
 
+/** @since 0.2.0 */
+export * as Log from "./Log.ts"
+
 /** @since 0.1.0 */
 export * as Hub from "./Hub.ts"
 
