@@ -41,7 +41,6 @@
  *
  * @since 0.1.0
  */
-import * as Data from "effect/Data"
 import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import { dual } from "effect/Function"
@@ -50,13 +49,15 @@ import type * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import type * as Connection from "./Connection.ts"
 import * as internal from "./internal/hub.ts"
+import * as errors from "./internal/hub/errors.ts"
+import type * as Log from "./Log.ts"
 import type { Event, Frame, InvalidEventError } from "./SseEvent.ts"
 
 /**
  * @since 0.1.0
  * @category type ids
  */
-export const TypeId: unique symbol = Symbol.for("@sluice/core/Hub")
+export const TypeId: typeof errors.TypeId = errors.TypeId
 
 /**
  * A hub. Create it with {@link make}; use it with {@link publish},
@@ -67,7 +68,10 @@ export const TypeId: unique symbol = Symbol.for("@sluice/core/Hub")
  */
 export interface Hub {
   readonly [TypeId]: typeof TypeId
-  /** Identifies this hub instance inside its event ids (`<epoch>-<seq>`). */
+  /**
+   * The epoch of the hub's log, in its event ids (`<epoch>-<seq>`). Fixed for
+   * an in-memory log; a remote log's changes when its record was lost.
+   */
   readonly epoch: string
   /** Subscribers currently registered. */
   readonly subscriberCount: () => number
@@ -113,7 +117,13 @@ export interface HistoryOptions {
  * @category models
  */
 export interface Options {
-  /** Replay history bounds; `false` for none. */
+  /**
+   * The record the hub is over (see `Log`): a remote one (Redis) to share a
+   * hub between processes. Default: a new in-memory log with `history` and
+   * `epoch`, which must then not be given.
+   */
+  readonly log?: Log.Log | undefined
+  /** Replay history bounds of the in-memory log; `false` for none. */
   readonly history?: HistoryOptions | false | undefined
   /** Largest encoded event (wire bytes) a publish may produce. Default 64 KiB. */
   readonly maxEventBytes?: number | undefined
@@ -123,8 +133,9 @@ export interface Options {
    */
   readonly allowedEvents?: Iterable<string> | undefined
   /**
-   * Identifies this instance in the ids it assigns. Default: random. Give a
-   * fixed one only if the history survives the instance (it does not here).
+   * The in-memory log's epoch: it identifies this instance in the ids it
+   * assigns. Default: random. Give a fixed one only if the history survives
+   * the instance (in memory it does not).
    */
   readonly epoch?: string | undefined
   /**
@@ -268,19 +279,13 @@ export type Replay =
  * @since 0.1.0
  * @category errors
  */
-export class SlowConsumer extends Data.TaggedError("SlowConsumer")<{
-  readonly subscriber: string
-  readonly policy: "disconnect" | "backpressure"
-  readonly capacity: number
-  /** Under `backpressure`: how long the publisher waited, in milliseconds. */
-  readonly waitedMillis?: number | undefined
-}> {
-  override get message(): string {
-    return this.policy === "disconnect"
-      ? `subscriber ${this.subscriber} could not keep up: its mailbox of ${this.capacity} was full`
-      : `subscriber ${this.subscriber} could not keep up: its mailbox of ${this.capacity} stayed full for ${this.waitedMillis} ms`
-  }
-}
+export const SlowConsumer: typeof errors.SlowConsumer = errors.SlowConsumer
+
+/**
+ * @since 0.1.0
+ * @category errors
+ */
+export type SlowConsumer = errors.SlowConsumer
 
 /**
  * How a subscription ended: a connection outcome, or `slow-consumer`.
@@ -317,15 +322,13 @@ export interface Subscription {
  * @since 0.1.0
  * @category errors
  */
-export class PayloadTooLargeError extends Data.TaggedError("PayloadTooLargeError")<{
-  /** Encoded size in bytes (for very large data: a lower bound, measured without encoding). */
-  readonly size: number
-  readonly max: number
-}> {
-  override get message(): string {
-    return `event of ${this.size} bytes exceeds the maximum of ${this.max}`
-  }
-}
+export const PayloadTooLargeError: typeof errors.PayloadTooLargeError = errors.PayloadTooLargeError
+
+/**
+ * @since 0.1.0
+ * @category errors
+ */
+export type PayloadTooLargeError = errors.PayloadTooLargeError
 
 /**
  * A publish whose event type is not in the hub's `allowedEvents`.
@@ -333,13 +336,13 @@ export class PayloadTooLargeError extends Data.TaggedError("PayloadTooLargeError
  * @since 0.1.0
  * @category errors
  */
-export class EventNotAllowedError extends Data.TaggedError("EventNotAllowedError")<{
-  readonly event: string
-}> {
-  override get message(): string {
-    return `event type ${JSON.stringify(this.event)} is not allowed on this hub`
-  }
-}
+export const EventNotAllowedError: typeof errors.EventNotAllowedError = errors.EventNotAllowedError
+
+/**
+ * @since 0.1.0
+ * @category errors
+ */
+export type EventNotAllowedError = errors.EventNotAllowedError
 
 /**
  * Data the JSON helpers cannot serialize: a cycle, a `BigInt`, a `toJSON`
@@ -349,36 +352,41 @@ export class EventNotAllowedError extends Data.TaggedError("EventNotAllowedError
  * @since 0.1.0
  * @category errors
  */
-export class UnserializableDataError extends Data.TaggedError("UnserializableDataError")<{
-  readonly reason: string
-  readonly cause?: unknown
-}> {
-  override get message(): string {
-    return `cannot serialize event data: ${this.reason}`
-  }
-}
+export const UnserializableDataError: typeof errors.UnserializableDataError = errors.UnserializableDataError
 
 /**
- * Why a publish was rejected.
+ * @since 0.1.0
+ * @category errors
+ */
+export type UnserializableDataError = errors.UnserializableDataError
+
+/**
+ * Why a publish was rejected, or did not complete: the event was refused
+ * (too large, type not allowed, invalid), or the hub's log failed to record
+ * it (`Log.LogError`: only a remote log fails; such a publish may still
+ * have been recorded).
  *
  * @since 0.1.0
  * @category errors
  */
-export type PublishError = PayloadTooLargeError | EventNotAllowedError | InvalidEventError
+export type PublishError = PayloadTooLargeError | EventNotAllowedError | InvalidEventError | Log.LogError
 
 /**
- * {@link publishUnsafe} refused to publish because a subscriber under the
- * `backpressure` policy could make the publish wait (a synchronous call
- * cannot). Nothing was published. Use {@link publish}.
+ * {@link publishUnsafe} refused to publish because the publish could have
+ * to wait, which a synchronous call cannot: a subscriber is under the
+ * `backpressure` policy (`reason` `backpressure`), or the hub's log is remote
+ * (`asynchronous-log`). Nothing was published. Use {@link publish}.
  *
  * @since 0.1.0
  * @category errors
  */
-export class WouldBlockError extends Data.TaggedError("WouldBlockError")<{ readonly subscribers: number }> {
-  override get message(): string {
-    return `the hub has ${this.subscribers} backpressured subscriber(s): publish with Hub.publish, which can wait`
-  }
-}
+export const WouldBlockError: typeof errors.WouldBlockError = errors.WouldBlockError
+
+/**
+ * @since 0.1.0
+ * @category errors
+ */
+export type WouldBlockError = errors.WouldBlockError
 
 /**
  * Creates a hub. It owns no fiber: it lives as long as it is referenced, and
@@ -521,6 +529,15 @@ export const publishSchema: {
 )
 
 /**
+ * Why a subscribe failed: an invalid preamble frame, or the log could not
+ * be read for the replay (only a remote log fails).
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export type SubscribeError = InvalidEventError | Log.LogError
+
+/**
  * Subscribes in the current scope: closing the scope unsubscribes (and ends
  * the connection). Returns once the subscriber is registered: every event
  * published after that reaches it (per its policy).
@@ -553,6 +570,6 @@ export const publishSchema: {
  * @category subscribing
  */
 export const subscribe: {
-  (options: SubscribeOptions): (self: Hub) => Effect.Effect<Subscription, InvalidEventError, Scope.Scope>
-  (self: Hub, options: SubscribeOptions): Effect.Effect<Subscription, InvalidEventError, Scope.Scope>
+  (options: SubscribeOptions): (self: Hub) => Effect.Effect<Subscription, SubscribeError, Scope.Scope>
+  (self: Hub, options: SubscribeOptions): Effect.Effect<Subscription, SubscribeError, Scope.Scope>
 } = dual(2, (self: Hub, options: SubscribeOptions) => internal.subscribe(self, options))

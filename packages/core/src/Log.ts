@@ -45,10 +45,15 @@
  *
  * @since 0.2.0
  */
+import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
-import type * as Effect from "effect/Effect"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Random from "effect/Random"
 import type * as Scope from "effect/Scope"
+import * as ids from "./internal/log/ids.ts"
+import * as memory from "./internal/log/memory.ts"
 import * as model from "./internal/log/model.ts"
 
 /**
@@ -408,15 +413,13 @@ export const notFound = (epoch: string, lastSeq: number, reason: NotFoundReason)
 // -----------------------------------------------------------------------------
 // Ids and frames
 
-const epochPattern = /^[0-9a-z]+$/
-
 /**
  * Whether `epoch` can name a log's life: lower-case letters and digits.
  *
  * @since 0.2.0
  * @category ids
  */
-export const isValidEpoch = (epoch: string): boolean => epochPattern.test(epoch)
+export const isValidEpoch: (epoch: string) => boolean = ids.isValidEpoch
 
 /**
  * The id a log assigns: `<epoch>-<seq>`.
@@ -431,7 +434,7 @@ export const isValidEpoch = (epoch: string): boolean => epochPattern.test(epoch)
  * @since 0.2.0
  * @category ids
  */
-export const formatId = (epoch: string, seq: number): string => `${epoch}-${seq}`
+export const formatId: (epoch: string, seq: number) => string = ids.format
 
 /**
  * Reads an id in the log format, or `undefined` for anything else (a
@@ -448,15 +451,7 @@ export const formatId = (epoch: string, seq: number): string => `${epoch}-${seq}
  * @since 0.2.0
  * @category ids
  */
-export const parseId = (id: string): Position | undefined => {
-  const dash = id.lastIndexOf("-")
-  if (dash <= 0 || dash === id.length - 1) return undefined
-  const epoch = id.slice(0, dash)
-  const digits = id.slice(dash + 1)
-  if (!epochPattern.test(epoch) || !/^\d+$/.test(digits)) return undefined
-  const seq = Number(digits)
-  return Number.isSafeInteger(seq) ? { epoch, seq } : undefined
-}
+export const parseId: (id: string) => Position | undefined = ids.parse
 
 /**
  * An entry's wire text: its id line, then its fields.
@@ -471,7 +466,7 @@ export const parseId = (id: string): Position | undefined => {
  * @since 0.2.0
  * @category ids
  */
-export const frameText = (id: string, fields: string): string => id === "" ? `id:\n${fields}` : `id: ${id}\n${fields}`
+export const frameText: (id: string, fields: string) => string = ids.frameText
 
 // -----------------------------------------------------------------------------
 // Store
@@ -489,6 +484,60 @@ export class Store extends Context.Service<Store, {
   /** Opens (or joins) the log `name`; it is released when the scope closes. */
   readonly open: (name: string, options?: Options) => Effect.Effect<Log, LogError, Scope.Scope>
 }>()("@sluice/core/Log/Store") {}
+
+/**
+ * An in-memory log: the record of a hub in this process, the default of
+ * every hub. It never fails, offers {@link Synchronous}, and its epoch never
+ * changes (a new log is a new epoch). Bounds that cannot work (not numbers,
+ * or both the count and the bytes unlimited) and an epoch that is not
+ * lower-case letters and digits are a defect naming the option.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Hub, Log } from "@sluice/core"
+ *
+ * const program = Effect.gen(function*() {
+ *   const log = yield* Log.makeMemory({ name: "prices", maxEvents: 500, maxAge: "10 minutes" })
+ *   const hub = yield* Hub.make({ log })
+ *   yield* Hub.publish(hub, { data: "1" })
+ * })
+ * ```
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const makeMemory = (options: MemoryOptions = {}): Effect.Effect<Log> =>
+  Effect.gen(function*() {
+    const bounds = memory.limits("Log.makeMemory", "", options)
+    if (options.epoch !== undefined && !ids.isValidEpoch(options.epoch)) {
+      throw new RangeError(
+        `Log.makeMemory: invalid epoch (lower-case letters and digits) (got ${JSON.stringify(options.epoch)})`
+      )
+    }
+    const random = yield* Random.Random
+    const epoch = options.epoch ?? ids.randomEpoch(() => random.nextDoubleUnsafe())
+    return memory.makeUnsafe(options.name ?? "memory", epoch, bounds, yield* Clock.Clock)
+  })
+
+/**
+ * A {@link Store} of in-memory logs: every `open` makes a new log (a new
+ * epoch), released with its scope. With it, `Topics` behaves as without a
+ * store; it is the reference for other stores and for tests.
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerMemory: Layer.Layer<Store> = Layer.effect(
+  Store,
+  Effect.map(
+    Effect.context<never>(),
+    (context) =>
+      Store.of({
+        open: (name, options) => Effect.provideContext(makeMemory({ ...options, name }), context)
+      })
+  )
+)
 
 /**
  * `true` for a {@link Log}.

@@ -24,7 +24,6 @@ import type * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import type * as Hub from "./Hub.ts"
 import * as internal from "./internal/topics.ts"
-import type { InvalidEventError } from "./SseEvent.ts"
 
 /**
  * @since 0.1.0
@@ -132,5 +131,5 @@ export const subscribe = (
   self: Topics,
   topic: string,
   options: Hub.SubscribeOptions
-): Effect.Effect<Hub.Subscription, InvalidEventError | TopicLimitError, Scope.Scope> =>
+): Effect.Effect<Hub.Subscription, Hub.SubscribeError | TopicLimitError, Scope.Scope> =>
   internal.subscribe(self, topic, options)

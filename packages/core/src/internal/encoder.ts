@@ -35,6 +35,9 @@ const multiline = (name: string, value: string): string => {
   return out
 }
 
+/** Why `id` cannot be an event id, if it cannot. @internal */
+export const idError = (id: string): InvalidEventError | undefined => checkField("id", id)
+
 /**
  * An event's wire text from its fields (what `eventText` does, for callers
  * that have the fields and no `Event`).

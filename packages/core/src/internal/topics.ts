@@ -11,7 +11,6 @@ import type * as Topics from "../Topics.ts"
 import { TopicLimitError, TypeId } from "../Topics.ts"
 import { FiberLabel } from "./fiberLabel.ts"
 import * as hubs from "./hub.ts"
-import * as ids from "./hub/ids.ts"
 import * as metrics from "./metrics.ts"
 import { atLeast, check } from "./options.ts"
 
@@ -78,8 +77,8 @@ export const make = (options: Topics.Options): Effect.Effect<Topics.Topics, neve
       const config = hubOptions(topic)
       const cfg = hubs.config(config)
       if (Result.isFailure(cfg)) return Result.fail(cfg.failure)
-      const epoch = config.epoch ?? ids.randomEpoch(() => random.nextDoubleUnsafe())
-      const entry: Entry = { hub: hubs.makeUnsafe(cfg.success, epoch, clock, context), users: 1, timer: undefined }
+      const log = hubs.memoryLog(topic, cfg.success, config, clock, random)
+      const entry: Entry = { hub: hubs.makeUnsafe(cfg.success, log, clock, context), users: 1, timer: undefined }
       entry.hub.onEmpty = () => release(topic, entry)
       entries.set(topic, entry)
       metrics.topicsActive.modifyUnsafe(1, context)

@@ -1,21 +1,19 @@
 /**
- * A hub's history: the most recent events, bounded by count, bytes and age,
- * addressed by sequence number.
+ * An in-memory log's history: the most recent entries, bounded by count,
+ * bytes and age, addressed by sequence number.
  *
- * Sequence numbers are contiguous: the history always holds the events
+ * Sequence numbers are contiguous: the history always holds the entries
  * `firstSeq .. lastSeq` (possibly none), evicting from the oldest end only.
- * That is what makes replay exact: a client whose last event is `s` with
+ * That is what makes replay exact: a client whose last entry is `s` with
  * `firstSeq - 1 <= s <= lastSeq` has missed exactly `s + 1 .. lastSeq`.
  *
  * @internal
  */
+import type * as Log from "../../Log.ts"
 
-/** @internal */
-export interface Entry {
-  readonly seq: number
-  readonly id: string
-  readonly bytes: Uint8Array
-  /** Clock time of the publish, in milliseconds. */
+/** A retained entry (a `Log.Entry`, with what eviction and lookup need). @internal */
+export interface Entry extends Log.Entry {
+  /** Clock time of the append, in milliseconds. */
   readonly at: number
   /** The id was given by the publisher (indexed for lookup), not derived from `seq`. */
   readonly callerId: boolean
@@ -43,12 +41,12 @@ export class History {
     this.limits = limits
   }
 
-  /** Sequence number of the last event published (0 before the first). */
+  /** Sequence number of the last entry appended (0 before the first). */
   get lastSeq(): number {
     return this.last
   }
 
-  /** Sequence number of the oldest retained event (`lastSeq + 1` when empty). */
+  /** Sequence number of the oldest retained entry (`lastSeq + 1` when empty). */
   get firstSeq(): number {
     return this.head < this.entries.length ? this.entries[this.head]!.seq : this.last + 1
   }
@@ -61,33 +59,28 @@ export class History {
     return this.retainedBytes
   }
 
-  /** The next sequence number, without using it. */
-  nextSeq(): number {
-    return this.last + 1
-  }
-
   /**
-   * Records an event published at `at` (its `seq` must be {@link nextSeq}) and
+   * Records an entry appended at `at` (its `seq` must be `lastSeq + 1`) and
    * evicts what the limits no longer allow. Fields, not an entry: a history
    * that keeps nothing allocates nothing.
    */
-  append(seq: number, id: string, bytes: Uint8Array, at: number, callerId: boolean): void {
+  append(seq: number, id: string, frame: Uint8Array, at: number, callerId: boolean): void {
     this.last = seq
     if (this.limits.maxEvents <= 0) return
-    this.entries.push({ seq, id, bytes, at, callerId })
-    this.retainedBytes += bytes.byteLength
+    this.entries.push({ seq, id, frame, at, callerId })
+    this.retainedBytes += frame.byteLength
     if (callerId) this.byCallerId.set(id, seq)
     this.evict(at)
   }
 
-  /** Drops events beyond the count and byte limits and those older than the age limit. */
+  /** Drops entries beyond the count and byte limits and those older than the age limit. */
   evict(now: number): void {
     const { maxAgeMillis, maxBytes, maxEvents } = this.limits
     const oldestAllowed = now - maxAgeMillis
     while (this.head < this.entries.length) {
       const oldest = this.entries[this.head]!
       if (this.size <= maxEvents && this.retainedBytes <= maxBytes && oldest.at > oldestAllowed) break
-      this.retainedBytes -= oldest.bytes.byteLength
+      this.retainedBytes -= oldest.frame.byteLength
       if (oldest.callerId && this.byCallerId.get(oldest.id) === oldest.seq) this.byCallerId.delete(oldest.id)
       this.head++
     }
@@ -98,17 +91,41 @@ export class History {
     }
   }
 
-  /** Sequence number of a retained event that carried this publisher-given id. */
+  /** Sequence number of a retained entry that carried this publisher-given id. */
   seqOfCallerId(id: string): number | undefined {
     return this.byCallerId.get(id)
   }
 
-  /** The retained events after `seq`, oldest first (`seq` must be at least `firstSeq - 1`). */
-  after(seq: number): ReadonlyArray<Entry> {
-    return this.entries.slice(this.head + Math.max(0, seq - this.firstSeq + 1))
+  /**
+   * The retained entries after `seq`, oldest first, at most `budget` of them
+   * (always one when there is one and `maxEvents >= 1`). `seq` must be at
+   * least `firstSeq - 1`.
+   */
+  after(seq: number, budget: Log.Budget): ReadonlyArray<Entry> {
+    const start = this.head + Math.max(0, seq - this.firstSeq + 1)
+    let end = start
+    let bytes = 0
+    while (end < this.entries.length && end - start < budget.maxEvents) {
+      bytes += this.entries[end]!.frame.byteLength
+      if (bytes > budget.maxBytes && end > start) break
+      end++
+    }
+    return this.entries.slice(start, end)
   }
 
-  /** Clock time at which the newest retained event expires (`undefined` when empty or ageless). */
+  /** The newest retained entries within `budget`, oldest first. */
+  newest(budget: Log.Budget): ReadonlyArray<Entry> {
+    let start = this.entries.length
+    let bytes = 0
+    while (start > this.head && this.entries.length - start < budget.maxEvents) {
+      bytes += this.entries[start - 1]!.frame.byteLength
+      if (bytes > budget.maxBytes && start < this.entries.length) break
+      start--
+    }
+    return this.entries.slice(start)
+  }
+
+  /** Clock time at which the newest retained entry expires (`undefined` when empty or ageless). */
   expiresAt(): number | undefined {
     if (this.size === 0 || !Number.isFinite(this.limits.maxAgeMillis)) return undefined
     return this.entries[this.entries.length - 1]!.at + this.limits.maxAgeMillis

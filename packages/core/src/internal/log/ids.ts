@@ -1,8 +1,8 @@
 /**
- * Hub-assigned event ids: `<epoch>-<seq>`, where the epoch identifies the hub
- * instance. A `Last-Event-ID` carrying another epoch was assigned by an
- * earlier instance (the process restarted, or the topic was recreated), whose
- * history is gone.
+ * Log-assigned event ids: `<epoch>-<seq>`, where the epoch names one life of
+ * the record. A `Last-Event-ID` carrying another epoch was assigned before
+ * the record was lost (an in-memory log's process restarted, a topic was
+ * recreated, Redis lost the stream), so what it points at is gone.
  *
  * @internal
  */
@@ -28,7 +28,7 @@ export interface Parsed {
   readonly seq: number
 }
 
-/** Reads an id in the hub's format, or `undefined` for anything else. @internal */
+/** Reads an id in the log format, or `undefined` for anything else. @internal */
 export const parse = (id: string): Parsed | undefined => {
   const dash = id.lastIndexOf("-")
   if (dash <= 0 || dash === id.length - 1) return undefined
@@ -38,3 +38,6 @@ export const parse = (id: string): Parsed | undefined => {
   const seq = Number(digits)
   return Number.isSafeInteger(seq) ? { epoch, seq } : undefined
 }
+
+/** An entry's wire text: its id line, then its fields. @internal */
+export const frameText = (id: string, fields: string): string => id === "" ? `id:\n${fields}` : `id: ${id}\n${fields}`

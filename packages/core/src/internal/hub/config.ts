@@ -1,0 +1,61 @@
+/**
+ * A hub's options, read and checked once when the hub is made. Options that
+ * cannot work are refused then, naming the option: the gap event type and
+ * the epoch as `InvalidEventError` (like an invalid event), numeric limits as
+ * a defect.
+ *
+ * @internal
+ */
+import * as Result from "effect/Result"
+import type * as Hub from "../../Hub.ts"
+import type * as Log from "../../Log.ts"
+import { InvalidEventError } from "../../SseEvent.ts"
+import { frameText } from "../encoder.ts"
+import type { Limits } from "../log/history.ts"
+import * as ids from "../log/ids.ts"
+import * as memory from "../log/memory.ts"
+import { atLeast, check } from "../options.ts"
+
+/** Validated hub options. @internal */
+export interface Config {
+  /** The bounds of the in-memory log the hub makes when it is given none. */
+  readonly history: Limits
+  readonly maxEventBytes: number
+  readonly allowed: ReadonlySet<string> | undefined
+  readonly onGap: "replay-retained" | "live-only"
+  readonly gapEvent: string
+  /** What one subscribe may replay. */
+  readonly budget: Log.Budget
+}
+
+const unlimited: Log.Budget = { maxEvents: Number.POSITIVE_INFINITY, maxBytes: Number.POSITIVE_INFINITY }
+
+/** Reads and checks options. @internal */
+export const config = (options: Hub.Options): Result.Result<Config, InvalidEventError> => {
+  const gapEvent = options.gapEvent ?? "replay_gap"
+  const gapCheck = frameText({ _tag: "Event", event: gapEvent, data: "" })
+  if (typeof gapCheck !== "string") return Result.fail(gapCheck)
+  if (options.epoch !== undefined && !ids.isValidEpoch(options.epoch)) {
+    return Result.fail(
+      new InvalidEventError({
+        field: "id",
+        reason: `the epoch must be lower-case letters and digits (got ${JSON.stringify(options.epoch)})`
+      })
+    )
+  }
+  if (options.log !== undefined) {
+    // The given log has its own bounds and epoch: these would silently not apply.
+    check("Hub", "history (a given log has its own bounds)", options.history === undefined, "set")
+    check("Hub", "epoch (a given log has its own epoch)", options.epoch === undefined, options.epoch)
+  }
+  const history = options.history === false ? { maxEvents: 0 } : options.history ?? {}
+  check("Hub", "maxEventBytes (a finite number, at least 1)", atLeast(options.maxEventBytes, 1), options.maxEventBytes)
+  return Result.succeed({
+    history: memory.limits("Hub", "history.", history),
+    maxEventBytes: Math.floor(options.maxEventBytes ?? 65_536),
+    allowed: options.allowedEvents === undefined ? undefined : new Set(options.allowedEvents),
+    onGap: options.onGap ?? "replay-retained",
+    gapEvent,
+    budget: unlimited
+  })
+}
