@@ -361,6 +361,25 @@ export class FanOut {
     })
   }
 
+  // The hole is gone from the record: everyone is told, and delivery goes on
+  // from the oldest entry the record still has (its newest entries, read).
+  private skipLost(reason: Hub.GapReason): Effect.Effect<void> {
+    return Effect.flatMap(
+      Effect.exit(this.log.read({ _tag: "Newest", budget: refillBudget })),
+      (read) => {
+        if (Exit.isFailure(read) || read.value._tag === "NotFound") {
+          this.acceptJump = true
+          return Effect.void
+        }
+        const { entries, lastSeq } = read.value
+        this.lost(reason, entries.length > 0 ? entries[0]!.seq - 1 : lastSeq)
+        if (entries.length > 0) this.deliver(entries.map((e) => e.frame), entries[0]!.seq)
+        const blocked = this.takeBlocked()
+        return blocked === undefined ? Effect.void : Effect.asVoid(this.awaitBlocked(blocked))
+      }
+    )
+  }
+
   // Reads the record after `seq` and delivers it, until nothing is left out.
   private refill(): Effect.Effect<void> {
     return Effect.gen({ self: this }, function*() {
@@ -381,7 +400,7 @@ export class FanOut {
         const result = read.value
         if (result._tag === "NotFound") {
           if (result.reason === "restarted" || result.epoch !== this.epoch) this.restart(result.epoch, result.lastSeq)
-          else this.lost(result.reason, result.lastSeq)
+          else yield* this.skipLost(result.reason)
           return
         }
         if (result.entries.length > 0) {
