@@ -14,6 +14,17 @@
  * fails with {@link TopicLimitError} (so clients choosing topic names cannot
  * grow memory without a limit).
  *
+ * **Where topics are recorded**: with a `Log.Store` in the context of
+ * {@link make} (a Redis one, to share topics between processes), each
+ * topic's hub is over `store.open(topic)`, opened on first use in the topic's
+ * own scope and closed when the topic is released (the record itself stays
+ * in the store, so a recreated topic resumes where it was). Without a store,
+ * each topic gets an in-memory log, as `Hub.make` does; a recreated topic
+ * then starts a new epoch. A topic's `history` options become its log's
+ * bounds; `hub.log` is refused (topics open their own), and so is `hub.epoch`
+ * with a store. A log that cannot be opened fails the publish or subscribe
+ * that needed it with `Log.LogError`, and the topic is not kept.
+ *
  * `RcMap` is close but not the right tool here: it releases on reference
  * count only, while a topic must also live while it has history to replay.
  *

@@ -1,8 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Fiber, Metric, Scheduler } from "effect"
+import { Effect, Exit, Fiber, Layer, Metric, Scheduler } from "effect"
 import { TestClock } from "effect/testing"
-import { Hub, Topics } from "../src/index.ts"
+import { Hub, Log, Topics } from "../src/index.ts"
 import { LeakTracker, SeededScheduler, TestTime } from "../src/testing.ts"
+import { FakeLog } from "./support/fakeLog.ts"
 import { frameSink, range } from "./support/frames.ts"
 
 describe("Topics", () => {
@@ -169,4 +170,95 @@ describe("Topics", () => {
       expect(gauge).toMatchObject({ value: 2 })
       expect(Hub.isHub(topics)).toBe(false)
     }).pipe(Effect.provideService(Metric.MetricRegistry, new Map())))
+})
+
+describe("Topics over a Log.Store", () => {
+  // A store of logs played by the test (see FakeLog); records what it opened and released.
+  const fakeStore = (options: { readonly fail?: (topic: string) => boolean } = {}) => {
+    const logs = new Map<string, FakeLog>()
+    const released: Array<string> = []
+    let opens = 0
+    const layer = Layer.succeed(
+      Log.Store,
+      Log.Store.of({
+        open: (name, bounds) =>
+          Effect.gen(function*() {
+            opens++
+            yield* Effect.yieldNow // opening takes a moment: concurrent first users share it
+            if (options.fail?.(name) === true) {
+              return yield* new Log.LogError({ log: name, operation: "open", reason: "test" })
+            }
+            const log = logs.get(name) ?? new FakeLog({ epoch: "s", maxEvents: bounds?.maxEvents ?? 1_000 })
+            logs.set(name, log)
+            yield* Effect.addFinalizer(() => Effect.sync(() => released.push(name)))
+            return log
+          })
+      })
+    )
+    return { layer, logs, released, opens: () => opens }
+  }
+
+  it.effect("each topic's hub is over the store's log; released topics close their log, the record stays", () =>
+    Effect.gen(function*() {
+      const store = fakeStore()
+      const topics = yield* Topics.make({ hub: { history: { maxEvents: 7 } } }).pipe(Effect.provide(store.layer))
+      const sink = frameSink()
+      yield* Effect.scoped(Effect.gen(function*() {
+        const subscribing = yield* Effect.forkChild(Topics.subscribe(topics, "room", { sink: sink.sink }))
+        const publishing = yield* Effect.forkChild(Topics.publish(topics, "room", { data: "hi" }))
+        yield* Fiber.join(subscribing)
+        const log = store.logs.get("room")!
+        yield* log.settle()
+        expect(yield* Fiber.join(publishing)).toMatchObject({ seq: 1, id: "s-1" })
+        yield* sink.awaitEvents(1)
+        expect(store.opens()).toBe(1) // two first users, one open
+      }))
+      expect(sink.ids()).toEqual(["s-1"])
+      expect(topics.has("room")).toBe(false)
+      yield* Effect.yieldNow
+      expect(store.released).toEqual(["room"])
+      // Recreated: the same record, so a client resumes where it was.
+      const again = frameSink()
+      const resumed = yield* Effect.forkChild(
+        Topics.subscribe(topics, "room", { sink: again.sink, lastEventId: "s-0" })
+      )
+      yield* store.logs.get("room")!.settle()
+      expect((yield* Fiber.join(resumed)).replay).toEqual({ _tag: "Resumed", lastEventId: "s-0", replayed: 1 })
+    }))
+
+  it.effect("a log that cannot be opened fails its users with LogError; the topic is not kept", () =>
+    Effect.gen(function*() {
+      const store = fakeStore({ fail: (t) => t === "broken" })
+      const topics = yield* Topics.make().pipe(Effect.provide(store.layer))
+      const results = yield* Effect.all([
+        Effect.flip(Topics.publish(topics, "broken", { data: "x" })),
+        Effect.flip(Topics.subscribe(topics, "broken", { sink: frameSink().sink }))
+      ], { concurrency: "unbounded" })
+      for (const error of results) expect(error).toMatchObject({ _tag: "LogError", log: "broken", operation: "open" })
+      expect(topics.size()).toBe(0)
+      expect(store.opens()).toBe(1)
+    }))
+
+  it.effect("topics over Log.layerMemory behave as without a store", () =>
+    Effect.gen(function*() {
+      const topics = yield* Topics.make({ hub: { history: false } }).pipe(Effect.provide(Log.layerMemory))
+      const sink = frameSink()
+      yield* Effect.scoped(Effect.gen(function*() {
+        yield* Topics.subscribe(topics, "t", { sink: sink.sink })
+        yield* Topics.publish(topics, "t", { data: "1" })
+        yield* sink.awaitEvents(1)
+      }))
+      expect(topics.size()).toBe(0)
+    }))
+
+  it.effect("a topic's options cannot bring their own log, nor an epoch when a store gives the logs", () =>
+    Effect.gen(function*() {
+      const log = yield* Log.makeMemory()
+      const topics = yield* Topics.make({ hub: { log } })
+      const exit = yield* Effect.exit(Topics.publish(topics, "t", { data: "x" }))
+      expect(String(Exit.isFailure(exit) && exit.cause.reasons[0])).toContain("hub.log")
+      const stored = yield* Topics.make({ hub: { epoch: "e" } }).pipe(Effect.provide(Log.layerMemory))
+      const epochExit = yield* Effect.exit(Topics.publish(stored, "t", { data: "x" }))
+      expect(String(Exit.isFailure(epochExit) && epochExit.cause.reasons[0])).toContain("hub.epoch")
+    }))
 })
