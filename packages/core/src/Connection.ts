@@ -1,21 +1,24 @@
 /**
  * The connection actor: the one mechanism every sluice stream runs on.
  *
- * A connection is a producer fiber and a writer fiber joined by a bounded
- * `Queue` (the mailbox), plus a watchdog fiber for heartbeats and write
- * timeouts, all forked into one `Scope`:
+ * A connection is a bounded mailbox of encoded frames, a writer that empties
+ * it into the sink, and deadlines (heartbeat, write timeout) on the clock's
+ * shared ticker, in one `Scope`; with a producer, a producer fiber fills the
+ * mailbox. A hub or a keyed registry feeds it through its handle instead.
  *
  * ```text
- * producer ──offer──▶ [ mailbox: bounded Queue of encoded frames ] ──takeAll──▶ writer ──▶ sink
- *                                   ▲ heartbeat (when idle)                    ▲ deadline
- *                                   └───────────────── watchdog ──────────────┘
+ * producer ─send─▶ ┐
+ * handle ───offer─▶ ┴▶ [ mailbox: encoded frames, bounded ] ─▶ writer ─▶ sink
+ *                         ▲ heartbeat when idle             ▲ write deadline
  * ```
  *
  * What it guarantees:
  * - **Backpressure**: when the mailbox is full the producer suspends; nothing
  *   grows without bound and nothing spins.
- * - **Coalescing**: the writer takes everything available and writes it as one
- *   chunk, so a backlog costs one write, not one per event.
+ * - **Coalescing**: the writer takes everything waiting and writes it as one
+ *   chunk, so a backlog costs one write, not one per event. When the sink
+ *   can take a chunk at once (`Sink.tryWrite`), it is written without waking
+ *   the writer's fiber.
  * - **Client gone** (the sink fails, or a write exceeds the write timeout): the
  *   producer is interrupted, whatever is still buffered is discarded and
  *   counted, finalizers run once, and no fiber is left. A producer blocked on a
@@ -35,7 +38,7 @@
  *   ({@link Overflow}), counting drops and optionally telling the client where
  *   the gap is ({@link Options.dropNotice}).
  * - **Preamble**: frames written before anything in the mailbox (an opening
- *   event, replayed history), outside the mailbox's capacity.
+ *   event), outside the mailbox's capacity.
  * - The result is an {@link Outcome} value saying why it ended and how many
  *   events were delivered and discarded; the same figures feed Effect
  *   `Metric`s (`sluice_connections_open`, `sluice_events_delivered_total`, …).
@@ -160,34 +163,11 @@ export interface Options<E = never, R = never> {
    */
   readonly dropNotice?: ((missed: number) => Frame) | undefined
   /**
-   * Called synchronously when the connection is about to stop accepting
-   * (before `close` takes effect): a feeder that holds events for it (a hub
-   * handing out a burst at the end of a run) delivers them now, so an event
-   * published before the close is written before the close frames.
-   */
-  readonly beforeClose?: (() => void) | undefined
-  /**
    * Encoded frames written before anything offered to the mailbox (an opening
-   * event, a `retry:` hint, replayed history). They do not use mailbox
-   * capacity; they are written in batches of at most `capacity` frames.
-   *
-   * As a function it is called once, synchronously, as soon as the connection
-   * accepts offers and before any of its fibers start: whatever it registers
-   * (a hub subscription) and the frames it returns are fixed in one step, so
-   * nothing offered after the call can be written before those frames.
+   * event, a `retry:` hint). They do not use mailbox capacity; they are
+   * written in batches of at most `capacity` frames.
    */
-  readonly preamble?:
-    | ReadonlyArray<Uint8Array>
-    | ((connection: Connection) => ReadonlyArray<Uint8Array>)
-    | undefined
-  /**
-   * Called synchronously, once, when the outcome is decided (before the
-   * connection's fibers have finished; {@link Connection.outcome} resolves
-   * after they have). Lets a feeder stop offering at once. It runs inside
-   * whatever ended the connection (a hub's publish, another fiber): it must
-   * not throw, and must not run effects synchronously (no `runSync`).
-   */
-  readonly onEnd?: ((outcome: Outcome) => void) | undefined
+  readonly preamble?: ReadonlyArray<Uint8Array> | undefined
 }
 
 /**
@@ -260,18 +240,14 @@ export interface Connection {
   readonly offerUnsafe: (bytes: Uint8Array) => boolean
   /**
    * {@link Connection.offerUnsafe} for `frames[from..]`, in order, with one
-   * capacity check when they all fit (how a hub hands a burst to each
-   * subscriber). A writer waiting for frames is served at once, in the
+   * capacity check when they all fit (how a feeder hands a burst to each
+   * connection). A writer waiting for frames is served at once, in the
    * caller's stack (not through the scheduler): call it outside a fiber's
    * run, at the end of a burst. Returns the index of the first frame not
-   * accepted (`frames.length` when all were).
-   *
-   * Pass `frozen: true` only when neither the array nor its bytes will ever
-   * change again: an empty mailbox may then keep the array itself instead of
-   * copying it, so every subscriber of a burst shares one array (and one
-   * concatenation of it). A hub passes its burst this way.
+   * accepted (`frames.length` when all were). The frames are copied: the
+   * caller may reuse its array.
    */
-  readonly offerManyUnsafe: (frames: ReadonlyArray<Uint8Array>, from: number, frozen?: boolean) => number
+  readonly offerManyUnsafe: (frames: ReadonlyArray<Uint8Array>, from: number) => number
   /**
    * Offers encoded bytes. Under `suspend` it waits while the mailbox is full;
    * under the dropping overflows it never waits (a drop counts as handled).
@@ -332,6 +308,16 @@ export interface Connection {
    * already ended.
    */
   readonly killUnsafe: (reason: string) => boolean
+  /**
+   * Calls `observer` once, synchronously, with the {@link Outcome} as soon as
+   * it is decided (before the connection's fibers have finished;
+   * {@link Connection.outcome} resolves after they have), or at once if the
+   * connection has already ended. Returns the function that removes it. It
+   * runs inside whatever ended the connection: it must not throw, and must
+   * not run effects synchronously (no `runSync`). For transports that must
+   * react at once (end the response).
+   */
+  readonly addObserver: (observer: (outcome: Outcome) => void) => () => void
   /** Waits for the end and returns the {@link Outcome}. */
   readonly outcome: Effect.Effect<Outcome>
 }

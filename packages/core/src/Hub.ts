@@ -217,7 +217,7 @@ export type Policy = "disconnect" | "drop-oldest" | "drop-newest" | "backpressur
  * @category models
  */
 export interface SubscribeOptions
-  extends Omit<Connection.Options, "producer" | "overflow" | "dropNotice" | "preamble" | "beforeClose">
+  extends Omit<Connection.Options, "producer" | "overflow" | "dropNotice" | "preamble">
 {
   /** Slow-client policy. Default `disconnect`. */
   readonly policy?: Policy | undefined

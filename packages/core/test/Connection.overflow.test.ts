@@ -1,6 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Latch, Metric } from "effect"
 import { Connection, SseEvent } from "../src/index.ts"
+import { seal } from "../src/internal/burst.ts"
+import * as connection from "../src/internal/connection.ts"
 import { LeakTracker, TestProducer, TestSink, TestTime } from "../src/testing.ts"
 import { frameSink } from "./support/frames.ts"
 
@@ -110,7 +112,7 @@ describe("Connection overflow, preamble and feeder hooks", () => {
       expect(outcome).toMatchObject({ delivered: 3, dropped: 0, discarded: 0, heartbeats: 1 })
     }))
 
-  it.effect("offerManyUnsafe: a frozen burst is shared by the mailboxes and never changed; each copies before it changes", () =>
+  it.effect("offerBurstUnsafe: a burst is shared by the mailboxes and never changed; each copies before it changes", () =>
     Effect.gen(function*() {
       const holdA = yield* Latch.make(false)
       const holdB = yield* Latch.make(false)
@@ -120,13 +122,14 @@ describe("Connection overflow, preamble and feeder hooks", () => {
       const original = [...burst]
       yield* Effect.scoped(Effect.gen(function*() {
         const options = { overflow: "drop-oldest", heartbeat: false, writeTimeout: false } as const
-        const a = yield* Connection.make({ ...options, capacity: 3, sink: sinkA.sink })
-        const b = yield* Connection.make({ ...options, capacity: 4, sink: sinkB.sink })
+        // Fed connections (a hub's): only a feeder offers bursts.
+        const a = yield* connection.makeFed({ ...options, capacity: 3, sink: sinkA.sink }, { start: () => [] })
+        const b = yield* connection.makeFed({ ...options, capacity: 4, sink: sinkB.sink }, { start: () => [] })
         a.offerUnsafe(frame(0))
         b.offerUnsafe(frame(0))
         yield* TestTime.settle() // both writers are in a held write: the mailboxes are empty
-        expect(a.offerManyUnsafe(burst, 0, true)).toBe(3)
-        expect(b.offerManyUnsafe(burst, 0, true)).toBe(3)
+        expect(a.offerBurstUnsafe(seal(burst), 0)).toBe(3)
+        expect(b.offerBurstUnsafe(seal(burst), 0)).toBe(3)
         // a (full): a drop; b (room for one more): an append. Neither may
         // show through the other or in the burst.
         a.offerUnsafe(frame(4))
@@ -206,15 +209,14 @@ describe("Connection overflow, preamble and feeder hooks", () => {
       expect(sink.chunks().map((c) => c.byteLength)).toEqual([2, 2, 1, 2].map((n) => n * frame(1).byteLength))
     }))
 
-  it.effect("preamble as a function: called once with the live handle before the fibers start", () =>
+  it.effect("a feeder's start: called once with the live handle before the fibers start", () =>
     Effect.gen(function*() {
       const sink = yield* TestSink.make()
       const tracker = LeakTracker.make()
       let calls = 0
       yield* tracker.track(Effect.scoped(Effect.gen(function*() {
-        const conn = yield* Connection.make({
-          sink: sink.sink,
-          preamble: (handle) => {
+        const conn = yield* connection.makeFed({ sink: sink.sink }, {
+          start: (handle) => {
             calls++
             expect(tracker.byLabel()).toEqual({})
             // A feeder registered here may offer at once; those frames come after the preamble.
@@ -244,12 +246,12 @@ describe("Connection overflow, preamble and feeder hooks", () => {
       expect(outcome).toMatchObject({ reason: "closed", closeReason: "slow", delivered: 0, discarded: 6 })
     }))
 
-  it.effect("onEnd is called once with the outcome; accepting() turns false on close", () =>
+  it.effect("a feeder's onEnd is called once with the outcome; accepting() turns false on close", () =>
     Effect.gen(function*() {
       const sink = yield* TestSink.make()
       const ended: Array<Connection.Outcome> = []
       yield* Effect.scoped(Effect.gen(function*() {
-        const conn = yield* Connection.make({ sink: sink.sink, onEnd: (o) => ended.push(o) })
+        const conn = yield* connection.makeFed({ sink: sink.sink }, { start: () => [], onEnd: (o) => ended.push(o) })
         expect(conn.accepting()).toBe(true)
         conn.offerUnsafe(frame(1))
         yield* conn.close("bye")
@@ -261,5 +263,26 @@ describe("Connection overflow, preamble and feeder hooks", () => {
       }))
       expect(ended).toHaveLength(1)
       expect(ended[0]).toMatchObject({ reason: "closed", closeReason: "bye", delivered: 1 })
+    }))
+
+  it.effect("addObserver: called once, at the end, after the feeder's onEnd; at once when already ended", () =>
+    Effect.gen(function*() {
+      const sink = yield* TestSink.make()
+      const calls: Array<string> = []
+      yield* Effect.scoped(Effect.gen(function*() {
+        const conn = yield* connection.makeFed({ sink: sink.sink }, {
+          start: () => [],
+          onEnd: (o) => calls.push(`feeder ${o.reason}`)
+        })
+        conn.addObserver((o) => calls.push(`first ${o.reason}`))
+        const removed = conn.addObserver((o) => calls.push(`removed ${o.reason}`))
+        removed()
+        yield* conn.kill("bye")
+        expect(calls).toEqual(["feeder closed", "first closed"])
+        conn.addObserver((o) => calls.push(`late ${o.reason}`))
+        expect(calls).toEqual(["feeder closed", "first closed", "late closed"])
+        yield* conn.kill("again")
+      }))
+      expect(calls).toHaveLength(3)
     }))
 })

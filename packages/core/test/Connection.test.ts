@@ -350,11 +350,8 @@ describe("Connection", () => {
       const ended: Array<Connection.Reason> = []
       const tracker = LeakTracker.make()
       yield* tracker.track(Effect.scoped(Effect.gen(function*() {
-        const conn = yield* Connection.make({
-          producer: TestProducer.aggressive(0).producer,
-          sink: sink.sink,
-          onEnd: (o) => ended.push(o.reason)
-        })
+        const conn = yield* Connection.make({ producer: TestProducer.aggressive(0).producer, sink: sink.sink })
+        conn.addObserver((o) => ended.push(o.reason))
         yield* conn.lost(new Sink.WriteError({ reason: "closed", detail: "socket closed" }))
         const outcome = yield* conn.outcome
         expect(outcome.reason).toBe("client-gone")

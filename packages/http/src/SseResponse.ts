@@ -194,7 +194,11 @@ export const attach: <P = undefined, E = never, R = never, RA = never>(
  * @category models
  */
 export interface Prepared {
-  /** Connection options to pass through (sink, capacity, heartbeat, write timeout, terminal frames, id, onEnd). */
+  /**
+   * Connection options to pass through (sink, capacity, heartbeat, write
+   * timeout, terminal frames, id). The route observes the connection's end
+   * itself (`Connection.addObserver`) once `attach`'s start returns it.
+   */
   readonly connection: Connection.Options<unknown, never>
   /** Frames to write before anything else (`retry:` hint, `connection_open`). */
   readonly preamble: ReadonlyArray<SseEvent.Frame>

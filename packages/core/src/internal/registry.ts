@@ -4,7 +4,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
 import * as Scope from "effect/Scope"
-import * as Connection from "../Connection.ts"
+import type * as Connection from "../Connection.ts"
 import type * as Registry from "../Registry.ts"
 import {
   KeyClosedError,
@@ -15,6 +15,7 @@ import {
   UnknownKeyError
 } from "../Registry.ts"
 import type { Frame } from "../SseEvent.ts"
+import { makeFed } from "./connection.ts"
 import { frameBytes } from "./encoder.ts"
 import { forkLabelled } from "./fiberLabel.ts"
 import { atLeast, check } from "./options.ts"
@@ -379,12 +380,11 @@ export const connect = (
     let generation = 0
 
     const { closeFrames: _, preamble: __, ...connectionOptions } = options
-    const connection = yield* Connection.make({
-      ...connectionOptions,
+    const connection = yield* makeFed(connectionOptions, {
       // Called once, synchronously, when the connection starts accepting:
       // replacing the old connection, registering this one and taking the
       // waiting events are one step that no send can interleave with.
-      preamble: (conn) => {
+      start: (conn) => {
         const current = registry.lanes.get(key) ?? registry.create(key)
         lane = current
         generation = ++current.generation
@@ -413,13 +413,12 @@ export const connect = (
         }
         return frames
       },
-      onEnd: (outcome) => {
+      onEnd: () => {
         // Identity check: only this connection's own registration is removed.
         if (lane !== undefined && lane.live?.generation === generation) {
           lane.live = undefined
           registry.forgetIfIdle(lane)
         }
-        options.onEnd?.(outcome)
       }
     })
     if (closeWith !== undefined) connection.closeUnsafe(closeWith, closeFrames(closeWith))

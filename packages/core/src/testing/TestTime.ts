@@ -3,7 +3,7 @@
  *
  * `TestClock.adjust` waits only one scheduler turn before it moves time. Sleeps
  * registered a few turns later (by a freshly forked pipeline, a `Stream.merge`,
- * a connection's watchdog) are then placed relative to the already-advanced
+ * a connection's deadlines) are then placed relative to the already-advanced
  * time, and a single large `adjust` gives wrong timelines or hangs. These
  * helpers let forked fibers settle before every step and move time in small
  * steps, so timelines are exact at the step's resolution.

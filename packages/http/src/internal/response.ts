@@ -273,18 +273,6 @@ export const attach = <P = undefined, E = never, R = never, RA = never>(
         heartbeatText: options.heartbeatText,
         writeTimeout,
         id: connectionId,
-        onEnd: (outcome) => {
-          // A client that is gone, or was cut off, gets no graceful end.
-          if (outcome.reason === "client-gone" || outcome.reason === "interrupted" || outcome.discarded > 0) {
-            body.abort()
-          } else {
-            body.end(graceMillis)
-          }
-          span.attribute("sluice.outcome", outcome.reason)
-          span.attribute("sluice.delivered", outcome.delivered)
-          span.attribute("sluice.discarded", outcome.discarded)
-          options.onEnd?.(outcome)
-        },
         terminal: {
           completed: () => closeFrames("completed"),
           failed: (cause) => [...lifecycle.error(cause), ...closeFrames("failed")]
@@ -302,6 +290,19 @@ export const attach = <P = undefined, E = never, R = never, RA = never>(
       return started
     }
     const connection = started
+    // At once when it ends (or now, if it already has).
+    connection.addObserver((outcome) => {
+      // A client that is gone, or was cut off, gets no graceful end.
+      if (outcome.reason === "client-gone" || outcome.reason === "interrupted" || outcome.discarded > 0) {
+        body.abort()
+      } else {
+        body.end(graceMillis)
+      }
+      span.attribute("sluice.outcome", outcome.reason)
+      span.attribute("sluice.delivered", outcome.delivered)
+      span.attribute("sluice.discarded", outcome.discarded)
+      options.onEnd?.(outcome)
+    })
 
     // The socket side went away (the pipe to the client broke).
     body.onGone((error) => connection.lostUnsafe(error))

@@ -2,7 +2,7 @@
  * The fan-out: a hub's subscribers, fed from its log's tail.
  *
  * Each burst the tail hands over (`Log.Change` `Appended`) is offered, as the
- * very same frozen array, to every live subscriber's mailbox (one call per
+ * very same sealed burst (see `burst`), to every live subscriber's mailbox (one call per
  * subscriber per burst), from the subscriber's own starting point. A
  * subscriber that refuses is handled by its policy: removed when its
  * connection is closing, disconnected with `SlowConsumer` under
@@ -32,9 +32,10 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Metric from "effect/Metric"
-import type * as Connection from "../../Connection.ts"
 import type * as Hub from "../../Hub.ts"
 import type * as Log from "../../Log.ts"
+import { type Burst, seal } from "../burst.ts"
+import type { Fed } from "../connection.ts"
 import { FiberLabel } from "../fiberLabel.ts"
 import * as ids from "../log/ids.ts"
 import * as metrics from "../metrics.ts"
@@ -48,7 +49,7 @@ export const slowConsumerReason = "slow-consumer"
 
 /** A registered subscriber. @internal */
 export interface Subscriber extends Member {
-  readonly conn: Connection.Connection
+  readonly conn: Fed
   readonly policy: Hub.Policy
   readonly timeoutMillis: number
   slow: SlowConsumer | undefined
@@ -59,7 +60,7 @@ export interface Subscriber extends Member {
 /** A backpressured subscriber that refused `frames[from..]`. @internal */
 export interface Blocked {
   readonly sub: Subscriber
-  readonly frames: ReadonlyArray<Uint8Array>
+  readonly frames: Burst
   readonly from: number
 }
 
@@ -182,7 +183,8 @@ export class FanOut {
           this.acceptJump = false
           this.lost("unknown", change.firstSeq - 1)
         }
-        this.deliver(change.frames, change.firstSeq)
+        // The log hands the frames over: from here on they are a burst.
+        this.deliver(seal(change.frames), change.firstSeq)
         if (this.blocked === undefined || this.claiming) return undefined
         return { _tag: "Blocked", blocked: this.takeBlocked()! }
       }
@@ -190,11 +192,11 @@ export class FanOut {
   }
 
   /**
-   * Offers entries `first, first + 1, …` (their frames, frozen) to every
+   * Offers entries `first, first + 1, …` (their frames, a burst) to every
    * subscriber from its starting point; entries already delivered are
    * skipped. Refusals go to {@link refused}.
    */
-  deliver(frames: ReadonlyArray<Uint8Array>, first: number): void {
+  deliver(frames: Burst, first: number): void {
     const skip = this.seq + 1 - first
     if (skip >= frames.length) return
     this.seq = first + frames.length - 1
@@ -209,7 +211,7 @@ export class FanOut {
         let at = sub.fromSeq - first
         if (at < floor) at = floor
         while (at < frames.length) {
-          const stop = sub.conn.offerManyUnsafe(frames, at, true)
+          const stop = sub.conn.offerBurstUnsafe(frames, at)
           this.deliveries.count += stop - at
           if (stop === frames.length) {
             accepted++
@@ -225,7 +227,7 @@ export class FanOut {
   }
 
   // A subscriber refused `frames[stop]`: where to go on from (past the end: stop).
-  private refused(sub: Subscriber, frames: ReadonlyArray<Uint8Array>, stop: number): number {
+  private refused(sub: Subscriber, frames: Burst, stop: number): number {
     if (!sub.conn.accepting()) {
       this.remove(sub) // closing or ended
       return frames.length
@@ -290,12 +292,12 @@ export class FanOut {
 
   /** Offers one frame to every live subscriber, whatever its starting point. */
   private broadcast(frame: Uint8Array): void {
-    const frames = [frame]
+    const frames = seal([frame])
     const items = this.members.begin()
     try {
       for (let i = 0; i < items.length; i++) {
         const sub = items[i]!
-        if (sub.live && sub.conn.offerManyUnsafe(frames, 0, true) === 0) this.refused(sub, frames, 0)
+        if (sub.live && sub.conn.offerBurstUnsafe(frames, 0) === 0) this.refused(sub, frames, 0)
       }
     } finally {
       this.members.end()
@@ -373,7 +375,7 @@ export class FanOut {
         }
         const { entries, lastSeq } = read.value
         this.lost(reason, entries.length > 0 ? entries[0]!.seq - 1 : lastSeq)
-        if (entries.length > 0) this.deliver(entries.map((e) => e.frame), entries[0]!.seq)
+        if (entries.length > 0) this.deliver(seal(entries.map((e) => e.frame)), entries[0]!.seq)
         const blocked = this.takeBlocked()
         return blocked === undefined ? Effect.void : Effect.asVoid(this.awaitBlocked(blocked))
       }
@@ -404,7 +406,7 @@ export class FanOut {
           return
         }
         if (result.entries.length > 0) {
-          this.deliver(result.entries.map((e) => e.frame), result.entries[0]!.seq)
+          this.deliver(seal(result.entries.map((e) => e.frame)), result.entries[0]!.seq)
           const blocked = this.takeBlocked()
           if (blocked !== undefined) yield* this.awaitBlocked(blocked)
         }

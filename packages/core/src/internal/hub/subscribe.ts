@@ -52,7 +52,6 @@ export const subscribe = (
       backpressureTimeout,
       dropNotice,
       lastEventId,
-      onEnd,
       policy = "disconnect",
       preamble,
       ...connectionOptions
@@ -87,15 +86,16 @@ export const subscribe = (
     const timeoutMillis = backpressureTimeout === undefined
       ? defaultBackpressureTimeoutMillis
       : toMillis(backpressureTimeout)
-    const conn = yield* connection.make<never, never>({
+    const conn = yield* connection.makeFed({
       ...connectionOptions,
       overflow: policy === "drop-oldest" || policy === "drop-newest" ? policy : "suspend",
-      dropNotice: notice,
+      dropNotice: notice
+    }, {
       // Called once, synchronously, when the connection starts accepting
       // offers: the replay is fixed and the subscriber registered in one step,
       // so every entry is either replayed or offered live, never both, never
       // neither. The writer writes these frames before anything offered.
-      preamble: (handle) => {
+      start: (handle) => {
         let frames: ReadonlyArray<Uint8Array> = []
         let fromSeq: number
         if (sync !== undefined) {
@@ -126,9 +126,8 @@ export const subscribe = (
       },
       // Events published before a close reach it before its close frames.
       beforeClose: () => sync?.flush(),
-      onEnd: (outcome) => {
+      onEnd: () => {
         if (sub !== undefined) fanOut.remove(sub)
-        onEnd?.(outcome)
       }
     })
     const registered = sub!
