@@ -2,11 +2,15 @@
  * A broadcast hub: publish an event once, every subscriber receives it.
  *
  * ```text
- * publish ──validate, encode once──▶ history (count / bytes / age)
- *                 │
- *                 └──same bytes, one offerUnsafe each──▶ [mailbox] ─▶ writer ─▶ sink   (subscriber 1)
- *                                                        [mailbox] ─▶ writer ─▶ sink   (subscriber 2) …
+ * publish ──validate──▶ Log (ids, history: count / bytes / age) ──tail: the burst, encoded once
+ *                                                       │
+ *              same bytes, one offer each ──────────────┴──▶ [mailbox] ─▶ writer ─▶ sink   (subscriber 1)
+ *                                                            [mailbox] ─▶ writer ─▶ sink   (subscriber 2) …
  * ```
+ *
+ * A hub is a local fan-out over a log (see `Log`): an in-memory one by
+ * default, or a remote one (Redis) shared by many processes, each with its
+ * own hub fanning out the same record to its own subscribers.
  *
  * Each subscriber is a connection actor (see `Connection`) with its own
  * bounded mailbox and its own slow-client {@link Policy}. A publish encodes
@@ -22,21 +26,29 @@
  * - **Validation first**: a rejected publish (too large, type outside the
  *   allowlist, invalid id or event, unserializable data) touches no
  *   subscriber and no history and fails with a typed error.
- * - **Replay**: events carry ids (the hub assigns `<epoch>-<seq>` unless the
- *   publisher gives one). `subscribe({ lastEventId })` writes every retained
- *   event after that id, then live events, with no gap and no duplicate: the
+ * - **Replay**: events carry ids (the log assigns `<epoch>-<seq>` unless the
+ *   publisher gives one). `subscribe({ lastEventId })` writes the retained
+ *   events after that id, then live events, with no gap and no duplicate: the
  *   subscriber is registered and the replayed suffix is fixed in one
- *   synchronous step, and the replayed frames are written before anything in
- *   the mailbox. An id older than the history, unknown, or from another hub
- *   instance (a restart: the epoch differs) is answered with a gap signal
- *   ({@link Replay}, and a `replay_gap` event on the wire).
+ *   synchronous step (over a remote log: a hand-off that keeps live events
+ *   aside while the record is read), and the replayed frames are written
+ *   before anything in the mailbox.
+ * - **Replay is bounded per request**: an id older than the history, unknown,
+ *   or from another life of the log (a restart: the epoch differs), and a
+ *   client that missed more than the {@link Options.replayBudget} (1000 events
+ *   and 256 KiB by default), get a gap signal ({@link Replay}, a `replay_gap`
+ *   event whose id is where the client now stands) and then live events only:
+ *   never the whole history, so that no request of a few bytes can make the
+ *   server send megabytes. `onGap: "replay-retained"` adds the newest
+ *   retained events within the budget instead (a bounded tail).
  * - **Bounded memory**: history by count, bytes and age (on the Effect
  *   `Clock`); mailboxes by capacity.
  *
  * Metrics: `sluice_hub_events_published_total`,
  * `sluice_hub_publish_rejected_total{reason}`, `sluice_hub_deliveries_total`,
  * `sluice_hub_slow_consumers_total{policy}`, `sluice_hub_subscribers`,
- * `sluice_hub_replays_total{result}`, and the connections' own metrics
+ * `sluice_hub_replays_total{result}` (`resumed`, or the gap reason),
+ * `sluice_hub_events_replayed_total`, and the connections' own metrics
  * (drops: `sluice_events_dropped_total{reason}`).
  *
  * @since 0.1.0
@@ -139,12 +151,34 @@ export interface Options {
    */
   readonly epoch?: string | undefined
   /**
-   * After a gap signal: `replay-retained` (default) writes every retained
-   * event, `live-only` writes none.
+   * After a gap signal: `live-only` (default) writes no history, only live
+   * events; `replay-retained` writes the newest retained events, as many as
+   * the {@link Options.replayBudget} allows (a bounded tail). Never the whole
+   * history: see {@link ReplayBudget}.
    */
   readonly onGap?: "replay-retained" | "live-only" | undefined
+  /** What one subscribe may replay. Default 1000 events and 256 KiB. */
+  readonly replayBudget?: ReplayBudget | undefined
   /** Event type of the gap signal on the wire. Default `replay_gap`. */
   readonly gapEvent?: string | undefined
+}
+
+/**
+ * What one subscribe may replay, so that a request of a few bytes cannot
+ * make the server send its whole history (and a thousand of them, a
+ * thousand times that). A client that missed more than this gets the gap
+ * signal (reason `budget`) instead of a replay, then what `onGap` allows.
+ * Values that are not numbers of at least 1 are a defect of `make`, naming
+ * the option.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface ReplayBudget {
+  /** Most events replayed to one subscriber. Default 1000. */
+  readonly maxEvents?: number | undefined
+  /** Most bytes replayed to one subscriber (encoded frames). Default 256 KiB. */
+  readonly maxBytes?: number | undefined
 }
 
 /**
@@ -242,13 +276,16 @@ export interface SubscribeOptions
 /**
  * Why a `Last-Event-ID` could not be resumed exactly:
  * - `expired`: the event is older than the retained history;
- * - `restarted`: the id was assigned by another hub instance (a different epoch);
- * - `unknown`: the id matches nothing retained (or is ahead of the hub).
+ * - `restarted`: the id was assigned by another life of the hub's log (a
+ *   different epoch: a restart, a recreated topic, a lost Redis stream);
+ * - `unknown`: the id matches nothing retained (or is ahead of the hub);
+ * - `budget`: the client missed more than one subscribe may replay
+ *   ({@link Options.replayBudget}).
  *
  * @since 0.1.0
  * @category models
  */
-export type GapReason = "expired" | "restarted" | "unknown"
+export type GapReason = "expired" | "restarted" | "unknown" | "budget"
 
 /**
  * What replay found for a subscriber:
@@ -257,7 +294,7 @@ export type GapReason = "expired" | "restarted" | "unknown"
  * - `Gap`: the id could not be resumed; the subscriber got a gap signal
  *   (`replay_gap` event whose data is `{"reason":…,"lastEventId":…}` and whose
  *   id is the position the client now resumes from), then `replayed` retained
- *   events (per the hub's `onGap`).
+ *   events (none by default; per the hub's `onGap` and `replayBudget`).
  *
  * @since 0.1.0
  * @category models

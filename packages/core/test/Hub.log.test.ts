@@ -205,6 +205,31 @@ describe("Hub over a remote log: replay hand-off", () => {
       expect(sink.events()).toEqual([gap("restarted", "old-1", "new-0"), { id: "new-1", data: "x" }])
     }))
 
+  it.effect("more live entries during the read than the budget: the gap signal `budget`, then live, once each", () =>
+    Effect.gen(function*() {
+      const log = new FakeLog({ epoch: "r" })
+      const hub = yield* Hub.make({ log, replayBudget: { maxEvents: 3 } })
+      yield* publishAll(hub, ["1", "2"])
+      yield* log.settle()
+      const sink = frameSink()
+      const subscribing = yield* Effect.forkChild(Hub.subscribe(hub, { sink: sink.sink, lastEventId: "r-1" }))
+      yield* until(() => log.reads === 1)
+      const answer = log.answerLater() // replays 2 (Q = 2) ...
+      // ... while five entries arrive live: more than the hand-off may keep.
+      yield* publishAll(hub, range(3, 7).map(String))
+      yield* until(() => log.pending.length === 1)
+      log.complete()
+      log.deliver()
+      answer()
+      yield* log.settle()
+      const sub = yield* Fiber.join(subscribing)
+      expect(sub.replay).toEqual({ _tag: "Gap", lastEventId: "r-1", reason: "budget", replayed: 0 })
+      yield* publishAll(hub, ["8"])
+      yield* log.settle()
+      yield* sink.awaitId("r-8")
+      expect(sink.events()).toEqual([gap("budget", "r-1", "r-7"), { id: "r-8", data: "8" }])
+    }))
+
   it.effect("a read that fails fails the subscribe with LogError and registers nothing", () =>
     Effect.gen(function*() {
       const tracker = LeakTracker.make()

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber, Scheduler } from "effect"
+import { Deferred, Effect, Exit, Fiber, Metric, Scheduler } from "effect"
 import { TestClock } from "effect/testing"
 import { Hub, SseEvent } from "../src/index.ts"
 import { LeakTracker, SeededScheduler } from "../src/testing.ts"
@@ -47,7 +47,7 @@ describe("Hub: replay by Last-Event-ID", () => {
 
   it.effect("the stream order is: preamble, gap signal, replayed events, live events", () =>
     Effect.gen(function*() {
-      const hub = yield* Hub.make({ epoch: "e", history: { maxEvents: 3 } })
+      const hub = yield* Hub.make({ epoch: "e", history: { maxEvents: 3 }, onGap: "replay-retained" })
       yield* publishAll(hub, range(1, 6))
       const sink = frameSink()
       yield* Hub.subscribe(hub, {
@@ -65,7 +65,7 @@ describe("Hub: replay by Last-Event-ID", () => {
       ])
     }))
 
-  it.effect("gap signals: expired, from another instance (restart), unknown, ahead of the hub", () =>
+  it.effect("gap signals: expired, from another instance (restart), unknown, ahead of the hub; then live events only", () =>
     Effect.gen(function*() {
       const hub = yield* Hub.make({ epoch: "e", history: { maxEvents: 5 } })
       yield* publishAll(hub, range(1, 10)) // retained: 6..10
@@ -75,9 +75,20 @@ describe("Hub: replay by Last-Event-ID", () => {
         ["not-an-id!", "unknown"],
         ["e-99", "unknown"]
       ] as const
+      // By default a gap gets no history at all: the signal points at the newest event.
       for (const [lastEventId, reason] of cases) {
         const sink = frameSink()
         const sub = yield* Hub.subscribe(hub, { sink: sink.sink, lastEventId })
+        expect(sub.replay).toEqual({ _tag: "Gap", lastEventId, reason, replayed: 0 })
+        yield* sink.awaitEvents(1)
+        expect(sink.events()).toEqual([gap(reason, lastEventId, "e-10")])
+      }
+      // With onGap replay-retained: the retained tail after the signal.
+      const tail = yield* Hub.make({ epoch: "e", history: { maxEvents: 5 }, onGap: "replay-retained" })
+      yield* publishAll(tail, range(1, 10))
+      for (const [lastEventId, reason] of cases) {
+        const sink = frameSink()
+        const sub = yield* Hub.subscribe(tail, { sink: sink.sink, lastEventId })
         expect(sub.replay).toEqual({ _tag: "Gap", lastEventId, reason, replayed: 5 })
         yield* sink.awaitEvents(6)
         expect(sink.events()).toEqual([gap(reason, lastEventId, "e-5"), ...range(6, 10).map(event)])
@@ -98,17 +109,18 @@ describe("Hub: replay by Last-Event-ID", () => {
       yield* Hub.publish(after, { data: "new" })
       const sink = frameSink()
       const sub = yield* Hub.subscribe(after, { sink: sink.sink, lastEventId: id })
-      expect(sub.replay).toMatchObject({ _tag: "Gap", reason: "restarted", replayed: 1 })
+      expect(sub.replay).toMatchObject({ _tag: "Gap", reason: "restarted", replayed: 0 })
+      yield* Hub.publish(after, { data: "live" })
       yield* sink.awaitEvents(2)
       expect(sink.events().map((e) => e.data)).toEqual([
         JSON.stringify({ reason: "restarted", lastEventId: id }),
-        "new"
+        "live"
       ])
     }))
 
   it.effect("reconnecting with the gap signal's id resumes exactly: no second gap, no duplicate", () =>
     Effect.gen(function*() {
-      const hub = yield* Hub.make({ epoch: "e", history: { maxEvents: 4 } })
+      const hub = yield* Hub.make({ epoch: "e", history: { maxEvents: 4 }, onGap: "replay-retained" })
       yield* publishAll(hub, range(1, 8))
       const first = frameSink()
       yield* Effect.scoped(Effect.gen(function*() {
@@ -152,7 +164,7 @@ describe("Hub: replay by Last-Event-ID", () => {
       // Once "a" has left the history it is unknown (a publisher id says nothing about its age).
       yield* Hub.publish(hub, { id: "e", data: "5" })
       const later = yield* Hub.subscribe(hub, { sink: frameSink().sink, lastEventId: "a" })
-      expect(later.replay).toMatchObject({ _tag: "Gap", reason: "unknown", replayed: 4 })
+      expect(later.replay).toMatchObject({ _tag: "Gap", reason: "unknown", replayed: 0 })
       // A reused id resumes after its latest use.
       yield* Hub.publish(hub, { id: "c", data: "6" })
       const reused = yield* Hub.subscribe(hub, { sink: frameSink().sink, lastEventId: "c" })
@@ -179,7 +191,7 @@ describe("Hub: bounded history", () => {
       yield* publishAll(hub, range(1, 20)) // 18, 19 and 20 fit
       expect(hub.stats().history).toEqual({ events: 3, bytes: 3 * frameBytes })
       const sub = yield* Hub.subscribe(hub, { sink: frameSink().sink, lastEventId: "e-5" })
-      expect(sub.replay).toMatchObject({ _tag: "Gap", reason: "expired", replayed: 3 })
+      expect(sub.replay).toMatchObject({ _tag: "Gap", reason: "expired", replayed: 0 })
       // An event larger than the whole budget is published but not retained.
       yield* Hub.publish(hub, { data: "x".repeat(100) })
       expect(hub.stats().history).toEqual({ events: 0, bytes: 0 })
@@ -214,6 +226,67 @@ describe("Hub: bounded history", () => {
       expect(behind.replay).toEqual({ _tag: "Gap", lastEventId: "e-2", reason: "expired", replayed: 0 })
       expect(hub.stats().history).toEqual({ events: 0, bytes: 0 })
     }))
+})
+
+describe("Hub: replay is bounded per request", () => {
+  it.effect("an unknown id against a long history: the gap signal and nothing of the history", () =>
+    Effect.gen(function*() {
+      const hub = yield* Hub.make({ epoch: "e", history: { maxEvents: 5_000, maxBytes: 10_000_000 } })
+      yield* publishAll(hub, range(1, 5_000))
+      const sink = frameSink()
+      const sub = yield* Hub.subscribe(hub, { sink: sink.sink, lastEventId: "x" })
+      expect(sub.replay).toEqual({ _tag: "Gap", lastEventId: "x", reason: "unknown", replayed: 0 })
+      yield* Hub.publish(hub, { data: "live" })
+      yield* sink.awaitEvents(2)
+      expect(sink.events()).toEqual([gap("unknown", "x", "e-5000"), { id: "e-5001", data: "live" }])
+      // Bounded even as a tail: the newest events within the budget.
+      const tail = yield* Hub.make({ epoch: "e", history: { maxEvents: 5_000 }, onGap: "replay-retained" })
+      yield* publishAll(tail, range(1, 5_000))
+      const bounded = yield* Hub.subscribe(tail, { sink: frameSink().sink, lastEventId: "x" })
+      expect(bounded.replay).toEqual({ _tag: "Gap", lastEventId: "x", reason: "unknown", replayed: 1_000 })
+    }))
+
+  it.effect("a client that missed more than the budget (events or bytes) gets the gap signal `budget`", () =>
+    Effect.gen(function*() {
+      const byCount = yield* Hub.make({ epoch: "e", replayBudget: { maxEvents: 10 } })
+      yield* publishAll(byCount, range(1, 100))
+      const within = yield* Hub.subscribe(byCount, { sink: frameSink().sink, lastEventId: "e-90" })
+      expect(within.replay).toEqual({ _tag: "Resumed", lastEventId: "e-90", replayed: 10 })
+      const sink = frameSink()
+      const behind = yield* Hub.subscribe(byCount, { sink: sink.sink, lastEventId: "e-89" })
+      expect(behind.replay).toEqual({ _tag: "Gap", lastEventId: "e-89", reason: "budget", replayed: 0 })
+      yield* sink.awaitEvents(1)
+      expect(sink.events()).toEqual([gap("budget", "e-89", "e-100")])
+      // With a tail: the newest 10, and the signal points just before them.
+      const tail = yield* Hub.make({ epoch: "e", replayBudget: { maxEvents: 10 }, onGap: "replay-retained" })
+      yield* publishAll(tail, range(1, 100))
+      const tailSink = frameSink()
+      const tailed = yield* Hub.subscribe(tail, { sink: tailSink.sink, lastEventId: "e-50" })
+      expect(tailed.replay).toEqual({ _tag: "Gap", lastEventId: "e-50", reason: "budget", replayed: 10 })
+      yield* tailSink.awaitEvents(11)
+      expect(tailSink.events()).toEqual([gap("budget", "e-50", "e-90"), ...range(91, 100).map(event)])
+      // By bytes: every frame here is 15 to 18 bytes.
+      const byBytes = yield* Hub.make({ epoch: "e", replayBudget: { maxBytes: 100 } })
+      yield* publishAll(byBytes, range(1, 100))
+      const fits = yield* Hub.subscribe(byBytes, { sink: frameSink().sink, lastEventId: "e-95" })
+      expect(fits.replay).toMatchObject({ _tag: "Resumed", replayed: 5 })
+      const tooMany = yield* Hub.subscribe(byBytes, { sink: frameSink().sink, lastEventId: "e-80" })
+      expect(tooMany.replay).toMatchObject({ _tag: "Gap", reason: "budget", replayed: 0 })
+    }))
+
+  it.effect("budget gaps are counted by reason; a budget that cannot work is refused, naming the option", () =>
+    Effect.gen(function*() {
+      const hub = yield* Hub.make({ epoch: "e", replayBudget: { maxEvents: 1 } })
+      yield* publishAll(hub, range(1, 3))
+      yield* Hub.subscribe(hub, { sink: frameSink().sink, lastEventId: "e-1" })
+      const snapshot = yield* Metric.snapshot
+      const budget = snapshot.find((m) => m.id === "sluice_hub_replays_total" && m.attributes?.["result"] === "budget")
+      expect(budget?.state).toMatchObject({ count: 1 })
+      for (const replayBudget of [{ maxEvents: 0 }, { maxBytes: Number.NaN }]) {
+        const exit = yield* Effect.exit(Hub.make({ replayBudget }))
+        expect(Exit.isFailure(exit) && String(exit.cause.reasons[0])).toContain("Hub: invalid replayBudget.")
+      }
+    }).pipe(Effect.provideService(Metric.MetricRegistry, new Map())))
 })
 
 // Continuous publishing while hundreds of subscribers join with different last

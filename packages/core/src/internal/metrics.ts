@@ -80,7 +80,7 @@ export const hubSubscribers = Metric.gauge("sluice_hub_subscribers", {
 
 /** @internal */
 export const hubReplays = Metric.counter("sluice_hub_replays_total", {
-  description: "Subscriptions with a Last-Event-ID (result: resumed, expired, restarted, unknown)",
+  description: "Subscriptions with a Last-Event-ID (result: resumed, expired, restarted, unknown, budget)",
   incremental: true
 })
 

@@ -28,8 +28,6 @@ export interface Config {
   readonly budget: Log.Budget
 }
 
-const unlimited: Log.Budget = { maxEvents: Number.POSITIVE_INFINITY, maxBytes: Number.POSITIVE_INFINITY }
-
 /** Reads and checks options. @internal */
 export const config = (options: Hub.Options): Result.Result<Config, InvalidEventError> => {
   const gapEvent = options.gapEvent ?? "replay_gap"
@@ -50,12 +48,18 @@ export const config = (options: Hub.Options): Result.Result<Config, InvalidEvent
   }
   const history = options.history === false ? { maxEvents: 0 } : options.history ?? {}
   check("Hub", "maxEventBytes (a finite number, at least 1)", atLeast(options.maxEventBytes, 1), options.maxEventBytes)
+  const budget = options.replayBudget ?? {}
+  check("Hub", "replayBudget.maxEvents (a number, at least 1)", atLeast(budget.maxEvents, 1, false), budget.maxEvents)
+  check("Hub", "replayBudget.maxBytes (a number, at least 1)", atLeast(budget.maxBytes, 1, false), budget.maxBytes)
   return Result.succeed({
     history: memory.limits("Hub", "history.", history),
     maxEventBytes: Math.floor(options.maxEventBytes ?? 65_536),
     allowed: options.allowedEvents === undefined ? undefined : new Set(options.allowedEvents),
-    onGap: options.onGap ?? "replay-retained",
+    onGap: options.onGap ?? "live-only",
     gapEvent,
-    budget: unlimited
+    budget: {
+      maxEvents: Math.floor(budget.maxEvents ?? 1_000),
+      maxBytes: Math.floor(budget.maxBytes ?? 262_144)
+    }
   })
 }

@@ -77,7 +77,8 @@ const slowConsumers = {
 const refillBudget: Log.Budget = { maxEvents: 1_024, maxBytes: 1_048_576 }
 // Failed reads of a hole before the fan-out gives up on it (with a gap signal).
 const refillAttempts = 6
-// Entries a hand-off keeps aside before it reads the record again instead.
+// Entries a hand-off keeps aside (at most the replay budget) before it reads
+// the record again instead.
 const handOffLimit = 4_096
 
 /** @internal */
@@ -328,7 +329,7 @@ export class FanOut {
 
   /** Starts keeping live entries aside for a subscriber whose replay is being read. */
   beginHandOff(): HandOff {
-    const handOff = new HandOff(this.seq, handOffLimit)
+    const handOff = new HandOff(this.seq, Math.min(handOffLimit, this.cfg.budget.maxEvents))
     ;(this.handOffs ??= new Set()).add(handOff)
     return handOff
   }

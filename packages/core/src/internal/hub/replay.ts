@@ -2,9 +2,12 @@
  * Replay: what a subscriber with a `Last-Event-ID` missed, and its hand-off
  * to live delivery with no gap and no duplicate.
  *
- * The log is read after the client's id; the result is either `Resumed`
- * (the entries after it) or a gap signal (`replay_gap`, whose id is where the
- * client now stands) followed by what the hub's `onGap` allows.
+ * The log is read after the client's id, at most the hub's replay budget;
+ * the result is either `Resumed` (the entries after it) or a gap signal
+ * (`replay_gap`, whose id is where the client now stands) followed by what
+ * the hub's `onGap` allows: nothing (the default), or the newest entries
+ * within the budget. An unknown, foreign or too-old id, and a client that
+ * missed more than the budget, never get the whole history.
  *
  * The hand-off, over a log in this process: the read and the subscriber's
  * registration (live from `lastSeq + 1`) are one synchronous step, so every
@@ -49,7 +52,8 @@ const replays = {
   resumed: Metric.withAttributes(metrics.hubReplays, { result: "resumed" }),
   expired: Metric.withAttributes(metrics.hubReplays, { result: "expired" }),
   restarted: Metric.withAttributes(metrics.hubReplays, { result: "restarted" }),
-  unknown: Metric.withAttributes(metrics.hubReplays, { result: "unknown" })
+  unknown: Metric.withAttributes(metrics.hubReplays, { result: "unknown" }),
+  budget: Metric.withAttributes(metrics.hubReplays, { result: "budget" })
 } as const
 
 /** The gap signal: its id is where the client now stands. @internal */
@@ -63,9 +67,11 @@ interface Gap {
   readonly lastEventId: string
 }
 
-// The first read decides: resumed, or a gap (whose tail may need a second read).
+// The first read decides: resumed, or a gap (whose tail may need a second
+// read). A client that missed more than the budget is a gap too.
 const classify = (lastEventId: string, read: Log.ReadResult): Found | Gap => {
   if (read._tag === "NotFound") return { reason: read.reason, lastEventId }
+  if (!read.complete) return { reason: "budget", lastEventId }
   return {
     replay: { _tag: "Resumed", lastEventId, replayed: read.entries.length },
     frames: framesOf(read.entries),
@@ -244,8 +250,9 @@ export const finish = (
 
 /**
  * Reads the record again after `found` while the hand-off dropped what it
- * kept, or while the read lags what the fan-out already delivered (at most
- * `rounds` times; then the subscriber gets what it has and a gap signal).
+ * kept, or while the read lags what the fan-out already delivered, within
+ * what is left of the replay budget and at most `rounds` times; past either
+ * bound the subscriber starts with a gap signal instead.
  *
  * @internal
  */
@@ -261,16 +268,19 @@ export const catchUp = (
     if (handOff.lost !== undefined || (!handOff.overflowed && found.lastSeq >= handOff.start)) {
       return Effect.succeed(found)
     }
-    if (rounds === 0) {
-      handOff.lose("unknown")
+    let bytes = 0
+    for (const frame of found.frames) bytes += frame.byteLength
+    const left = { maxEvents: cfg.budget.maxEvents - found.frames.length, maxBytes: cfg.budget.maxBytes - bytes }
+    if (rounds === 0 || left.maxEvents <= 0 || left.maxBytes <= 0) {
+      handOff.lose(rounds === 0 ? "unknown" : "budget")
       return Effect.succeed(found)
     }
     handOff.reset(position().seq)
     return Effect.flatMap(
-      log.read({ _tag: "AfterSeq", epoch: found.epoch, seq: found.lastSeq, budget: cfg.budget }),
+      log.read({ _tag: "AfterSeq", epoch: found.epoch, seq: found.lastSeq, budget: left }),
       (more) => {
-        if (more._tag === "NotFound") {
-          handOff.lose(more.reason)
+        if (more._tag === "NotFound" || !more.complete) {
+          handOff.lose(more._tag === "NotFound" ? more.reason : "budget")
           return Effect.succeed(found)
         }
         const replay = found.replay
@@ -278,7 +288,7 @@ export const catchUp = (
           replay: replay._tag === "Live" ? replay : { ...replay, replayed: replay.replayed + more.entries.length },
           frames: [...found.frames, ...framesOf(more.entries)],
           epoch: more.epoch,
-          lastSeq: more.entries.length > 0 ? more.entries[more.entries.length - 1]!.seq : found.lastSeq
+          lastSeq: more.lastSeq
         }
         return catchUp(cfg, log, handOff, next, position, rounds - 1)
       }
