@@ -82,6 +82,61 @@ const plainHeartbeat = utf8(":\n\n")
 const heartbeatBytes = (text: string): Uint8Array =>
   frameBytes({ _tag: "Comment", text: text.toWellFormed() }) as Uint8Array
 
+interface Parts {
+  readonly id: string
+  readonly capacity: number
+  readonly overflow: Connection.Overflow
+  readonly box: Mailbox
+  readonly ending: Ending
+  readonly feeder: Feeder | undefined
+  producerFiber: Fiber.Fiber<void> | undefined
+}
+
+// The handle: feeding the mailbox, closing through its end marker, ending now.
+const handle = (parts: Parts): Fed => {
+  const { box, ending, feeder, id } = parts
+  return {
+    id,
+    capacity: parts.capacity,
+    overflow: parts.overflow,
+    offerUnsafe: (bytes) => box.offerUnsafe(bytes),
+    offerManyUnsafe: (frames, from) => box.offerManyUnsafe(frames, from),
+    offerBurstUnsafe: (burst, from) => box.offerBurstUnsafe(burst, from),
+    offer: producers.offerOf(box),
+    accepting: () => box.accepting(),
+    awaitRoom: box.awaitRoom,
+    size: () => box.size(),
+    isOpen: () => !ending.settled,
+    stats: () => ({ ...ending.stats }),
+    close: (reason, frames = []) =>
+      Effect.flatMap(
+        Effect.andThen(Effect.sync(() => feeder?.beforeClose?.()), producers.encodeAll(id, frames)),
+        (bytes) =>
+          Effect.flatMap(
+            Effect.sync(() => box.endUnsafe({ reason: "closed", frames: bytes, closeReason: reason })),
+            (accepted) => {
+              // The cut is the mailbox's end marker; the producer is then
+              // stopped so that its finalizers run now, not when the scope closes.
+              const producer = parts.producerFiber
+              return producer === undefined ? Effect.succeed(accepted) : Effect.as(Fiber.interrupt(producer), accepted)
+            }
+          )
+      ),
+    closeUnsafe: (reason, frames = []) => {
+      feeder?.beforeClose?.()
+      const accepted = box.endUnsafe({ reason: "closed", frames, closeReason: reason })
+      if (accepted) parts.producerFiber?.interruptUnsafe(Fiber.getCurrent()?.id)
+      return accepted
+    },
+    kill: (reason) => ending.settle("closed", { closeReason: reason } as Partial<Connection.Outcome>),
+    lost: (error) => ending.settle("client-gone", { error } as Partial<Connection.Outcome>),
+    lostUnsafe: (error) => ending.settleUnsafe("client-gone", { error } as Partial<Connection.Outcome>),
+    killUnsafe: (reason) => ending.settleUnsafe("closed", { closeReason: reason } as Partial<Connection.Outcome>),
+    addObserver: (observer) => ending.addObserver(observer),
+    outcome: ending.outcome
+  }
+}
+
 /** @internal */
 export const make = <E, R>(
   options: Connection.Options<E, R>
@@ -147,48 +202,8 @@ const build = <E, R>(
       ending
     )
     const producer = producers.run(id, box, options.producer, options.terminal ?? {})
-    let producerFiber: Fiber.Fiber<void> | undefined
-
-    const connection: Fed = {
-      id,
-      capacity,
-      overflow,
-      offerUnsafe: (bytes) => box.offerUnsafe(bytes),
-      offerManyUnsafe: (frames, from) => box.offerManyUnsafe(frames, from),
-      offerBurstUnsafe: (burst, from) => box.offerBurstUnsafe(burst, from),
-      offer: producers.offerOf(box),
-      accepting: () => box.accepting(),
-      awaitRoom: box.awaitRoom,
-      size: () => box.size(),
-      isOpen: () => !ending.settled,
-      stats: () => ({ ...ending.stats }),
-      close: (reason, frames = []) =>
-        Effect.flatMap(
-          Effect.andThen(Effect.sync(() => feeder?.beforeClose?.()), producers.encodeAll(id, frames)),
-          (bytes) =>
-            Effect.flatMap(
-              Effect.sync(() => box.endUnsafe({ reason: "closed", frames: bytes, closeReason: reason })),
-              (accepted) =>
-                // The cut is the mailbox's end marker; the producer is then
-                // stopped so that its finalizers run now, not when the scope closes.
-                producerFiber === undefined
-                  ? Effect.succeed(accepted)
-                  : Effect.as(Fiber.interrupt(producerFiber), accepted)
-            )
-        ),
-      closeUnsafe: (reason, frames = []) => {
-        feeder?.beforeClose?.()
-        const accepted = box.endUnsafe({ reason: "closed", frames, closeReason: reason })
-        if (accepted) producerFiber?.interruptUnsafe(Fiber.getCurrent()?.id)
-        return accepted
-      },
-      kill: (reason) => ending.settle("closed", { closeReason: reason } as Partial<Connection.Outcome>),
-      lost: (error) => ending.settle("client-gone", { error } as Partial<Connection.Outcome>),
-      lostUnsafe: (error) => ending.settleUnsafe("client-gone", { error } as Partial<Connection.Outcome>),
-      killUnsafe: (reason) => ending.settleUnsafe("closed", { closeReason: reason } as Partial<Connection.Outcome>),
-      addObserver: (observer) => ending.addObserver(observer),
-      outcome: ending.outcome
-    }
+    const parts: Parts = { id, capacity, overflow, box, ending, feeder, producerFiber: undefined }
+    const connection = handle(parts)
 
     // From the feeder's start (which may register this connection) to the
     // last fork nothing may interrupt: the finalizer that ends the connection
@@ -199,8 +214,9 @@ const build = <E, R>(
       ending.fibers.push(yield* forkLabelled(writer.run, scope, `sluice/connection/${id}/writer`))
       deadlines.start()
       if (producer !== undefined) {
-        producerFiber = yield* forkLabelled(producer, scope, `sluice/connection/${id}/producer`)
-        ending.fibers.push(producerFiber)
+        const fiber = yield* forkLabelled(producer, scope, `sluice/connection/${id}/producer`)
+        parts.producerFiber = fiber
+        ending.fibers.push(fiber)
       }
     }))
     return connection

@@ -5,14 +5,15 @@
  *
  * ```text
  * publish ─▶ prepare (validate, fields as text) ─▶ publish: plain | gated | remote ─▶ Log.append
- *   Log tail: Appended(burst) ─▶ fanOut.deliver ─▶ connection mailbox ─▶ writer ─▶ sink
+ *   Log: Appended(burst) ─▶ tail (in order, holes read) ─▶ fanOut.deliver ─▶ mailbox ─▶ writer ─▶ sink
  * subscribe ─▶ replay (read after Last-Event-ID, hand-off) ─▶ fanOut.add
  * ```
  *
  * Modules, in that order: `hub/config` (options), `hub/prepare` (publish
  * validation), `hub/publish` (the paths to the log, with `hub/gate`),
- * `log/memory` (the default log), `hub/fanOut` (subscribers and the tail),
- * `hub/replay` and `hub/subscribe`.
+ * `log/memory` (the default log), `hub/tail` (the log's changes, in order),
+ * `hub/fanOut` (subscribers and their policies), `hub/replay` and
+ * `hub/subscribe`; then the connection (`connection/mailbox`, `connection/writer`).
  *
  * @internal
  */
@@ -31,6 +32,7 @@ import { TypeId, UnserializableDataError } from "./hub/errors.ts"
 import { FanOut } from "./hub/fanOut.ts"
 import { Publisher } from "./hub/publish.ts"
 import { subscribe as subscribeTo } from "./hub/subscribe.ts"
+import { Tail } from "./hub/tail.ts"
 import * as ids from "./log/ids.ts"
 import * as memory from "./log/memory.ts"
 
@@ -61,9 +63,10 @@ export const makeUnsafe = (
   clock: Clock.Clock,
   context: Context.Context<never>
 ): HubInternal => {
-  const fanOut = new FanOut(cfg, log, clock, context)
-  // In the same step as the fan-out read the log's position: every change after it.
-  log.listen(fanOut.onChange)
+  // The log's position and its listener in one step: every change after it.
+  const fanOut = new FanOut(cfg, log.position(), clock, context)
+  const tail = new Tail(log, fanOut, context)
+  log.listen(tail.onChange)
   const publisher = new Publisher(cfg, log, fanOut, context)
   const parts = { cfg, log, fanOut, clock, context }
   return {
@@ -81,7 +84,7 @@ export const makeUnsafe = (
         lastEventId: publisher.lastEventId
       }
     },
-    isIdle: () => fanOut.members.size === 0 && publisher.idle() && !fanOut.busy() && log.stats().events === 0,
+    isIdle: () => fanOut.members.size === 0 && publisher.idle() && !tail.busy() && log.stats().events === 0,
     expiresAt: () => log.stats().expiresAt,
     get onEmpty() {
       return fanOut.onEmpty

@@ -1,26 +1,24 @@
 /**
- * The fan-out: a hub's subscribers, fed from its log's tail.
+ * The fan-out: a hub's subscribers, and the hand-out of each burst to them.
  *
- * Each burst the tail hands over (`Log.Change` `Appended`) is offered, as the
- * very same sealed burst (see `burst`), to every live subscriber's mailbox (one call per
+ * Each burst (from the `tail`, in order) is offered, as the very same sealed
+ * burst (see `burst`), to every live subscriber's mailbox (one call per
  * subscriber per burst), from the subscriber's own starting point. A
  * subscriber that refuses is handled by its policy: removed when its
  * connection is closing, disconnected with `SlowConsumer` under
  * `disconnect`, left to its connection's drop counting under the dropping
- * policies, and kept aside as *blocked* under `backpressure`.
+ * policies, and kept aside as *blocked* under `backpressure`, for whoever
+ * delivered the burst to wait for (a gated publisher, or the tail's
+ * catch-up).
  *
  * What it guarantees:
- * - **One order, each entry once**: the fan-out tracks the position it has
- *   delivered (`epoch`, `seq`); entries at or before it are not delivered
- *   again, and a hole (the tail jumped, or said `Missed`) is read from the
- *   record before anything newer is delivered.
+ * - **Each entry once**: the fan-out tracks the position it has delivered
+ *   (`epoch`, `seq`); entries at or before it are not delivered again.
  * - **Nothing lost without a signal**: when the record's epoch changes, or
- *   entries the tail missed are gone from the record, every subscriber gets
- *   a gap signal whose id is where it now stands.
- * - A log in this process never needs the asynchronous catch-up: its tail is
- *   contiguous, and a publisher waiting for blocked subscribers claims them
- *   (`claiming`). Over a remote log, a catch-up fiber reads holes and waits
- *   for blocked subscribers while later changes are held, in order.
+ *   entries are gone for good, every subscriber gets a gap signal whose id
+ *   is where it now stands (`restart`, `lost`).
+ * - Subscribers whose replay is being read from a remote record get the
+ *   bursts of that time kept aside ({@link FanOut.beginHandOff}).
  *
  * Metrics: `sluice_hub_deliveries_total`, `sluice_hub_slow_consumers_total{policy}`,
  * `sluice_hub_subscribers`.
@@ -28,15 +26,13 @@
  * @internal
  */
 import type * as Clock from "effect/Clock"
-import * as Context from "effect/Context"
+import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Metric from "effect/Metric"
 import type * as Hub from "../../Hub.ts"
 import type * as Log from "../../Log.ts"
 import { type Burst, seal } from "../burst.ts"
 import type { Fed } from "../connection.ts"
-import { FiberLabel } from "../fiberLabel.ts"
 import * as ids from "../log/ids.ts"
 import * as metrics from "../metrics.ts"
 import type { Config } from "./config.ts"
@@ -64,19 +60,11 @@ export interface Blocked {
   readonly from: number
 }
 
-type Task =
-  | { readonly _tag: "Refill"; readonly resume: Log.Change | undefined }
-  | { readonly _tag: "Blocked"; readonly blocked: ReadonlyArray<Blocked> }
-
 const slowConsumers = {
   disconnect: Metric.withAttributes(metrics.hubSlowConsumers, { policy: "disconnect" }),
   backpressure: Metric.withAttributes(metrics.hubSlowConsumers, { policy: "backpressure" })
 } as const
 
-// One read of a hole: at most this much at a time, until it is filled.
-const refillBudget: Log.Budget = { maxEvents: 1_024, maxBytes: 1_048_576 }
-// Failed reads of a hole before the fan-out gives up on it (with a gap signal).
-const refillAttempts = 6
 // Entries a hand-off keeps aside (at most the replay budget) before it reads
 // the record again instead.
 const handOffLimit = 4_096
@@ -97,30 +85,19 @@ export class FanOut {
   onEmpty: (() => void) | undefined = undefined
   private blocked: Array<Blocked> | undefined = undefined
   private handOffs: Set<HandOff> | undefined = undefined
-  // While a catch-up runs: the changes that arrived meanwhile, in order.
-  private held: Array<Log.Change> | undefined = undefined
-  // A hole the record could not fill: the next jump is taken (with a gap signal).
-  private acceptJump = false
   private readonly deliveries: { count: number }
   private readonly cfg: Config
-  private readonly log: Log.Log
   private readonly clock: Clock.Clock
   private readonly context: Context.Context<never>
 
-  constructor(cfg: Config, log: Log.Log, clock: Clock.Clock, context: Context.Context<never>) {
+  /** @param start the log's position: delivery goes on after it. */
+  constructor(cfg: Config, start: Log.Position, clock: Clock.Clock, context: Context.Context<never>) {
     this.cfg = cfg
-    this.log = log
     this.clock = clock
     this.context = context
     this.deliveries = metrics.hubDeliveriesCell(context)
-    const start = log.position()
     this.epoch = start.epoch
     this.seq = start.seq
-  }
-
-  /** A catch-up is under way (changes are held). */
-  busy(): boolean {
-    return this.held !== undefined
   }
 
   add(sub: Subscriber): void {
@@ -151,46 +128,7 @@ export class FanOut {
   }
 
   // ---------------------------------------------------------------------------
-  // The tail
-
-  /** The log's tail listener. */
-  readonly onChange = (change: Log.Change): void => {
-    if (this.held !== undefined) {
-      this.held.push(change)
-      return
-    }
-    const task = this.step(change)
-    if (task !== undefined) this.startCatchUp(task)
-  }
-
-  // Applies one change now; returns what must be waited for before the next.
-  private step(change: Log.Change): Task | undefined {
-    if (change.epoch !== this.epoch) {
-      // A change from a new life of the record, announced or not.
-      this.restart(
-        change.epoch,
-        change._tag === "Appended" ? change.firstSeq - 1 : change._tag === "Missed" ? change.afterSeq : change.seq
-      )
-      if (change._tag !== "Appended") return undefined
-    }
-    switch (change._tag) {
-      case "EpochChanged":
-        return change.seq > this.seq ? { _tag: "Refill", resume: undefined } : undefined
-      case "Missed":
-        return { _tag: "Refill", resume: undefined }
-      case "Appended": {
-        if (change.firstSeq > this.seq + 1) {
-          if (!this.acceptJump) return { _tag: "Refill", resume: change }
-          this.acceptJump = false
-          this.lost("unknown", change.firstSeq - 1)
-        }
-        // The log hands the frames over: from here on they are a burst.
-        this.deliver(seal(change.frames), change.firstSeq)
-        if (this.blocked === undefined || this.claiming) return undefined
-        return { _tag: "Blocked", blocked: this.takeBlocked()! }
-      }
-    }
-  }
+  // Delivery
 
   /**
    * Offers entries `first, first + 1, …` (their frames, a burst) to every
@@ -306,7 +244,7 @@ export class FanOut {
   }
 
   /** The record started again as `epoch`: everyone is told, and delivery goes on after `seq`. */
-  private restart(epoch: string, seq: number): void {
+  restart(epoch: string, seq: number): void {
     const lastEventId = ids.format(this.epoch, this.seq)
     this.epoch = epoch
     this.seq = seq
@@ -317,7 +255,7 @@ export class FanOut {
   }
 
   /** Entries up to `seq` are gone for good: everyone is told, and delivery goes on after `seq`. */
-  private lost(reason: Hub.GapReason, seq: number): void {
+  lost(reason: Hub.GapReason, seq: number): void {
     const lastEventId = ids.format(this.epoch, this.seq)
     this.seq = seq
     this.broadcast(gapFrame(this.cfg.gapEvent, reason, lastEventId, ids.format(this.epoch, seq)))
@@ -336,83 +274,5 @@ export class FanOut {
 
   endHandOff(handOff: HandOff): void {
     this.handOffs?.delete(handOff)
-  }
-
-  // ---------------------------------------------------------------------------
-  // Catch-up (remote logs): holes and blocked subscribers, changes held meanwhile
-
-  private startCatchUp(task: Task): void {
-    this.held = []
-    const context = Context.add(this.context, FiberLabel, "sluice/hub/catch-up")
-    Effect.runForkWith(context)(this.catchUp(task))
-  }
-
-  private catchUp(first: Task): Effect.Effect<void> {
-    return Effect.gen({ self: this }, function*() {
-      let task: Task | undefined = first
-      while (task !== undefined) {
-        if (task._tag === "Blocked") {
-          yield* this.awaitBlocked(task.blocked)
-          task = undefined
-        } else {
-          yield* this.refill()
-          task = task.resume === undefined ? undefined : this.step(task.resume)
-        }
-        while (task === undefined && this.held!.length > 0) task = this.step(this.held!.shift()!)
-      }
-      this.held = undefined
-    })
-  }
-
-  // The hole is gone from the record: everyone is told, and delivery goes on
-  // from the oldest entry the record still has (its newest entries, read).
-  private skipLost(reason: Hub.GapReason): Effect.Effect<void> {
-    return Effect.flatMap(
-      Effect.exit(this.log.read({ _tag: "Newest", budget: refillBudget })),
-      (read) => {
-        if (Exit.isFailure(read) || read.value._tag === "NotFound") {
-          this.acceptJump = true
-          return Effect.void
-        }
-        const { entries, lastSeq } = read.value
-        this.lost(reason, entries.length > 0 ? entries[0]!.seq - 1 : lastSeq)
-        if (entries.length > 0) this.deliver(seal(entries.map((e) => e.frame)), entries[0]!.seq)
-        const blocked = this.takeBlocked()
-        return blocked === undefined ? Effect.void : Effect.asVoid(this.awaitBlocked(blocked))
-      }
-    )
-  }
-
-  // Reads the record after `seq` and delivers it, until nothing is left out.
-  private refill(): Effect.Effect<void> {
-    return Effect.gen({ self: this }, function*() {
-      let failures = 0
-      while (true) {
-        const read = yield* Effect.exit(
-          this.log.read({ _tag: "AfterSeq", epoch: this.epoch, seq: this.seq, budget: refillBudget })
-        )
-        if (Exit.isFailure(read)) {
-          if (++failures === refillAttempts) {
-            // The hole cannot be read: the next jump is taken, with a gap signal.
-            this.acceptJump = true
-            return
-          }
-          yield* Effect.sleep(100 * 2 ** failures)
-          continue
-        }
-        const result = read.value
-        if (result._tag === "NotFound") {
-          if (result.reason === "restarted" || result.epoch !== this.epoch) this.restart(result.epoch, result.lastSeq)
-          else yield* this.skipLost(result.reason)
-          return
-        }
-        if (result.entries.length > 0) {
-          this.deliver(seal(result.entries.map((e) => e.frame)), result.entries[0]!.seq)
-          const blocked = this.takeBlocked()
-          if (blocked !== undefined) yield* this.awaitBlocked(blocked)
-        }
-        if (result.complete || result.entries.length === 0) return
-      }
-    })
   }
 }

@@ -42,12 +42,51 @@ export interface Parts {
   readonly context: Context.Context<never>
 }
 
+/** A replay read from a remote record, and the live entries kept aside meanwhile. */
+interface Remote {
+  readonly handOff: replay.HandOff
+  readonly found: replay.Found
+}
+
+// Reads a remote record after the client's id; the live entries of that
+// time are kept aside by a hand-off (ended with the subscription's scope, if
+// the connection never starts).
+const readRemote = (
+  { cfg, context, fanOut, log }: Parts,
+  lastId: string
+): Effect.Effect<Remote, Log.LogError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const handOff = fanOut.beginHandOff()
+    yield* Effect.addFinalizer(() => Effect.sync(() => fanOut.endHandOff(handOff)))
+    const position = () => ({ epoch: fanOut.epoch, seq: fanOut.seq })
+    const first = yield* replay.lookup(cfg, log, lastId, context)
+    return { handOff, found: yield* replay.catchUp(cfg, log, handOff, first, position) }
+  })
+
+// The frames a new subscriber gets first and where its live entries start:
+// read now from a log in this process, or completed from a remote read.
+const fix = (
+  { cfg, context, fanOut, log }: Parts,
+  lastId: string | undefined,
+  remote: Remote | undefined
+): replay.Handed => {
+  const sync = log.synchronous
+  if (sync !== undefined) {
+    const found = lastId === undefined ? undefined : replay.lookupSync(cfg, sync, lastId, context)
+    return { replay: found?.replay ?? { _tag: "Live" }, frames: found?.frames ?? [], fromSeq: sync.lastSeq() + 1 }
+  }
+  if (remote === undefined) return { replay: { _tag: "Live" }, frames: [], fromSeq: fanOut.seq + 1 }
+  fanOut.endHandOff(remote.handOff)
+  return replay.finish(cfg, remote.handOff, remote.found, lastId!, { epoch: fanOut.epoch, seq: fanOut.seq })
+}
+
 /** @internal */
 export const subscribe = (
-  { cfg, context, fanOut, log }: Parts,
+  parts: Parts,
   options: Hub.SubscribeOptions
 ): Effect.Effect<Hub.Subscription, Hub.SubscribeError, Scope.Scope> =>
   Effect.gen(function*() {
+    const { fanOut, log } = parts
     const {
       backpressureTimeout,
       dropNotice,
@@ -65,21 +104,8 @@ export const subscribe = (
     const notice = dropNotice === true ? defaultNotice : dropNotice === false ? undefined : dropNotice
     // An empty Last-Event-ID is no id at all (a client with no last id sends none).
     const lastId = lastEventId === "" ? undefined : lastEventId
-    const sync = log.synchronous
-
-    // A remote record is read before the connection starts; live entries of
-    // that time are kept aside by the hand-off.
-    let remote: { readonly handOff: replay.HandOff; readonly found: replay.Found } | undefined
-    if (sync === undefined && lastId !== undefined) {
-      const handOff = fanOut.beginHandOff()
-      yield* Effect.addFinalizer(() => Effect.sync(() => fanOut.endHandOff(handOff)))
-      const position = () => ({ epoch: fanOut.epoch, seq: fanOut.seq })
-      const found = yield* Effect.flatMap(
-        replay.lookup(cfg, log, lastId, context),
-        (first) => replay.catchUp(cfg, log, handOff, first, position)
-      )
-      remote = { handOff, found }
-    }
+    // A remote record is read before the connection starts.
+    const remote = log.synchronous === undefined && lastId !== undefined ? yield* readRemote(parts, lastId) : undefined
 
     let sub: Subscriber | undefined
     let replayed: Hub.Replay = { _tag: "Live" }
@@ -91,41 +117,22 @@ export const subscribe = (
       overflow: policy === "drop-oldest" || policy === "drop-newest" ? policy : "suspend",
       dropNotice: notice
     }, {
-      // Called once, synchronously, when the connection starts accepting
-      // offers: the replay is fixed and the subscriber registered in one step,
-      // so every entry is either replayed or offered live, never both, never
-      // neither. The writer writes these frames before anything offered.
+      // Once, synchronously, when the connection starts accepting offers: the
+      // replay is fixed and the subscriber registered in one step, so every
+      // entry is either replayed or offered live, never both, never neither.
+      // The writer writes these frames before anything offered.
       start: (handle) => {
-        let frames: ReadonlyArray<Uint8Array> = []
-        let fromSeq: number
-        if (sync !== undefined) {
-          if (lastId !== undefined) {
-            const found = replay.lookupSync(cfg, sync, lastId, context)
-            replayed = found.replay
-            frames = found.frames
-          }
-          fromSeq = sync.lastSeq() + 1
-        } else if (remote !== undefined) {
-          fanOut.endHandOff(remote.handOff)
-          const handed = replay.finish(cfg, remote.handOff, remote.found, lastId!, {
-            epoch: fanOut.epoch,
-            seq: fanOut.seq
-          })
-          replayed = handed.replay
-          frames = handed.frames
-          fromSeq = handed.fromSeq
-        } else {
-          fromSeq = fanOut.seq + 1
-        }
+        const { frames, fromSeq, replay: fixed } = fix(parts, lastId, remote)
+        replayed = fixed
         sub = { conn: handle, policy, timeoutMillis, slow: undefined, index: -1, live: false, fromSeq }
         // A backpressured subscriber makes publishes synchronous again: hand
         // the burst still held out first, to everyone already there.
-        if (policy === "backpressure") sync?.flush()
+        if (policy === "backpressure") log.synchronous?.flush()
         fanOut.add(sub)
         return frames.length === 0 ? opening : [...opening, ...frames]
       },
       // Events published before a close reach it before its close frames.
-      beforeClose: () => sync?.flush(),
+      beforeClose: () => log.synchronous?.flush(),
       onEnd: () => {
         if (sub !== undefined) fanOut.remove(sub)
       }
