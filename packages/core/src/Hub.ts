@@ -426,10 +426,11 @@ export const WouldBlockError: typeof errors.WouldBlockError = errors.WouldBlockE
 export type WouldBlockError = errors.WouldBlockError
 
 /**
- * Creates a hub. It owns no fiber: it lives as long as it is referenced, and
- * its subscribers live in their own scopes. Fails with `InvalidEventError`
- * for a `gapEvent` the wire format cannot carry or an `epoch` that is not
- * lower-case letters and digits.
+ * Creates a hub over `options.log`, or over a new in-memory log. It owns no
+ * fiber (over a remote log, a short-lived one reads a hole in the tail): it
+ * lives as long as it is referenced, and its subscribers live in their own
+ * scopes. Fails with `InvalidEventError` for a `gapEvent` the wire format
+ * cannot carry or an `epoch` that is not lower-case letters and digits.
  *
  * @example
  * ```ts
@@ -458,11 +459,13 @@ export const isHub = (u: unknown): u is Hub => typeof u === "object" && u !== nu
 /**
  * Publishes an event to every subscriber.
  *
- * The event is validated and encoded once, recorded in the history and
+ * The event is validated and encoded once, recorded in the log and
  * offered to every mailbox. It completes without waiting for any subscriber,
  * except `backpressure` subscribers whose mailbox is full (each at most its
- * timeout). The fields are read when the effect runs: changing the object
- * afterwards changes nothing.
+ * timeout). Over a remote log it waits for the append (the events published
+ * in one run share one round trip) and fails with `Log.LogError` when the
+ * record could not be written. The fields are read when the effect runs:
+ * changing the object afterwards changes nothing.
  *
  * @example
  * ```ts
@@ -488,7 +491,8 @@ export const publish: {
  * event emitter, a callback) and for publishers of many events in a row:
  * the same validation, single encoding, history and fan-out, with no fiber.
  * Refused with {@link WouldBlockError} (and nothing published) while the hub
- * has a subscriber under the `backpressure` policy.
+ * has a subscriber under the `backpressure` policy, and always over a remote
+ * log (an append is a round trip).
  *
  * @example
  * ```ts
