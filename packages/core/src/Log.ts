@@ -366,8 +366,9 @@ export type NotFoundReason = "expired" | "restarted" | "unknown"
  * What a read returns, always with the record's `epoch` and `lastSeq` at the
  * moment it read (`Q`):
  * - `Found`: the starting point exists; `entries` follow it, oldest first
- *   (for `Newest`: the newest entries, oldest first). `complete` says they
- *   run up to `lastSeq`: nothing after them was left out by the budget.
+ *   (for `Newest`: the newest entries, oldest first). `complete` says the
+ *   budget left nothing out: after an id or a position, the entries run up
+ *   to `lastSeq`; for `Newest`, they are everything retained.
  * - `NotFound`: there is no such starting point (see {@link NotFoundReason}).
  *
  * @since 0.2.0
