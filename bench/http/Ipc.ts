@@ -58,6 +58,8 @@ export type ServerCommand =
     readonly atMost: number
     readonly timeoutMs: number
   }
+  /** Collects garbage, then writes a V8 heap snapshot to `path` (the memory tools of bench/memory). */
+  | { readonly type: "heapSnapshot"; readonly id: number; readonly path: string }
 
 /** The result each server command replies with. */
 export interface ServerResults {
@@ -67,6 +69,7 @@ export interface ServerResults {
   /** Published so far when the ticker was stopped (0 when started). */
   readonly ticker: Published
   readonly waitSubscribers: { readonly ok: boolean; readonly subscribers: number; readonly ms: number }
+  readonly heapSnapshot: { readonly path: string; readonly heapUsedBytes: number }
   readonly ack: never
 }
 

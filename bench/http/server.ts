@@ -4,6 +4,7 @@
  * `Ipc.ts`). Publishing, memory, CPU and handle figures are taken here, the same way for
  * every peer. Exits when the runner goes away.
  */
+import { writeHeapSnapshot } from "node:v8"
 import type { ServerCommand, ServerMessage, ServerResults, ServerStats } from "./Ipc.ts"
 import { makePayload, nowUs } from "./Payload.ts"
 import type { Peer, PeerServer } from "./Peer.ts"
@@ -157,6 +158,10 @@ const handle = async (command: ServerCommand): Promise<unknown> => {
       return tick(command)
     case "waitSubscribers":
       return waitSubscribers(command)
+    case "heapSnapshot": {
+      const heapUsedBytes = stats(true).heapUsedBytes
+      return { path: writeHeapSnapshot(command.path), heapUsedBytes }
+    }
     case "ack":
       return undefined
   }
