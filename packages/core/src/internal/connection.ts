@@ -24,11 +24,13 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Scope from "effect/Scope"
 import type * as Connection from "../Connection.ts"
+import type { WriteError } from "../Sink.ts"
+import type { Frame } from "../SseEvent.ts"
 import { type Burst } from "./burst.ts"
 import { utf8 } from "./bytes.ts"
 import { Deadlines } from "./connection/deadlines.ts"
 import { Mailbox } from "./connection/mailbox.ts"
-import { Ending } from "./connection/outcome.ts"
+import { Ending, type Parts } from "./connection/outcome.ts"
 import * as producers from "./connection/producer.ts"
 import { Writer } from "./connection/writer.ts"
 import { frameBytes } from "./encoder.ts"
@@ -43,6 +45,14 @@ export interface Fed extends Connection.Connection {
 
 /** What a hub or the registry gives a connection it feeds. @internal */
 export interface Feeder {
+  /**
+   * The context the connection runs in: the feeder's own (its metrics, its
+   * scheduler), not the subscriber's. A fed connection runs no user code,
+   * and a subscriber's context (a request's, with everything a router put
+   * in it) would otherwise be kept for as long as the stream lasts.
+   * Without it, the subscriber's.
+   */
+  readonly context?: Context.Context<never> | undefined
   /**
    * Called once, synchronously, as soon as the connection accepts offers and
    * before any of its fibers start: whatever it registers (a subscription)
@@ -82,60 +92,128 @@ const plainHeartbeat = utf8(":\n\n")
 const heartbeatBytes = (text: string): Uint8Array =>
   frameBytes({ _tag: "Comment", text: text.toWellFormed() }) as Uint8Array
 
-interface Parts {
+/**
+ * The handle: feeding the mailbox, closing through its end marker, ending
+ * now. One object per connection, its methods on the prototype: a
+ * connection costs its parts, not a closure per operation.
+ */
+class Handle implements Fed, Parts {
   readonly id: string
   readonly capacity: number
   readonly overflow: Connection.Overflow
-  readonly box: Mailbox
+  producerFiber: Fiber.Fiber<void> | undefined = undefined
+  // Set by `build` right after the handle (they refer to it).
+  box!: Mailbox
+  writer!: Writer
+  deadlines!: Deadlines
   readonly ending: Ending
-  readonly feeder: Feeder | undefined
-  producerFiber: Fiber.Fiber<void> | undefined
-}
+  private readonly feeder: Feeder | undefined
 
-// The handle: feeding the mailbox, closing through its end marker, ending now.
-const handle = (parts: Parts): Fed => {
-  const { box, ending, feeder, id } = parts
-  return {
-    id,
-    capacity: parts.capacity,
-    overflow: parts.overflow,
-    offerUnsafe: (bytes) => box.offerUnsafe(bytes),
-    offerManyUnsafe: (frames, from) => box.offerManyUnsafe(frames, from),
-    offerBurstUnsafe: (burst, from) => box.offerBurstUnsafe(burst, from),
-    offer: producers.offerOf(box),
-    accepting: () => box.accepting(),
-    awaitRoom: box.awaitRoom,
-    size: () => box.size(),
-    isOpen: () => !ending.settled,
-    stats: () => ({ ...ending.stats }),
-    close: (reason, frames = []) =>
-      Effect.flatMap(
-        Effect.andThen(Effect.sync(() => feeder?.beforeClose?.()), producers.encodeAll(id, frames)),
-        (bytes) =>
-          Effect.flatMap(
-            Effect.sync(() => box.endUnsafe({ reason: "closed", frames: bytes, closeReason: reason })),
-            (accepted) => {
-              // The cut is the mailbox's end marker; the producer is then
-              // stopped so that its finalizers run now, not when the scope closes.
-              const producer = parts.producerFiber
-              return producer === undefined ? Effect.succeed(accepted) : Effect.as(Fiber.interrupt(producer), accepted)
-            }
-          )
-      ),
-    closeUnsafe: (reason, frames = []) => {
-      feeder?.beforeClose?.()
-      const accepted = box.endUnsafe({ reason: "closed", frames, closeReason: reason })
-      if (accepted) parts.producerFiber?.interruptUnsafe(Fiber.getCurrent()?.id)
-      return accepted
-    },
-    kill: (reason) => ending.settle("closed", { closeReason: reason } as Partial<Connection.Outcome>),
-    lost: (error) => ending.settle("client-gone", { error } as Partial<Connection.Outcome>),
-    lostUnsafe: (error) => ending.settleUnsafe("client-gone", { error } as Partial<Connection.Outcome>),
-    killUnsafe: (reason) => ending.settleUnsafe("closed", { closeReason: reason } as Partial<Connection.Outcome>),
-    addObserver: (observer) => ending.addObserver(observer),
-    outcome: ending.outcome
+  constructor(
+    id: string,
+    capacity: number,
+    overflow: Connection.Overflow,
+    feeder: Feeder | undefined,
+    context: Context.Context<never>
+  ) {
+    this.id = id
+    this.capacity = capacity
+    this.overflow = overflow
+    this.feeder = feeder
+    this.ending = new Ending(id, context, this, feeder)
+  }
+
+  /**
+   * The owning scope's finalizer: ends the connection as `interrupted`, then
+   * waits for its fibers (made here: it holds the handle, nothing else).
+   */
+  finalizer(): Effect.Effect<Connection.Outcome> {
+    return Effect.suspend(() => {
+      this.ending.settleUnsafe("interrupted")
+      return this.ending.outcome
+    })
+  }
+
+  /** Stops the parts when the connection ends: what they held unwritten. */
+  stop(): number {
+    this.deadlines.stop()
+    // Discard what was accepted but not written, then refuse everything:
+    // this also releases a producer blocked on a full mailbox.
+    return this.box.shutdownUnsafe() + this.writer.unwritten()
+  }
+
+  offerUnsafe(bytes: Uint8Array): boolean {
+    return this.box.offerUnsafe(bytes)
+  }
+  offerManyUnsafe(frames: ReadonlyArray<Uint8Array>, from: number): number {
+    return this.box.offerManyUnsafe(frames, from)
+  }
+  offerBurstUnsafe(burst: Burst, from: number): number {
+    return this.box.offerBurstUnsafe(burst, from)
+  }
+  offer(bytes: Uint8Array): Effect.Effect<boolean> {
+    return this.overflow === "suspend"
+      ? this.box.offer(bytes)
+      : Effect.sync(() => this.box.offerUnsafe(bytes) || this.box.accepting())
+  }
+  accepting(): boolean {
+    return this.box.accepting()
+  }
+  get awaitRoom(): Effect.Effect<boolean> {
+    return this.box.awaitRoom()
+  }
+  size(): number {
+    return this.box.size()
+  }
+  isOpen(): boolean {
+    return !this.ending.settled
+  }
+  stats(): Connection.Stats {
+    return this.ending.stats()
+  }
+  close(reason: string, frames: ReadonlyArray<Frame> = []): Effect.Effect<boolean> {
+    return Effect.flatMap(
+      Effect.andThen(Effect.sync(() => this.feeder?.beforeClose?.()), producers.encodeAll(this.id, frames)),
+      (bytes) =>
+        Effect.flatMap(
+          Effect.sync(() => this.box.endUnsafe({ reason: "closed", frames: bytes, closeReason: reason })),
+          (accepted) => {
+            // The cut is the mailbox's end marker; the producer is then
+            // stopped so that its finalizers run now, not when the scope closes.
+            const producer = this.producerFiber
+            return producer === undefined ? Effect.succeed(accepted) : Effect.as(Fiber.interrupt(producer), accepted)
+          }
+        )
+    )
+  }
+  closeUnsafe(reason: string, frames: ReadonlyArray<Uint8Array> = []): boolean {
+    this.feeder?.beforeClose?.()
+    const accepted = this.box.endUnsafe({ reason: "closed", frames, closeReason: reason })
+    if (accepted) this.producerFiber?.interruptUnsafe(Fiber.getCurrent()?.id)
+    return accepted
+  }
+  kill(reason: string): Effect.Effect<void> {
+    return this.ending.settle("closed", { closeReason: reason } as Partial<Connection.Outcome>)
+  }
+  lost(error: WriteError): Effect.Effect<void> {
+    return this.ending.settle("client-gone", { error } as Partial<Connection.Outcome>)
+  }
+  lostUnsafe(error: WriteError): boolean {
+    return this.ending.settleUnsafe("client-gone", { error } as Partial<Connection.Outcome>)
+  }
+  killUnsafe(reason: string): boolean {
+    return this.ending.settleUnsafe("closed", { closeReason: reason } as Partial<Connection.Outcome>)
+  }
+  addObserver(observer: (outcome: Connection.Outcome) => void): () => void {
+    return this.ending.addObserver(observer)
+  }
+  get outcome(): Effect.Effect<Connection.Outcome> {
+    return this.ending.outcome
   }
 }
+
+// The owning scope's finalizer, holding the handle only.
+const finalizerOf = (handle: Handle) => () => handle.finalizer()
 
 /** @internal */
 export const make = <E, R>(
@@ -153,10 +231,8 @@ const build = <E, R>(
   feeder: Feeder | undefined
 ): Effect.Effect<Fed, never, Scope.Scope | R> =>
   Effect.gen(function*() {
-    const parent = yield* Scope.Scope
-    const scope = yield* Scope.fork(parent, "sequential")
-    const context = yield* Effect.context<R>()
-    const plain = context as Context.Context<never>
+    const scope = yield* Scope.Scope
+    const plain = feeder?.context ?? (yield* Effect.context<R>()) as Context.Context<never>
     const clock = yield* Clock.Clock
     const id = options.id ?? `c${++nextId}`
     check(
@@ -169,18 +245,10 @@ const build = <E, R>(
     const overflow = options.overflow ?? "suspend"
     const dropNotice = overflow === "suspend" ? undefined : options.dropNotice
 
-    const ending = new Ending(
-      id,
-      plain,
-      () => {
-        deadlines.stop()
-        // Discard what was accepted but not written, then refuse everything:
-        // this also releases a producer blocked on a full mailbox.
-        return box.shutdownUnsafe() + writer.unwritten()
-      },
-      feeder?.onEnd
-    )
+    const connection = new Handle(id, capacity, overflow, feeder, plain)
+    const ending = connection.ending
     const writer = new Writer(
+      id,
       options.sink,
       capacity,
       overflow,
@@ -190,7 +258,7 @@ const build = <E, R>(
       plain
     )
     const heartbeat = options.heartbeatText ? heartbeatBytes(options.heartbeatText) : plainHeartbeat
-    const box = new Mailbox(capacity, overflow, heartbeat, writer.recordDrop)
+    const box = new Mailbox(capacity, overflow, heartbeat, writer)
     writer.attach(box)
     const deadlines = new Deadlines(
       clock,
@@ -201,22 +269,24 @@ const build = <E, R>(
       box,
       ending
     )
+    connection.box = box
+    connection.writer = writer
+    connection.deadlines = deadlines
     const producer = producers.run(id, box, options.producer, options.terminal ?? {})
-    const parts: Parts = { id, capacity, overflow, box, ending, feeder, producerFiber: undefined }
-    const connection = handle(parts)
 
     // From the feeder's start (which may register this connection) to the
     // last fork nothing may interrupt: the finalizer that ends the connection
-    // is in place first, and every fiber is started.
+    // is in place first (in the owning scope, run after the fibers' own:
+    // it waits for them), and every fiber is started.
     yield* Effect.uninterruptible(Effect.gen(function*() {
-      yield* Scope.addFinalizer(scope, ending.settle("interrupted"))
+      yield* Scope.addFinalizerExit(scope, finalizerOf(connection))
       writer.setPreamble(feeder === undefined ? options.preamble ?? [] : feeder.start(connection))
-      ending.fibers.push(yield* forkLabelled(writer.run, scope, `sluice/connection/${id}/writer`))
+      yield* writer.start(scope)
       deadlines.start()
       if (producer !== undefined) {
         const fiber = yield* forkLabelled(producer, scope, `sluice/connection/${id}/producer`)
-        parts.producerFiber = fiber
-        ending.fibers.push(fiber)
+        connection.producerFiber = fiber
+        ending.track(fiber)
       }
     }))
     return connection

@@ -381,6 +381,7 @@ export const connect = (
 
     const { closeFrames: _, preamble: __, ...connectionOptions } = options
     const connection = yield* makeFed(connectionOptions, {
+      context: registry.context,
       // Called once, synchronously, when the connection starts accepting:
       // replacing the old connection, registering this one and taking the
       // waiting events are one step that no send can interleave with.

@@ -31,9 +31,10 @@ export interface Activity {
   lastActivityAt: number
 }
 
-/** @internal */
-export class Deadlines {
-  private readonly entry: ticker.Entry
+/** The connection's entry on the clock's ticker (the entry itself: no closure of its own). @internal */
+export class Deadlines implements ticker.Entry {
+  at = 0
+  index = -1
   private readonly ticker: ReturnType<typeof ticker.tickerFor>
   private readonly clock: Clock.Clock
   private readonly context: Context.Context<never>
@@ -59,21 +60,20 @@ export class Deadlines {
     this.activity = activity
     this.box = box
     this.ending = ending
-    this.entry = ticker.entry(this.watch)
     this.ticker = ticker.tickerFor(clock)
   }
 
   start(): void {
-    const first = this.watch(this.clock.currentTimeMillisUnsafe())
-    if (first !== undefined) this.ticker.schedule(this.entry, first, this.context)
+    const first = this.fire(this.clock.currentTimeMillisUnsafe())
+    if (first !== undefined) this.ticker.schedule(this, first, this.context)
   }
 
   stop(): void {
-    this.ticker.cancel(this.entry)
+    this.ticker.cancel(this)
   }
 
-  // Runs at or after the next due time; returns the one after (or none).
-  private readonly watch = (now: number): number | undefined => {
+  /** Runs at or after the next due time; returns the one after (or none). */
+  fire(now: number): number | undefined {
     if (this.ending.settled) return undefined
     const { activity, heartbeatMs, writeTimeoutMs } = this
     if (activity.writing && writeTimeoutMs !== undefined) {
@@ -88,7 +88,7 @@ export class Deadlines {
       const due = activity.lastActivityAt + heartbeatMs
       if (now >= due) {
         if (this.box.offerHeartbeatUnsafe()) {
-          this.ending.stats.heartbeats++
+          this.ending.heartbeats++
           metrics.heartbeatsSent.updateUnsafe(1, this.context)
         }
         activity.lastActivityAt = now

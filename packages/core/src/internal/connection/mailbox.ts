@@ -11,10 +11,10 @@
  * `burst`), capacity counts events (heartbeats never fill it), and the
  * dropping overflows act on events in place.
  *
- * The writer parks on the mailbox with a wake-up function; the mailbox calls
- * it when there is something to take (through the scheduler, or at once when
- * a feeder ends a burst). What to do then, write at once or resume its fiber,
- * is the writer's business.
+ * The writer parks on the mailbox; the mailbox wakes it when there is
+ * something to take (through the scheduler, or at once when a feeder ends a
+ * burst). What to do then, write at once or hand it to its fiber, is the
+ * writer's business.
  *
  * Waiting offers carry their frame and are accepted in order by the take that
  * frees room: a queue of offers, not a count of permits, so they stay a list
@@ -30,6 +30,7 @@ import * as Latch from "effect/Latch"
 import type { SchedulerDispatcher } from "effect/Scheduler"
 import type * as Connection from "../../Connection.ts"
 import { type Burst, Frames, type Taken } from "../burst.ts"
+import type { Parked } from "./writer.ts"
 
 /** How a mailbox ends: after everything waiting, these frames, then this reason. @internal */
 export interface End {
@@ -57,25 +58,25 @@ export class Mailbox {
   readonly capacity: number
   readonly overflow: Connection.Overflow
   private readonly heartbeat: Uint8Array
-  private readonly onDrop: () => void
+  private readonly writer: Parked
   private readonly frames = new Frames()
   private events = 0
-  private heartbeats = 0
   private state: "open" | "closing" | "done" = "open"
   private end: End | undefined = undefined
-  private readonly offers: Array<WaitingOffer> = []
-  // Made on first use: most mailboxes never make anyone wait for room.
+  // Made on first use: most mailboxes never make anyone wait.
+  private offers: Array<WaitingOffer> | undefined = undefined
   private room: Latch.Latch | undefined = undefined
-  // The parked writer's wake-up, and the dispatcher of its fiber.
-  private wakeWriter: (() => void) | undefined = undefined
+  // Whether the writer is parked, and the dispatcher of the fiber it parked in (if any).
+  private parked = false
   private dispatcher: SchedulerDispatcher | undefined = undefined
   private wakeScheduled = false
+  private scheduledWake: (() => void) | undefined = undefined
 
-  constructor(capacity: number, overflow: Connection.Overflow, heartbeat: Uint8Array, onDrop: () => void) {
+  constructor(capacity: number, overflow: Connection.Overflow, heartbeat: Uint8Array, writer: Parked) {
     this.capacity = capacity
     this.overflow = overflow
     this.heartbeat = heartbeat
-    this.onDrop = onDrop
+    this.writer = writer
   }
 
   /** Events waiting (heartbeats excluded). */
@@ -95,7 +96,7 @@ export class Mailbox {
     if (this.state !== "open") return false
     if (this.events >= this.capacity) {
       if (this.overflow === "suspend") return false
-      this.onDrop()
+      this.writer.recordDrop()
       if (this.overflow === "drop-newest") return false
       this.dropOldest()
     }
@@ -110,8 +111,10 @@ export class Mailbox {
    * one capacity check and one wake-up when they all fit. A parked writer is
    * served at once, in the caller's stack: the caller is a feeder ending a
    * burst, outside any fiber's run, and this saves a scheduler task per
-   * subscriber. Returns the index of the first frame refused (`frames.length`
-   * when none was).
+   * subscriber. More frames than the mailbox holds still go at once when
+   * nothing waits and the writer can write them straight to its sink:
+   * capacity bounds what waits, not what the transport takes. Returns the
+   * index of the first frame refused (`frames.length` when none was).
    */
   offerManyUnsafe(frames: ReadonlyArray<Uint8Array>, from: number): number {
     return this.offerRun(frames, from, undefined)
@@ -124,12 +127,17 @@ export class Mailbox {
 
   private offerRun(frames: ReadonlyArray<Uint8Array>, from: number, whole: Burst | undefined): number {
     const n = frames.length - from
-    if (this.state === "open" && this.offers.length === 0 && this.events + n <= this.capacity) {
-      if (whole !== undefined) this.frames.share(whole)
-      else this.frames.push(frames, from)
-      this.events += n
-      this.serveNow()
-      return frames.length
+    if (this.state === "open" && (this.offers === undefined || this.offers.length === 0)) {
+      if (this.events + n <= this.capacity) {
+        if (whole !== undefined) this.frames.share(whole)
+        else this.frames.push(frames, from)
+        this.events += n
+        this.serveNow()
+        return frames.length
+      }
+      if (this.parked && this.frames.length === 0 && this.writer.writeThrough(frames, from, whole)) {
+        return frames.length
+      }
     }
     for (let i = from; i < frames.length; i++) {
       if (!this.offerUnsafe(frames[i]!)) {
@@ -145,7 +153,6 @@ export class Mailbox {
   offerHeartbeatUnsafe(): boolean {
     if (this.state !== "open" || this.frames.length > 0) return false
     this.frames.pushOne(this.heartbeat)
-    this.heartbeats++
     this.signal()
     return true
   }
@@ -157,31 +164,34 @@ export class Mailbox {
    */
   offer(bytes: Uint8Array): Effect.Effect<boolean> {
     return Effect.callback<boolean>((resume) => {
-      if (this.offers.length === 0 && this.offerUnsafe(bytes)) return resume(Effect.succeed(true))
+      if ((this.offers === undefined || this.offers.length === 0) && this.offerUnsafe(bytes)) {
+        return resume(Effect.succeed(true))
+      }
       if (this.state !== "open" || this.overflow !== "suspend") return resume(Effect.succeed(this.state === "open"))
       const entry: WaitingOffer = { bytes, resume: (accepted) => resume(Effect.succeed(accepted)) }
-      this.offers.push(entry)
+      ;(this.offers ??= []).push(entry)
       return Effect.sync(() => {
-        const i = this.offers.indexOf(entry)
-        if (i !== -1) this.offers.splice(i, 1)
+        const i = this.offers?.indexOf(entry) ?? -1
+        if (i !== -1) this.offers!.splice(i, 1)
       })
     })
   }
 
   /** Waits until an event fits: `true`, or `false` once the mailbox no longer accepts. */
-  readonly awaitRoom: Effect.Effect<boolean> = Effect.suspend(() => {
-    if (this.state !== "open") return Effect.succeed(false)
-    if (this.events < this.capacity) return Effect.succeed(true)
-    const room = (this.room ??= Latch.makeUnsafe(false))
-    room.closeUnsafe()
-    return Effect.flatMap(room.await, () => this.awaitRoom)
-  })
+  awaitRoom(): Effect.Effect<boolean> {
+    return Effect.suspend(() => {
+      if (this.state !== "open") return Effect.succeed(false)
+      if (this.events < this.capacity) return Effect.succeed(true)
+      const room = (this.room ??= Latch.makeUnsafe(false))
+      room.closeUnsafe()
+      return Effect.flatMap(room.await, () => this.awaitRoom())
+    })
+  }
 
   // The oldest event leaves (heartbeats in front of it go too: they are moot).
   private dropOldest() {
     let i = 0
     while (i < this.frames.length && this.frames.at(i) === this.heartbeat) i++
-    this.heartbeats -= i
     this.frames.dropFirst(i + 1)
     this.events--
   }
@@ -195,7 +205,6 @@ export class Mailbox {
     if (this.frames.length > 0) {
       const taken = this.frames.takeAll(this.events)
       this.events = 0
-      this.heartbeats = 0
       this.releaseOffers()
       this.room?.openUnsafe()
       return taken
@@ -213,23 +222,27 @@ export class Mailbox {
   }
 
   /**
-   * The writer waits: `wake` is called when there is something to take,
-   * through the dispatcher of the calling fiber (or at once, when a feeder
-   * ends a burst, and when the mailbox shuts down).
+   * The writer waits: it is woken (`Parked.wake`) when there is something to
+   * take, through `dispatcher` (the one of the fiber it parks in, if it parks
+   * in one) or else the one of the fiber that offers (a microtask outside
+   * any fiber); at once when a feeder ends a burst, and when the mailbox
+   * shuts down.
    */
-  park(wake: () => void): void {
-    this.wakeWriter = wake
-    this.dispatcher = Fiber.getCurrent()?.currentDispatcher
+  park(dispatcher?: SchedulerDispatcher): void {
+    this.parked = true
+    this.dispatcher = dispatcher
   }
 
   unpark(): void {
-    this.wakeWriter = undefined
+    this.parked = false
   }
 
   // Waiting offers move in as room frees, oldest first; each resumes at once.
   private releaseOffers() {
-    while (this.offers.length > 0 && this.events < this.capacity && this.state === "open") {
-      const entry = this.offers.shift()!
+    const offers = this.offers
+    if (offers === undefined) return
+    while (offers.length > 0 && this.events < this.capacity && this.state === "open") {
+      const entry = offers.shift()!
       this.frames.pushOne(entry.bytes)
       this.events++
       entry.resume(true)
@@ -239,19 +252,22 @@ export class Mailbox {
   // One wake-up per burst: the first offer schedules it, the writer then takes
   // everything offered meanwhile.
   private signal() {
-    if (this.wakeWriter === undefined || this.wakeScheduled) return
+    if (!this.parked || this.wakeScheduled) return
     this.wakeScheduled = true
-    if (this.dispatcher !== undefined) this.dispatcher.scheduleTask(this.wake, 0)
-    else queueMicrotask(this.wake)
-  }
-
-  private readonly wake = () => {
-    this.wakeScheduled = false
-    this.wakeWriter?.()
+    const wake = (this.scheduledWake ??= () => {
+      this.wakeScheduled = false
+      if (this.parked) this.writer.wake()
+    })
+    const dispatcher = this.dispatcher ?? Fiber.getCurrent()?.currentDispatcher
+    if (dispatcher !== undefined) dispatcher.scheduleTask(wake, 0)
+    else queueMicrotask(wake)
   }
 
   private serveNow() {
-    if (this.wakeWriter !== undefined && this.frames.length > 0) this.wake()
+    if (this.parked && this.frames.length > 0) {
+      this.wakeScheduled = false
+      this.writer.wake()
+    }
   }
 
   // ---------------------------------------------------------------------------
@@ -281,15 +297,16 @@ export class Mailbox {
     this.state = "done"
     this.frames.clear()
     this.events = 0
-    this.heartbeats = 0
     this.refuseOffers()
     this.room?.openUnsafe()
-    this.wakeWriter?.()
+    if (this.parked) this.writer.wake()
     return discarded
   }
 
   private refuseOffers() {
-    const offers = this.offers.splice(0)
+    const offers = this.offers
+    if (offers === undefined || offers.length === 0) return
+    this.offers = undefined
     for (const entry of offers) entry.resume(false)
   }
 }

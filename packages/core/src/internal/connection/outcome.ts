@@ -35,6 +35,16 @@ export interface Stats {
   bytes: number
 }
 
+/** What the ending stops: the connection's parts, which return the events they held unwritten. @internal */
+export interface Parts {
+  stop(): number
+}
+
+/** Who is told first (a feeder: stop offering). @internal */
+export interface EndListener {
+  onEnd?: ((outcome: Connection.Outcome) => void) | undefined
+}
+
 const outcomeMetrics = {
   completed: Metric.withAttributes(metrics.connectionOutcomes, { reason: "completed" }),
   failed: Metric.withAttributes(metrics.connectionOutcomes, { reason: "failed" }),
@@ -43,54 +53,83 @@ const outcomeMetrics = {
   closed: Metric.withAttributes(metrics.connectionOutcomes, { reason: "closed" })
 } as const
 
-/** @internal */
-export class Ending {
-  readonly stats: Stats = { delivered: 0, discarded: 0, dropped: 0, heartbeats: 0, writes: 0, bytes: 0 }
+/**
+ * The counters are the ending's own fields (no object of their own), and
+ * what only some connections need is made on first use: the list of fibers
+ * (a fed connection usually has none), the observers, and the deferred
+ * outcome (only for whoever waits before the end).
+ *
+ * @internal
+ */
+export class Ending implements Stats {
+  delivered = 0
+  discarded = 0
+  dropped = 0
+  heartbeats = 0
+  writes = 0
+  bytes = 0
   settled = false
-  /** The connection's fibers, interrupted when it ends. */
-  readonly fibers: Array<Fiber.Fiber<unknown, unknown>> = []
-  private readonly done = Deferred.makeUnsafe<Connection.Outcome>()
+  /** The connection's running fibers, interrupted when it ends. */
+  fibers: Array<Fiber.Fiber<unknown, unknown>> | undefined = undefined
+  private done: Deferred.Deferred<Connection.Outcome> | undefined = undefined
   private result: Connection.Outcome | undefined = undefined
+  // The outcome is published (every fiber has ended).
+  private published = false
   private observers: Array<(outcome: Connection.Outcome) => void> | undefined = undefined
   private readonly id: string
   private readonly context: Context.Context<never>
-  private readonly stop: () => number
-  private readonly onEnd: ((outcome: Connection.Outcome) => void) | undefined
+  private readonly parts: Parts
+  private readonly listener: EndListener | undefined
 
   /**
-   * @param stop stops the connection's parts and returns the events they
-   *   held unwritten.
-   * @param onEnd the feeder's hook, called first.
+   * @param parts stopped first; they return the events they held unwritten.
+   * @param listener the feeder, told before the observers.
    */
-  constructor(
-    id: string,
-    context: Context.Context<never>,
-    stop: () => number,
-    onEnd: ((outcome: Connection.Outcome) => void) | undefined
-  ) {
+  constructor(id: string, context: Context.Context<never>, parts: Parts, listener: EndListener | undefined) {
     this.id = id
     this.context = context
-    this.stop = stop
-    this.onEnd = onEnd
+    this.parts = parts
+    this.listener = listener
     metrics.connectionsTotal.updateUnsafe(1, context)
     metrics.connectionsOpen.modifyUnsafe(1, context)
   }
 
+  /** A copy of the counters. */
+  stats(): Connection.Stats {
+    return {
+      delivered: this.delivered,
+      discarded: this.discarded,
+      dropped: this.dropped,
+      heartbeats: this.heartbeats,
+      writes: this.writes,
+      bytes: this.bytes
+    }
+  }
+
+  /** Tracks a fiber of the connection until it ends. */
+  track(fiber: Fiber.Fiber<unknown, unknown>): void {
+    const fibers = (this.fibers ??= [])
+    fibers.push(fiber)
+    fiber.addObserver(() => {
+      const i = fibers.indexOf(fiber)
+      if (i !== -1) fibers.splice(i, 1)
+    })
+  }
+
   /** Ends the connection with `reason`: `false` when it had already ended. */
-  settleUnsafe(reason: Connection.Reason, extra: Partial<Connection.Outcome> = {}): boolean {
+  settleUnsafe(reason: Connection.Reason, extra?: Partial<Connection.Outcome>): boolean {
     if (this.settled) return false
     this.settled = true
-    this.stats.discarded += this.stop()
-    const stats = this.stats
+    this.discarded += this.parts.stop()
     const result = {
       id: this.id,
       reason,
-      delivered: stats.delivered,
-      discarded: stats.discarded,
-      dropped: stats.dropped,
-      heartbeats: stats.heartbeats,
-      writes: stats.writes,
-      bytes: stats.bytes,
+      delivered: this.delivered,
+      discarded: this.discarded,
+      dropped: this.dropped,
+      heartbeats: this.heartbeats,
+      writes: this.writes,
+      bytes: this.bytes,
       ...extra
     } as Connection.Outcome
     this.result = result
@@ -100,15 +139,22 @@ export class Ending {
     if (result.reason === "client-gone" && result.error.reason === "timeout") {
       metrics.writeTimeouts.updateUnsafe(1, this.context)
     }
-    this.onEnd?.(result)
+    this.listener?.onEnd?.(result)
+    // Published at once when no other fiber of the connection runs: the
+    // observers then see it published.
+    const self = Fiber.getCurrent()
+    const others = this.fibers === undefined
+      ? undefined
+      : this.fibers.filter((f) => f !== self && f.pollUnsafe() === undefined)
+    if (others === undefined || others.length === 0) this.publish(result)
     const observers = this.observers
     this.observers = undefined
     if (observers !== undefined) { for (const observer of observers) observer(result) }
-    this.publishAfterFibers(result)
+    if (others !== undefined && others.length > 0) this.publishAfter(others, result, self)
     return true
   }
 
-  settle(reason: Connection.Reason, extra: Partial<Connection.Outcome> = {}): Effect.Effect<void> {
+  settle(reason: Connection.Reason, extra?: Partial<Connection.Outcome>): Effect.Effect<void> {
     return Effect.sync(() => {
       this.settleUnsafe(reason, extra)
     })
@@ -127,19 +173,27 @@ export class Ending {
     }
   }
 
-  /** Waits for the end. */
-  readonly outcome: Effect.Effect<Connection.Outcome> = Deferred.await(this.done)
+  /** Waits for the end (once every fiber of the connection has ended). */
+  get outcome(): Effect.Effect<Connection.Outcome> {
+    if (this.published) return Effect.succeed(this.result!)
+    return Deferred.await(this.done ??= Deferred.makeUnsafe<Connection.Outcome>())
+  }
 
-  // The outcome is published once the other fibers have ended.
-  private publishAfterFibers(result: Connection.Outcome) {
-    const self = Fiber.getCurrent()
-    const others = this.fibers.filter((f) => f !== self && f.pollUnsafe() === undefined)
+  private publish(result: Connection.Outcome) {
+    this.published = true
+    if (this.done !== undefined) Deferred.doneUnsafe(this.done, Effect.succeed(result))
+  }
+
+  // The other fibers are interrupted; the outcome is published once they have ended.
+  private publishAfter(
+    others: ReadonlyArray<Fiber.Fiber<unknown, unknown>>,
+    result: Connection.Outcome,
+    self: Fiber.Fiber<unknown, unknown> | undefined
+  ) {
     let pending = others.length
-    const publish = () => Deferred.doneUnsafe(this.done, Effect.succeed(result))
-    if (pending === 0) publish()
     for (const fiber of others) {
       fiber.addObserver(() => {
-        if (--pending === 0) publish()
+        if (--pending === 0) this.publish(result)
       })
       fiber.interruptUnsafe(self?.id)
     }

@@ -18,8 +18,10 @@ import type * as Hub from "../../Hub.ts"
 import type * as Log from "../../Log.ts"
 import type { Event, Frame } from "../../SseEvent.ts"
 import * as connection from "../connection.ts"
+import type { Fed, Feeder } from "../connection.ts"
 import { frameBytes } from "../encoder.ts"
 import type { Config } from "./config.ts"
+import type { SlowConsumer } from "./errors.ts"
 import { type FanOut, slowConsumerReason, type Subscriber } from "./fanOut.ts"
 import * as replay from "./replay.ts"
 
@@ -80,13 +82,82 @@ const fix = (
   return replay.finish(cfg, remote.handOff, remote.found, lastId!, { epoch: fanOut.epoch, seq: fanOut.seq })
 }
 
+/**
+ * A subscriber: what the fan-out holds, and the feeder of its connection
+ * (one object, its hooks on the prototype).
+ */
+class Subscribing implements Subscriber, Feeder {
+  conn!: Fed
+  slow: SlowConsumer | undefined = undefined
+  index = -1
+  live = false
+  fromSeq = 0
+  replayed: Hub.Replay = live
+  readonly policy: Hub.Policy
+  readonly timeoutMillis: number
+  readonly context: Context.Context<never>
+  private readonly parts: Parts
+  // Needed until the connection starts, then let go.
+  private opening: ReadonlyArray<Uint8Array> | undefined
+  private lastId: string | undefined
+  private remote: Remote | undefined
+
+  constructor(
+    parts: Parts,
+    policy: Hub.Policy,
+    timeoutMillis: number,
+    opening: ReadonlyArray<Uint8Array>,
+    lastId: string | undefined,
+    remote: Remote | undefined
+  ) {
+    this.parts = parts
+    this.context = parts.context
+    this.policy = policy
+    this.timeoutMillis = timeoutMillis
+    this.opening = opening
+    this.lastId = lastId
+    this.remote = remote
+  }
+
+  // Once, synchronously, when the connection starts accepting offers: the
+  // replay is fixed and the subscriber registered in one step, so every
+  // entry is either replayed or offered live, never both, never neither.
+  // The writer writes these frames before anything offered.
+  start(handle: Fed): ReadonlyArray<Uint8Array> {
+    const { frames, fromSeq, replay: fixed } = fix(this.parts, this.lastId, this.remote)
+    const opening = this.opening!
+    this.opening = undefined
+    this.lastId = undefined
+    this.remote = undefined
+    this.conn = handle
+    this.replayed = fixed // read once `makeFed` returns, then let go
+    this.fromSeq = fromSeq
+    // A backpressured subscriber makes publishes synchronous again: hand
+    // the burst still held out first, to everyone already there.
+    if (this.policy === "backpressure") this.parts.log.synchronous?.flush()
+    this.parts.fanOut.add(this)
+    return frames.length === 0 ? opening : [...opening, ...frames]
+  }
+
+  // Events published before a close reach it before its close frames.
+  beforeClose(): void {
+    this.parts.log.synchronous?.flush()
+  }
+
+  onEnd(): void {
+    this.parts.fanOut.remove(this)
+  }
+}
+
+const live: Hub.Replay = { _tag: "Live" }
+
 /** @internal */
 export const subscribe = (
   parts: Parts,
   options: Hub.SubscribeOptions
 ): Effect.Effect<Hub.Subscription, Hub.SubscribeError, Scope.Scope> =>
   Effect.gen(function*() {
-    const { fanOut, log } = parts
+    const { log } = parts
     const {
       backpressureTimeout,
       dropNotice,
@@ -107,41 +178,24 @@ export const subscribe = (
     // A remote record is read before the connection starts.
     const remote = log.synchronous === undefined && lastId !== undefined ? yield* readRemote(parts, lastId) : undefined
 
-    let sub: Subscriber | undefined
-    let replayed: Hub.Replay = { _tag: "Live" }
     const timeoutMillis = backpressureTimeout === undefined
       ? defaultBackpressureTimeoutMillis
       : toMillis(backpressureTimeout)
+    const sub = new Subscribing(parts, policy, timeoutMillis, opening, lastId, remote)
     const conn = yield* connection.makeFed({
       ...connectionOptions,
       overflow: policy === "drop-oldest" || policy === "drop-newest" ? policy : "suspend",
       dropNotice: notice
-    }, {
-      // Once, synchronously, when the connection starts accepting offers: the
-      // replay is fixed and the subscriber registered in one step, so every
-      // entry is either replayed or offered live, never both, never neither.
-      // The writer writes these frames before anything offered.
-      start: (handle) => {
-        const { frames, fromSeq, replay: fixed } = fix(parts, lastId, remote)
-        replayed = fixed
-        sub = { conn: handle, policy, timeoutMillis, slow: undefined, index: -1, live: false, fromSeq }
-        // A backpressured subscriber makes publishes synchronous again: hand
-        // the burst still held out first, to everyone already there.
-        if (policy === "backpressure") log.synchronous?.flush()
-        fanOut.add(sub)
-        return frames.length === 0 ? opening : [...opening, ...frames]
-      },
-      // Events published before a close reach it before its close frames.
-      beforeClose: () => log.synchronous?.flush(),
-      onEnd: () => {
-        if (sub !== undefined) fanOut.remove(sub)
-      }
-    })
-    const registered = sub!
-    const outcome = Effect.map(conn.outcome, (o): Hub.Outcome => {
-      if (o.reason !== "closed" || o.closeReason !== slowConsumerReason || registered.slow === undefined) return o
-      const { closeReason: _, reason: __, ...rest } = o
-      return { ...rest, reason: "slow-consumer", error: registered.slow }
-    })
-    return { id: conn.id, connection: conn, replay: replayed, outcome }
+    }, sub)
+    // Suspended: nothing waits for the end until someone asks.
+    const outcome = Effect.suspend(() =>
+      Effect.map(conn.outcome, (o): Hub.Outcome => {
+        if (o.reason !== "closed" || o.closeReason !== slowConsumerReason || sub.slow === undefined) return o
+        const { closeReason: _, reason: __, ...rest } = o
+        return { ...rest, reason: "slow-consumer", error: sub.slow }
+      })
+    )
+    const fixed = sub.replayed
+    sub.replayed = live
+    return { id: conn.id, connection: conn, replay: fixed, outcome }
   })
