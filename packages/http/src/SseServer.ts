@@ -224,7 +224,10 @@ export interface Service {
    * the current scope closes. Fails with {@link ConnectionLimitError}.
    */
   readonly admit: (request: HttpServerRequest) => Effect.Effect<void, ConnectionLimitError, Scope.Scope>
-  /** Registers an open stream until the current scope closes. */
+  /**
+   * Registers an open stream until it ends (its connection's end, which
+   * closing the current scope brings about).
+   */
   readonly register: (registration: Registration) => Effect.Effect<void, never, Scope.Scope>
   /** Open streams. */
   readonly open: () => number

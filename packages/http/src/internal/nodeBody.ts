@@ -1,7 +1,6 @@
 import { Sink } from "@sluice/core"
 import * as Effect from "effect/Effect"
-import * as Stream from "effect/Stream"
-import type * as Http from "node:http"
+import * as Http from "node:http"
 import { Readable, type Stream as NodeStream } from "node:stream"
 import * as Zlib from "node:zlib"
 
@@ -12,15 +11,16 @@ import * as Zlib from "node:zlib"
  * of it: status, headers added by middleware (CORS, …), HTTP/2, and
  * client-abort detection work as for any other route. Three bodies:
  * - {@link direct} (Node responses, the default): frames go straight to
- *   `res.write`, the platform's body is a `Stream` marking the lifetime;
+ *   `res.write`; the platform writes the head of an empty response, and the
+ *   stream goes on without the request's fiber;
  * - {@link gzip}: a gzip stream the platform pipes to the socket;
  * - {@link plain}: a Node `Readable` the platform pipes (other platforms).
  *
  * @internal
  */
 export interface NodeBody {
-  /** What the platform sends: a Node stream to pipe, or a Stream that only marks the body's lifetime. */
-  readonly body: Readable | Stream.Stream<Uint8Array>
+  /** What the platform pipes; `undefined` for a body that writes to the response itself (see {@link direct}). */
+  readonly body: Readable | undefined
   readonly sink: Sink.Sink
   /**
    * Ends the body after everything written so far. If the client has not
@@ -33,7 +33,11 @@ export interface NodeBody {
   /** The body will not be used (the request was answered otherwise): release it without touching the response. */
   readonly discard: () => void
   /** Called once when the consumer side goes away before `end`. */
-  readonly onGone: (f: (error: Sink.WriteError) => void) => void
+  readonly onGone: (client: Client) => void
+  /** The request's end no longer ends the stream: the platform wrote the head and let go (`direct` only). */
+  readonly detached: boolean
+  /** The route answers now (`direct`: with an empty `200` whose head starts the stream). */
+  readonly arm: () => void
 }
 
 // Without a stack trace: it would only show Node's event plumbing, and every
@@ -53,6 +57,11 @@ export const goneError = (cause?: unknown, detail = "the client closed the strea
   }
 }
 
+/** Who learns that the client is gone (a connection: `Connection.lostUnsafe`). @internal */
+export interface Client {
+  readonly lostUnsafe: (error: Sink.WriteError) => unknown
+}
+
 /**
  * What every body tracks: whether it ended or its client is gone, the writes
  * waiting for room, and who wants to know when the client goes.
@@ -62,7 +71,7 @@ class Life {
   closed: Sink.WriteError | undefined = undefined
   // Made on first use: most connections never wait for the socket.
   private waiters: Set<(error?: Sink.WriteError) => void> | undefined = undefined
-  private readonly listeners: Array<(error: Sink.WriteError) => void> = []
+  private client: Client | undefined = undefined
 
   /** The client went away: waiting writes fail, listeners learn it, once. */
   gone(cause?: unknown) {
@@ -74,7 +83,9 @@ class Life {
     if (waiters !== undefined) {
       for (const w of waiters) w(closed)
     }
-    for (const f of this.listeners.splice(0)) f(closed)
+    const client = this.client
+    this.client = undefined
+    client?.lostUnsafe(closed)
   }
 
   /** The transport took what was waiting: waiting writes go on. */
@@ -95,9 +106,9 @@ class Life {
     })
   }
 
-  onGone(f: (error: Sink.WriteError) => void) {
-    if (this.closed !== undefined) f(this.closed)
-    else this.listeners.push(f)
+  onGone(client: Client) {
+    if (this.closed !== undefined) client.lostUnsafe(this.closed)
+    else this.client = client
   }
 }
 
@@ -120,6 +131,8 @@ const piped = (
 ): NodeBody => ({
   body,
   sink,
+  detached: false,
+  arm: () => {},
   end: (graceMillis) => {
     if (life.ended || life.closed !== undefined) return
     life.ended = true
@@ -133,7 +146,7 @@ const piped = (
     life.ended = true
     if (!body.destroyed) body.destroy()
   },
-  onGone: (f) => life.onGone(f)
+  onGone: (client) => life.onGone(client)
 })
 
 /** @internal */
@@ -200,99 +213,184 @@ export const gzip = (): NodeBody => {
 }
 
 /**
- * Writes straight to the Node response, which the platform still owns: it
- * writes the head (with whatever middleware added), and its body is a
- * `Stream` that emits nothing and ends when this body ends, so the platform
- * then ends the response; a client that leaves interrupts that stream, the
- * cheapest way out for the platform. Writes start once the platform pulls
- * the stream (the head is out by then).
+ * Writes straight to the Node response. The route answers with an empty
+ * `200` (`HttpServerResponse.empty`), so the platform writes the head (with
+ * whatever middleware added) and then calls `res.end()`: that one call is
+ * where the request's part ends and the stream's begins. It is skipped, and
+ * the stream goes on without the request's fiber, written by its connection,
+ * until the connection ends it. Writes made before the head wait here (up to
+ * a high-water mark) and go out with it.
+ *
+ * Why: the platform runs a request's fiber, with its scope, context and
+ * middleware frames, for as long as the response body lasts. An SSE stream
+ * lasts hours; that fiber was most of a connection's memory and of its
+ * connect and disconnect cost. The request's fiber still runs the router and
+ * middleware (authorization, CORS, limits) for every stream, and a response
+ * a middleware put in place of the stream is sent as it is.
  *
  * @internal
  */
-export const direct = (res: Http.ServerResponse): NodeBody => {
-  const life = new Life()
-  let ready = false
-  let wrote = false
-  let finish: (() => void) | undefined
-  // Made on first use: only writes before the response starts wait here.
-  let readyWaiters: Set<() => void> | undefined
-  const wakeReady = () => {
-    const waiters = readyWaiters
-    readyWaiters = undefined
+export const direct = (res: Http.ServerResponse, highWaterMark: number): NodeBody => new Direct(res, highWaterMark)
+
+// The stream waiting for its head, on the response itself (two properties
+// added to every such response, in the same order: they share one shape).
+const pendingBody = Symbol.for("@sluice/http/pendingBody")
+
+interface Armed {
+  [pendingBody]: Direct | undefined
+}
+
+const responseEnd = Http.ServerResponse.prototype.end
+
+// The response's `end` while a stream waits for its head: the platform's
+// `end()` right after writing the head of the stream's `200` is skipped, and
+// the stream takes over. Any other call is the response's own `end`.
+function endOrDetach(this: Http.ServerResponse & Armed, ...args: Array<unknown>) {
+  const body = this[pendingBody]
+  if (body !== undefined) {
+    this[pendingBody] = undefined
+    if (args[0] === undefined && isStreamHead(this) && body.detach()) return this
+  }
+  return responseEnd.apply(this, args as Parameters<typeof responseEnd>)
+}
+
+// The head just written is the stream's (a middleware may have answered otherwise).
+const isStreamHead = (res: Http.ServerResponse): boolean => {
+  const head = (res as unknown as { _header?: unknown })._header
+  return res.statusCode === 200 && (typeof head !== "string" || head.includes("text/event-stream"))
+}
+
+// Its own `Life` (one object per stream, not two).
+class Direct extends Life implements NodeBody {
+  readonly body = undefined
+  readonly sink: Sink.Sink
+  private readonly res: Http.ServerResponse
+  private readonly highWaterMark: number
+  // The head is out: writes go to the response.
+  private ready = false
+  private wrote = false
+  // Written before the head, in order (bounded by the high-water mark).
+  private pending: Array<Uint8Array> | undefined = undefined
+  private pendingBytes = 0
+  private readyWaiters: Set<() => void> | undefined = undefined
+
+  constructor(res: Http.ServerResponse, highWaterMark: number) {
+    super()
+    this.res = res
+    this.highWaterMark = highWaterMark
+    // `on`, not `once` (a wrapper per listener): `onClose` acts once anyway.
+    res.on("close", this.onClose)
+    res.on("drain", () => this.room())
+    // `Sink.withTryWrite`, without its wrapper around `write`.
+    this.sink = Object.assign((chunk: Uint8Array) => this.write(chunk), {
+      tryWrite: (chunk: Uint8Array) => this.tryWrite(chunk)
+    })
+  }
+
+  private write(chunk: Uint8Array): Effect.Effect<void, Sink.WriteError> {
+    return this.ready ? this.writeNow(chunk) : Effect.andThen(this.awaitReady(), this.writeNow(chunk))
+  }
+
+  get detached(): boolean {
+    return this.ready
+  }
+
+  /** The route answers with the stream's empty `200`: its head is where the stream starts. */
+  arm(): void {
+    const res = this.res as Http.ServerResponse & Armed
+    ;(res as unknown as { end: unknown }).end = endOrDetach
+    res[pendingBody] = this
+  }
+
+  /** The head is written: pending writes go out. `false` when the stream is over already. */
+  detach(): boolean {
+    const res = this.res
+    this.ready = true
+    const pending = this.pending
+    this.pending = undefined
+    if (pending !== undefined && !res.destroyed) {
+      this.wrote = true
+      res.write(pending.length === 1 ? pending[0]! : Buffer.concat(pending, this.pendingBytes))
+    }
+    this.wakeReady()
+    if (this.ended || this.closed !== undefined || res.destroyed) return false
+    // Node sends the head with the first write. A stream with nothing to say
+    // yet must still look open to its client, its proxies and EventSource's
+    // `open`: if nothing was written by the next turn, the head goes alone.
+    if (!this.wrote) setImmediate(() => this.flushHeadIfSilent())
+    return true
+  }
+
+  private flushHeadIfSilent(): void {
+    const res = this.res
+    if (!this.wrote && !res.destroyed && !res.writableEnded) res.flushHeaders()
+  }
+
+  private readonly onClose = (): void => {
+    if (this.res.writableFinished) return
+    this.gone()
+    this.wakeReady()
+  }
+
+  private tryWrite(chunk: Uint8Array): boolean {
+    if (this.closed !== undefined) return false
+    if (!this.ready) {
+      // Before the head: kept, in order, while they fit under the mark.
+      if (this.pendingBytes + chunk.byteLength > this.highWaterMark && this.pending !== undefined) return false
+      ;(this.pending ??= []).push(chunk)
+      this.pendingBytes += chunk.byteLength
+      return true
+    }
+    if (this.res.writableNeedDrain) return false
+    this.wrote = true
+    this.res.write(chunk)
+    return true
+  }
+
+  private writeNow(chunk: Uint8Array): Effect.Effect<void, Sink.WriteError> {
+    return Effect.callback<void, Sink.WriteError>((resume) => {
+      if (this.closed !== undefined) return resume(Effect.fail(this.closed))
+      this.wrote = true
+      // Above the socket's high-water mark: wait for it to drain (backpressure).
+      return this.res.write(chunk) ? resume(Effect.void) : this.waitForRoom(resume)
+    })
+  }
+
+  private awaitReady(): Effect.Effect<void> {
+    return Effect.callback<void>((resume) => {
+      if (this.ready || this.closed !== undefined) return resume(Effect.void)
+      const waiter = () => resume(Effect.void)
+      ;(this.readyWaiters ??= new Set()).add(waiter)
+      return Effect.sync(() => {
+        this.readyWaiters?.delete(waiter)
+      })
+    })
+  }
+
+  private wakeReady(): void {
+    const waiters = this.readyWaiters
+    this.readyWaiters = undefined
     if (waiters !== undefined) {
       for (const w of waiters) w()
     }
   }
 
-  const onClose = () => {
-    if (res.writableFinished) return
-    life.gone()
-    wakeReady()
+  end(graceMillis: number): void {
+    if (this.ended || this.closed !== undefined) return
+    this.ended = true
+    // Before the head, the platform ends the response after writing it.
+    if (!this.ready) return
+    this.res.end()
+    guard(this.res, graceMillis)
   }
-  res.once("close", onClose)
-  res.on("drain", () => life.room())
 
-  const body = Stream.fromEffect(Effect.callback<void>((resume) => {
-    ready = true
-    wakeReady()
-    // Node sends the head with the first write. A stream with nothing to say
-    // yet (no preamble) must still look open to its client, its proxies and
-    // EventSource's `open`: if nothing was written by the next turn of the
-    // event loop, the head goes out alone. (Usually the preamble has gone by
-    // then, with the head, in one write.)
-    setImmediate(() => {
-      if (!wrote && !res.destroyed && !res.writableEnded) res.flushHeaders()
-    })
-    if (life.ended) return resume(Effect.void)
-    finish = () => resume(Effect.void)
-    return Effect.sync(() => {
-      finish = undefined
-    })
-  })).pipe(Stream.drain) as Stream.Stream<Uint8Array>
+  abort(): void {
+    if (!this.res.destroyed) this.res.destroy()
+  }
 
-  const awaitReady = Effect.callback<void>((resume) => {
-    if (ready || life.closed !== undefined) return resume(Effect.void)
-    const waiter = () => resume(Effect.void)
-    ;(readyWaiters ??= new Set()).add(waiter)
-    return Effect.sync(() => {
-      readyWaiters?.delete(waiter)
-    })
-  })
-
-  const writeNow = (chunk: Uint8Array) =>
-    Effect.callback<void, Sink.WriteError>((resume) => {
-      if (life.closed !== undefined) return resume(Effect.fail(life.closed))
-      wrote = true
-      // Above the socket's high-water mark: wait for it to drain (backpressure).
-      return res.write(chunk) ? resume(Effect.void) : life.waitForRoom(resume)
-    })
-
-  const sink = Sink.withTryWrite(
-    (chunk) => ready ? writeNow(chunk) : Effect.andThen(awaitReady, writeNow(chunk)),
-    (chunk) => {
-      if (!ready || life.closed !== undefined || res.writableNeedDrain) return false
-      wrote = true
-      res.write(chunk)
-      return true
-    }
-  )
-
-  return {
-    body,
-    sink,
-    end: (graceMillis) => {
-      if (life.ended || life.closed !== undefined) return
-      life.ended = true
-      finish?.()
-      guard(res, graceMillis)
-    },
-    abort: () => {
-      if (!res.destroyed) res.destroy()
-    },
-    discard: () => {
-      life.ended = true
-      res.off("close", onClose)
-    },
-    onGone: (f) => life.onGone(f)
+  discard(): void {
+    this.ended = true
+    this.pending = undefined
+    this.res.off("close", this.onClose)
   }
 }

@@ -1,6 +1,7 @@
 import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import { Connection, Hub, Registry, SseEncoder, SseEvent, Topics } from "@sluice/core"
 import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -10,17 +11,23 @@ import { HttpServerRequest } from "effect/http/HttpServerRequest"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Random from "effect/Random"
 import * as Result from "effect/Result"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import type * as Tracer from "effect/Tracer"
 import { randomUUID } from "node:crypto"
 import type * as Http from "node:http"
 import type * as SseResponse from "../SseResponse.ts"
-import { SseServer } from "../SseServer.ts"
+import { type Registration, SseServer } from "../SseServer.ts"
 import * as NodeBody from "./nodeBody.ts"
 import { atLeast, check, millis } from "./options.ts"
 import { problem } from "./problem.ts"
 
 const maxLastEventIdLength = 1024
+
+// A v4 UUID as one flat string: `randomUUID()` builds it by concatenation, a
+// tree of fifteen strings (about 480 bytes) that an open stream would keep
+// for its whole life; copied through a buffer, it is one string of 36 bytes.
+const flatUuid = (): string => Buffer.from(randomUUID(), "latin1").toString("latin1")
 
 const streamContentType = "text/event-stream; charset=utf-8"
 const streamHeaders = { "cache-control": "no-cache, no-transform", "x-accel-buffering": "no" } as const
@@ -186,6 +193,95 @@ const prepend = <E, R>(
   return (mailbox) => Effect.andThen(Effect.orDie(mailbox.sendAll(preamble)), producer(mailbox))
 }
 
+/** What a route resolves once: its options, lifecycle, end grace and the head of its streams. */
+interface Route {
+  readonly options: SseResponse.Options<any, any>
+  readonly lifecycle: ResolvedLifecycle
+  readonly graceMillis: number
+  /** The response of a stream written straight to the socket (see `NodeBody.direct`). */
+  readonly head: HttpServerResponse.HttpServerResponse
+}
+
+/**
+ * One open stream: its connection, body, span and scope, and how it ends.
+ * It is the stream's registration with the server, and its methods are what
+ * the connection and the body call: everything a stream keeps while it
+ * lasts is here (no closure over the request that opened it).
+ */
+class OpenStream implements Registration {
+  connection!: Connection.Connection
+  private readonly route: Route
+  private readonly connectionId: string
+  private readonly body: NodeBody.NodeBody
+  private readonly span: Tracer.Span
+  private readonly scope: Scope.Closeable
+  private readonly clock: Clock.Clock
+
+  constructor(
+    route: Route,
+    connectionId: string,
+    body: NodeBody.NodeBody,
+    span: Tracer.Span,
+    scope: Scope.Closeable,
+    clock: Clock.Clock
+  ) {
+    this.route = route
+    this.connectionId = connectionId
+    this.body = body
+    this.span = span
+    this.scope = scope
+    this.clock = clock
+  }
+
+  closeFrames(reason: string): ReadonlyArray<SseEvent.Frame> {
+    return this.route.lifecycle.close(this.connectionId, reason)
+  }
+
+  get closeForShutdown(): Effect.Effect<void> {
+    return Effect.flatMap(
+      this.route.lifecycle.retry,
+      (retry) => Effect.asVoid(this.connection.close("shutdown", [...retry, ...this.closeFrames("shutdown")]))
+    )
+  }
+
+  /** The connection's observer: at once when it ends (or now, if it already has). */
+  readonly ended = (outcome: Connection.Outcome): void => {
+    // A client that is gone, or was cut off, gets no graceful end.
+    if (outcome.reason === "client-gone" || outcome.reason === "interrupted" || outcome.discarded > 0) {
+      this.body.abort()
+    } else {
+      this.body.end(this.route.graceMillis)
+    }
+    const span = this.span
+    span.attribute("sluice.connection_id", this.connectionId)
+    span.attribute("sluice.outcome", outcome.reason)
+    span.attribute("sluice.delivered", outcome.delivered)
+    span.attribute("sluice.discarded", outcome.discarded)
+    span.end(this.clock.currentTimeNanosUnsafe(), Exit.void)
+    this.route.options.onEnd?.(outcome)
+    this.close(Exit.void)
+  }
+
+  /** The request that opened it has ended, and the stream goes on (see `NodeBody.direct`). */
+  detached(): boolean {
+    return this.body.detached
+  }
+
+  /** The route answered otherwise (`start` returned a response): no stream. */
+  discard(): void {
+    this.body.discard()
+    this.span.attribute("sluice.connection_id", this.connectionId)
+    this.span.end(this.clock.currentTimeNanosUnsafe(), Exit.void)
+  }
+
+  /** Releases what the stream holds (its slot, registration, subscription): its scope. */
+  close(exit: Exit.Exit<unknown, unknown>): void {
+    const closing = Scope.closeUnsafe(this.scope, exit)
+    // Its finalizers need no service (and the request's context is not kept).
+    if (closing !== undefined) Effect.runFork(closing)
+  }
+}
+
 /** @internal */
 export const attach = <P = undefined, E = never, R = never, RA = never>(
   start: (
@@ -203,9 +299,18 @@ export const attach = <P = undefined, E = never, R = never, RA = never>(
     input === undefined || input === false ? input : Duration.fromInputUnsafe(input)
   const heartbeat = parsed(options.heartbeat)
   const writeTimeout = parsed(options.writeTimeout)
-  const graceMillis = writeTimeout === false
-    ? Number.POSITIVE_INFINITY
-    : Duration.toMillis(writeTimeout ?? Duration.seconds(30))
+  const route: Route = {
+    options,
+    lifecycle,
+    graceMillis: writeTimeout === false
+      ? Number.POSITIVE_INFINITY
+      : Duration.toMillis(writeTimeout ?? Duration.seconds(30)),
+    head: HttpServerResponse.empty({
+      status: 200,
+      headers: { "content-type": streamContentType, ...streamHeaders, ...options.headers }
+    })
+  }
+  const highWaterMark = options.highWaterMark ?? 16 * 1024
   return Effect.gen(function*() {
     const request = yield* HttpServerRequest
     const server = yield* SseServer
@@ -234,7 +339,26 @@ export const attach = <P = undefined, E = never, R = never, RA = never>(
       })
     }
 
-    const admitted = yield* Effect.result(server.admit(request))
+    // The stream's own scope, not the request's: with a direct body the
+    // request ends once the head is out, and the stream goes on. Until then
+    // (a refusal, a client that leaves early, a middleware that answers
+    // otherwise) the request's end ends it too.
+    const scope = Scope.makeUnsafe()
+    let stream: OpenStream | undefined
+    yield* Effect.addFinalizer((exit) => {
+      if (stream === undefined) return Scope.close(scope, exit)
+      const open = stream
+      return Effect.sync(() => {
+        if (open.detached()) return
+        // A client abort ends the stream as `client-gone`, not `interrupted`.
+        if (isClientAbort(exit)) {
+          open.connection.lostUnsafe(NodeBody.goneError(undefined, "the client closed the connection"))
+        }
+        open.close(exit)
+      })
+    })
+
+    const admitted = yield* Effect.result(Scope.provide(server.admit(request), scope))
     if (Result.isFailure(admitted)) {
       const refusal = admitted.failure
       return problem(
@@ -247,18 +371,25 @@ export const attach = <P = undefined, E = never, R = never, RA = never>(
       )
     }
 
-    const connectionId = randomUUID()
-    const span = yield* Effect.makeSpanScoped("sluice.sse.connection", {
-      attributes: { "sluice.connection_id": connectionId }
-    })
+    const connectionId = flatUuid()
+    // Its attributes are set at the end (a map the stream need not keep meanwhile).
+    const span = yield* Effect.makeSpan("sluice.sse.connection")
     const gzip = options.compression === true && acceptsGzip(request.headers["accept-encoding"])
     const res = nodeResponse(request)
     const body = gzip
       ? NodeBody.gzip()
       : res !== undefined
-      ? NodeBody.direct(res)
-      : NodeBody.plain(options.highWaterMark ?? 16 * 1024)
-    const closeFrames = (reason: string) => lifecycle.close(connectionId, reason)
+      ? NodeBody.direct(res, highWaterMark)
+      : NodeBody.plain(highWaterMark)
+    const open = new OpenStream(
+      route,
+      connectionId,
+      body,
+      span,
+      scope,
+      yield* Clock.Clock
+    )
+    const closeFrames = (reason: string) => open.closeFrames(reason)
     const opening = lifecycle.open(connectionId)
     const preamble = [
       ...(yield* lifecycle.retry),
@@ -284,42 +415,19 @@ export const attach = <P = undefined, E = never, R = never, RA = never>(
     const info: SseResponse.StreamInfo<P> = { connectionId, lastEventId, principal, request }
     // No captured call site: it would always be this line, and costs an Error
     // (and its retained stack frames) per connection.
-    const started = yield* Effect.withParentSpan(start(info, prepared), span, { captureStackTrace: false })
+    const started = yield* Effect.withParentSpan(Scope.provide(start(info, prepared), scope), span, {
+      captureStackTrace: false
+    })
     if (HttpServerResponse.isHttpServerResponse(started)) {
-      body.discard()
+      open.discard()
       return started
     }
-    const connection = started
-    // At once when it ends (or now, if it already has).
-    connection.addObserver((outcome) => {
-      // A client that is gone, or was cut off, gets no graceful end.
-      if (outcome.reason === "client-gone" || outcome.reason === "interrupted" || outcome.discarded > 0) {
-        body.abort()
-      } else {
-        body.end(graceMillis)
-      }
-      span.attribute("sluice.outcome", outcome.reason)
-      span.attribute("sluice.delivered", outcome.delivered)
-      span.attribute("sluice.discarded", outcome.discarded)
-      options.onEnd?.(outcome)
-    })
-
+    open.connection = started
+    stream = open
+    started.addObserver(open.ended)
     // The socket side went away (the pipe to the client broke).
-    body.onGone((error) => connection.lostUnsafe(error))
-    // Added after the connection, so it runs before the connection's own
-    // finalizer: a client abort ends the stream as `client-gone`, not `interrupted`.
-    yield* Effect.addFinalizer((exit) =>
-      isClientAbort(exit)
-        ? connection.lost(NodeBody.goneError(undefined, "the client closed the connection"))
-        : Effect.void
-    )
-    yield* server.register({
-      connection,
-      closeForShutdown: Effect.flatMap(
-        lifecycle.retry,
-        (retry) => Effect.asVoid(connection.close("shutdown", [...retry, ...closeFrames("shutdown")]))
-      )
-    })
+    body.onGone(started)
+    yield* Scope.provide(server.register(open), scope)
 
     const responseOptions = {
       contentType: streamContentType,
@@ -329,9 +437,11 @@ export const attach = <P = undefined, E = never, R = never, RA = never>(
         ...options.headers
       }
     }
-    return Stream.isStream(body.body)
-      ? HttpServerResponse.stream(body.body, responseOptions)
-      : HttpServerResponse.raw(body.body, responseOptions)
+    if (body.body !== undefined) return HttpServerResponse.raw(body.body, responseOptions)
+    // The stream's own head: an empty 200 whose `end` the stream skips (see
+    // `NodeBody.direct`). The same response for every stream of the route.
+    body.arm()
+    return route.head
   })
 }
 

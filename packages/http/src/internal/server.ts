@@ -4,7 +4,7 @@ import * as Effect from "effect/Effect"
 import type { HttpServerRequest } from "effect/http/HttpServerRequest"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import type * as SseServer from "../SseServer.ts"
 import { ConnectionLimitError } from "../SseServer.ts"
 import * as Load from "./load.ts"
@@ -171,6 +171,15 @@ export const make = (options: SseServer.Options): Effect.Effect<SseServer.Servic
       modify: noop
     })
 
+    // What a stream keeps while it lasts: a finalizer that holds the client
+    // key only (`Effect.addFinalizer` would hold the request's context).
+    const release = (key: string) => () =>
+      Effect.sync(() => {
+        admitted--
+        const n = (perClient.get(key) ?? 1) - 1
+        if (n <= 0) perClient.delete(key)
+        else perClient.set(key, n)
+      })
     const admit = (request: HttpServerRequest) =>
       Effect.suspend(() => {
         if (shuttingDown) return refuse("shutdown", resolved.maxConnections)
@@ -182,14 +191,7 @@ export const make = (options: SseServer.Options): Effect.Effect<SseServer.Servic
         if (mine >= resolved.maxConnectionsPerClient) return refuse("client", resolved.maxConnectionsPerClient)
         admitted++
         perClient.set(key, mine + 1)
-        return Effect.addFinalizer(() =>
-          Effect.sync(() => {
-            admitted--
-            const n = (perClient.get(key) ?? 1) - 1
-            if (n <= 0) perClient.delete(key)
-            else perClient.set(key, n)
-          })
-        )
+        return Effect.flatMap(Scope.Scope, (scope) => Scope.addFinalizerExit(scope, release(key)))
       })
 
     const register = (registration: SseServer.Registration) =>
@@ -199,7 +201,10 @@ export const make = (options: SseServer.Options): Effect.Effect<SseServer.Servic
           return Effect.forkDetach(registration.closeForShutdown).pipe(Effect.asVoid)
         }
         registrations.add(registration)
-        return Effect.addFinalizer(() => Effect.sync(() => registrations.delete(registration)))
+        // Until the stream ends: its connection's end (which the scope's
+        // closing also brings) takes it out.
+        registration.connection.addObserver(() => registrations.delete(registration))
+        return Effect.void
       })
 
     // Close in batches: each batch gets its close frames, then the next batch
