@@ -114,3 +114,68 @@ export const diff = (
 
 /** Total self size, in bytes. */
 export const total = (g: Map<string, Group>): number => [...g.values()].reduce((sum, x) => sum + x.bytes, 0)
+
+/**
+ * For up to `n` objects of group `key` (as {@link groups} names them), their own property
+ * names and who holds them (`holder.edge`): to tell what an anonymous `Object` is.
+ */
+export const describe = (path: string, key: string, n: number, depth = 1): ReadonlyArray<string> => {
+  const raw = JSON.parse(readFileSync(path, "utf8")) as RawSnapshot
+  const meta = raw.snapshot.meta
+  const width = meta.node_fields.length
+  const types = meta.node_types[0] as ReadonlyArray<string>
+  const typeAt = meta.node_fields.indexOf("type")
+  const nameAt = meta.node_fields.indexOf("name")
+  const edgeCountAt = meta.node_fields.indexOf("edge_count")
+  const edgeWidth = meta.edge_fields.length
+  const edgeTypes = meta.edge_types[0] as ReadonlyArray<string>
+  const [keyType, keyName] = [key.slice(0, key.indexOf(":")), key.slice(key.indexOf(":") + 1)]
+  const nodeName = (node: number) => `${types[raw.nodes[node + typeAt]!]}:${raw.strings[raw.nodes[node + nameAt]!]}`
+  const edgeName = (e: number) =>
+    edgeTypes[raw.edges[e]!] === "element" || edgeTypes[raw.edges[e]!] === "hidden"
+      ? `[${raw.edges[e + 1]}]`
+      : raw.strings[raw.edges[e + 1]!]!
+  const own = new Map<number, Array<string>>()
+  const held = new Map<number, Array<string>>()
+  const holders = new Map<number, Array<number>>()
+  const picked: Array<number> = []
+  for (let i = 0, e = 0; i < raw.nodes.length; i += width) {
+    const count = raw.nodes[i + edgeCountAt]!
+    const type = types[raw.nodes[i + typeAt]!]
+    // Strings are grouped by type alone (see `groups`).
+    const match = type === keyType && (keyName === "" || raw.strings[raw.nodes[i + nameAt]!] === keyName)
+    if (match) picked.push(i)
+    for (let k = 0; k < count; k++, e += edgeWidth) {
+      const to = raw.edges[e + 2]!
+      if (match) (own.get(i) ?? own.set(i, []).get(i)!).push(edgeName(e))
+      const list = held.get(to) ?? held.set(to, []).get(to)!
+      if (list.length < 4) {
+        list.push(`${nodeName(i)}.${edgeName(e)}`)
+        ;(holders.get(to) ?? holders.set(to, []).get(to)!).push(i)
+      }
+    }
+  }
+  // The newest objects (highest ids): those made per connection, not at start-up.
+  const idAt = meta.node_fields.indexOf("id")
+  // Up the first holder (weak edges excluded), `depth` steps.
+  const chain = (node: number): string => {
+    const steps: Array<string> = []
+    let at = node
+    for (let d = 1; d < depth; d++) {
+      const up = holders.get(at)?.[0]
+      if (up === undefined) break
+      steps.push(held.get(up)?.[0] ?? nodeName(up))
+      at = up
+    }
+    return steps.length === 0 ? "" : ` <- ${steps.join(" <- ")}`
+  }
+  return picked.toSorted((a, b) => raw.nodes[b + idAt]! - raw.nodes[a + idAt]!).slice(0, n).map((node) =>
+    `${
+      types[raw.nodes[node + typeAt]!]!.endsWith("string")
+        ? JSON.stringify(raw.strings[raw.nodes[node + nameAt]!]!.slice(0, 60))
+        : ""
+    }{${(own.get(node) ?? []).filter((x) => x !== "map").join(", ")}} held by ${(held.get(node) ?? []).join(" | ")}${
+      chain(node)
+    }`
+  )
+}
