@@ -18,7 +18,7 @@
  * @internal
  */
 import * as Clock from "effect/Clock"
-import type * as Context from "effect/Context"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
@@ -226,14 +226,17 @@ export const makeFed = (
   feeder: Feeder
 ): Effect.Effect<Fed, never, Scope.Scope> => build(options, feeder)
 
+// Plain code in one step, with effects only where an effect is needed (the
+// finalizer, forks): a connection is made per request, and a generator's
+// steps were most of what making one cost.
 const build = <E, R>(
   options: Connection.Options<E, R>,
   feeder: Feeder | undefined
 ): Effect.Effect<Fed, never, Scope.Scope | R> =>
-  Effect.gen(function*() {
-    const scope = yield* Scope.Scope
-    const plain = feeder?.context ?? (yield* Effect.context<R>()) as Context.Context<never>
-    const clock = yield* Clock.Clock
+  Effect.withFiber((fiber) => {
+    const scope = Context.getUnsafe(fiber.context as Context.Context<Scope.Scope>, Scope.Scope)
+    const plain = feeder?.context ?? fiber.context as Context.Context<never>
+    const clock = Context.get(fiber.context, Clock.Clock)
     const id = options.id ?? `c${++nextId}`
     check(
       "Connection.make",
@@ -273,21 +276,25 @@ const build = <E, R>(
     connection.writer = writer
     connection.deadlines = deadlines
     const producer = producers.run(id, box, options.producer, options.terminal ?? {})
+    const preamble = options.preamble
 
     // From the feeder's start (which may register this connection) to the
     // last fork nothing may interrupt: the finalizer that ends the connection
     // is in place first (in the owning scope, run after the fibers' own:
     // it waits for them), and every fiber is started.
-    yield* Effect.uninterruptible(Effect.gen(function*() {
-      yield* Scope.addFinalizerExit(scope, finalizerOf(connection))
-      writer.setPreamble(feeder === undefined ? options.preamble ?? [] : feeder.start(connection))
-      yield* writer.start(scope)
+    const started = Effect.flatMap(Scope.addFinalizerExit(scope, finalizerOf(connection)), () => {
+      writer.setPreamble(feeder === undefined ? preamble ?? [] : feeder.start(connection))
+      const writing = writer.start(scope)
       deadlines.start()
-      if (producer !== undefined) {
-        const fiber = yield* forkLabelled(producer, scope, `sluice/connection/${id}/producer`)
-        connection.producerFiber = fiber
-        ending.track(fiber)
-      }
-    }))
-    return connection
+      if (producer === undefined) return Effect.as(writing, connection as Fed)
+      return Effect.andThen(
+        writing,
+        Effect.map(forkLabelled(producer, scope, `sluice/connection/${id}/producer`), (producing): Fed => {
+          connection.producerFiber = producing
+          ending.track(producing)
+          return connection
+        })
+      )
+    })
+    return Effect.uninterruptible(started)
   })

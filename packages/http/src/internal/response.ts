@@ -6,6 +6,7 @@ import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
 import { ClientAbort } from "effect/http/HttpServerError"
 import { HttpServerRequest } from "effect/http/HttpServerRequest"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
@@ -17,7 +18,11 @@ import type * as Tracer from "effect/Tracer"
 import { randomUUID } from "node:crypto"
 import type * as Http from "node:http"
 import type * as SseResponse from "../SseResponse.ts"
-import { type Registration, SseServer } from "../SseServer.ts"
+import {
+  type ConnectionLimitError as SseServerConnectionLimitError,
+  type Registration,
+  SseServer
+} from "../SseServer.ts"
 import * as NodeBody from "./nodeBody.ts"
 import { atLeast, check, millis } from "./options.ts"
 import { problem } from "./problem.ts"
@@ -68,7 +73,7 @@ const defaultError = (): ReadonlyArray<SseEvent.Frame> => [
 interface ResolvedLifecycle {
   readonly open: (connectionId: string) => ReadonlyArray<SseEvent.Frame>
   readonly close: (connectionId: string, reason: string) => ReadonlyArray<SseEvent.Frame>
-  readonly retry: Effect.Effect<ReadonlyArray<SseEvent.Frame>>
+  readonly retry: (random: Random.Random) => ReadonlyArray<SseEvent.Frame>
   readonly error: (cause: Cause.Cause<unknown>) => ReadonlyArray<SseEvent.Frame>
   /** The open event's data comes from user code (so its frames are checked per connection). */
   readonly userOpenData: boolean
@@ -146,9 +151,10 @@ const resolveLifecycle = (lifecycle: SseResponse.Lifecycle = {}): ResolvedLifecy
       )
     ],
     // base ± jitter, so that clients told to come back do not all come back at once
-    retry: retry === false
-      ? Effect.succeed([])
-      : Effect.map(Random.next, (u) => [SseEvent.retry(Math.max(0, Math.round(baseMs * (1 + jitter * (2 * u - 1)))))]),
+    retry: retry === false ? () => [] : (random) => {
+      const u = random.nextDoubleUnsafe()
+      return [SseEvent.retry(Math.max(0, Math.round(baseMs * (1 + jitter * (2 * u - 1)))))]
+    },
     error: lifecycle.error ?? defaultError,
     userOpenData: open !== false && open.data !== undefined
   }
@@ -238,9 +244,13 @@ class OpenStream implements Registration {
   }
 
   get closeForShutdown(): Effect.Effect<void> {
-    return Effect.flatMap(
-      this.route.lifecycle.retry,
-      (retry) => Effect.asVoid(this.connection.close("shutdown", [...retry, ...this.closeFrames("shutdown")]))
+    return Effect.withFiber((fiber) =>
+      Effect.asVoid(
+        this.connection.close("shutdown", [
+          ...this.route.lifecycle.retry(Context.get(fiber.context, Random.Random)),
+          ...this.closeFrames("shutdown")
+        ])
+      )
     )
   }
 
@@ -311,137 +321,154 @@ export const attach = <P = undefined, E = never, R = never, RA = never>(
     })
   }
   const highWaterMark = options.highWaterMark ?? 16 * 1024
-  return Effect.gen(function*() {
-    const request = yield* HttpServerRequest
-    const server = yield* SseServer
-
+  const settings: Settings = { route, heartbeat, writeTimeout, highWaterMark }
+  // A few effects around plain code: a stream is opened per request, and the
+  // steps of a generator were a good part of what opening one cost.
+  return Effect.withFiber((fiber) => {
+    const request = Context.getUnsafe(fiber.context as Context.Context<HttpServerRequest>, HttpServerRequest)
     const lastEventId = readLastEventId(request)
-    if (typeof lastEventId === "object") return problem(400, "Bad Request", lastEventId.invalid)
-
-    let principal = undefined as P
-    if (options.authorize !== undefined) {
-      const decided = yield* Effect.result(options.authorize(request))
-      if (Result.isFailure(decided)) {
-        const refusal = decided.failure
-        return refusal._tag === "Unauthorized"
+    if (typeof lastEventId === "object") return Effect.succeed(problem(400, "Bad Request", lastEventId.invalid))
+    if (options.authorize === undefined) return openStream(settings, fiber, request, lastEventId, undefined as P, start)
+    return Effect.flatMap(Effect.result(options.authorize(request)), (decided) => {
+      if (Result.isSuccess(decided)) return openStream(settings, fiber, request, lastEventId, decided.success, start)
+      const refusal = decided.failure
+      return Effect.succeed(
+        refusal._tag === "Unauthorized"
           ? problem(401, "Unauthorized", refusal.detail, { "www-authenticate": refusal.challenge ?? "Bearer" })
           : problem(403, "Forbidden", refusal.detail)
-      }
-      principal = decided.success
-    }
-
-    // A HEAD request gets the stream's headers and no stream: nothing would
-    // read it, and starting a producer for nobody is waste.
-    if (request.method === "HEAD") {
-      return HttpServerResponse.empty({
-        status: 200,
-        headers: { "content-type": streamContentType, ...streamHeaders, ...options.headers }
-      })
-    }
-
-    // The stream's own scope, not the request's: with a direct body the
-    // request ends once the head is out, and the stream goes on. Until then
-    // (a refusal, a client that leaves early, a middleware that answers
-    // otherwise) the request's end ends it too.
-    const scope = Scope.makeUnsafe()
-    let stream: OpenStream | undefined
-    yield* Effect.addFinalizer((exit) => {
-      if (stream === undefined) return Scope.close(scope, exit)
-      const open = stream
-      return Effect.sync(() => {
-        if (open.detached()) return
-        // A client abort ends the stream as `client-gone`, not `interrupted`.
-        if (isClientAbort(exit)) {
-          open.connection.lostUnsafe(NodeBody.goneError(undefined, "the client closed the connection"))
-        }
-        open.close(exit)
-      })
-    })
-
-    const admitted = yield* Effect.result(Scope.provide(server.admit(request), scope))
-    if (Result.isFailure(admitted)) {
-      const refusal = admitted.failure
-      return problem(
-        refusal.scope === "client" ? 429 : 503,
-        refusal.scope === "client" ? "Too Many Requests" : "Service Unavailable",
-        refusal.message,
-        {
-          "retry-after": String(refusal.retryAfterSeconds)
-        }
       )
-    }
-
-    const connectionId = flatUuid()
-    // Its attributes are set at the end (a map the stream need not keep meanwhile).
-    const span = yield* Effect.makeSpan("sluice.sse.connection")
-    const gzip = options.compression === true && acceptsGzip(request.headers["accept-encoding"])
-    const res = nodeResponse(request)
-    const body = gzip
-      ? NodeBody.gzip()
-      : res !== undefined
-      ? NodeBody.direct(res, highWaterMark)
-      : NodeBody.plain(highWaterMark)
-    const open = new OpenStream(
-      route,
-      connectionId,
-      body,
-      span,
-      scope,
-      yield* Clock.Clock
-    )
-    const closeFrames = (reason: string) => open.closeFrames(reason)
-    const opening = lifecycle.open(connectionId)
-    const preamble = [
-      ...(yield* lifecycle.retry),
-      // Only user-supplied data can make these frames invalid.
-      ...(lifecycle.userOpenData ? yield* validFrames(opening, connectionId) : opening)
-    ]
-    const prepared: SseResponse.Prepared = {
-      connection: {
-        sink: body.sink,
-        capacity: options.capacity,
-        heartbeat,
-        heartbeatText: options.heartbeatText,
-        writeTimeout,
-        id: connectionId,
-        terminal: {
-          completed: () => closeFrames("completed"),
-          failed: (cause) => [...lifecycle.error(cause), ...closeFrames("failed")]
-        }
-      },
-      preamble,
-      closeFrames
-    }
-    const info: SseResponse.StreamInfo<P> = { connectionId, lastEventId, principal, request }
-    // No captured call site: it would always be this line, and costs an Error
-    // (and its retained stack frames) per connection.
-    const started = yield* Effect.withParentSpan(Scope.provide(start(info, prepared), scope), span, {
-      captureStackTrace: false
     })
-    if (HttpServerResponse.isHttpServerResponse(started)) {
-      open.discard()
-      return started
-    }
-    open.connection = started
-    stream = open
-    started.addObserver(open.ended)
-    // The socket side went away (the pipe to the client broke).
-    body.onGone(started)
-    yield* Scope.provide(server.register(open), scope)
+  })
+}
 
-    const responseOptions = {
-      contentType: streamContentType,
-      headers: {
-        ...streamHeaders,
-        ...(gzip ? { "content-encoding": "gzip", vary: "accept-encoding" } : {}),
-        ...options.headers
+/** What `attach` resolved for its route. */
+interface Settings {
+  readonly route: Route
+  readonly heartbeat: Duration.Duration | false | undefined
+  readonly writeTimeout: Duration.Duration | false | undefined
+  readonly highWaterMark: number
+}
+
+const refusedResponse = (refusal: SseServerConnectionLimitError) =>
+  problem(
+    refusal.scope === "client" ? 429 : 503,
+    refusal.scope === "client" ? "Too Many Requests" : "Service Unavailable",
+    refusal.message,
+    { "retry-after": String(refusal.retryAfterSeconds) }
+  )
+
+// An admitted request's stream: its scope, span, body and connection.
+const openStream = <P, E, R>(
+  settings: Settings,
+  fiber: Fiber.Fiber<unknown, unknown>,
+  request: HttpServerRequest,
+  lastEventId: string | undefined,
+  principal: P,
+  start: (
+    info: SseResponse.StreamInfo<P>,
+    prepared: SseResponse.Prepared
+  ) => Effect.Effect<Connection.Connection | HttpServerResponse.HttpServerResponse, E, R | Scope.Scope>
+): Effect.Effect<HttpServerResponse.HttpServerResponse, E, R | Scope.Scope> => {
+  const { route } = settings
+  const { lifecycle, options } = route
+  // A HEAD request gets the stream's headers and no stream: nothing would
+  // read it, and starting a producer for nobody is waste.
+  if (request.method === "HEAD") return Effect.succeed(route.head)
+  const server = Context.getUnsafe(fiber.context as Context.Context<SseServer>, SseServer)
+  // The stream's own scope, not the request's: with a direct body the
+  // request ends once the head is out, and the stream goes on. Until then
+  // (a refusal, a client that leaves early, a middleware that answers
+  // otherwise) the request's end ends it too.
+  const scope = Scope.makeUnsafe()
+  const held: { open: OpenStream | undefined } = { open: undefined }
+  const untilDetached = Effect.addFinalizer((exit) => {
+    const open = held.open
+    if (open === undefined) return Scope.close(scope, exit)
+    return Effect.sync(() => {
+      if (open.detached()) return
+      // A client abort ends the stream as `client-gone`, not `interrupted`.
+      if (isClientAbort(exit)) {
+        open.connection.lostUnsafe(NodeBody.goneError(undefined, "the client closed the connection"))
       }
-    }
-    if (body.body !== undefined) return HttpServerResponse.raw(body.body, responseOptions)
+      open.close(exit)
+    })
+  })
+  const admitted = Effect.andThen(untilDetached, Effect.result(Scope.provide(server.admit(request), scope)))
+  return Effect.flatMap(admitted, (admission) => {
+    if (Result.isFailure(admission)) return Effect.succeed(refusedResponse(admission.failure))
+    // Its attributes are set at the end (a map the stream need not keep meanwhile).
+    return Effect.flatMap(Effect.makeSpan("sluice.sse.connection"), (span) => {
+      const connectionId = flatUuid()
+      const gzip = options.compression === true && acceptsGzip(request.headers["accept-encoding"])
+      const res = nodeResponse(request)
+      const body = gzip
+        ? NodeBody.gzip()
+        : res !== undefined
+        ? NodeBody.direct(res, settings.highWaterMark)
+        : NodeBody.plain(settings.highWaterMark)
+      const clock = Context.get(fiber.context, Clock.Clock)
+      const open = new OpenStream(route, connectionId, body, span, scope, clock)
+      const closeFrames = (reason: string) => open.closeFrames(reason)
+      const opening = lifecycle.open(connectionId)
+      const retry = lifecycle.retry(Context.get(fiber.context, Random.Random))
+      // Only user-supplied data can make the open frames invalid.
+      const preamble = lifecycle.userOpenData
+        ? Effect.map(validFrames(opening, connectionId), (valid) => [...retry, ...valid])
+        : Effect.succeed([...retry, ...opening])
+      const connect = (frames: ReadonlyArray<SseEvent.Frame>) => {
+        const prepared: SseResponse.Prepared = {
+          connection: {
+            sink: body.sink,
+            capacity: options.capacity,
+            heartbeat: settings.heartbeat,
+            heartbeatText: options.heartbeatText,
+            writeTimeout: settings.writeTimeout,
+            id: connectionId,
+            terminal: {
+              completed: () => closeFrames("completed"),
+              failed: (cause) => [...lifecycle.error(cause), ...closeFrames("failed")]
+            }
+          },
+          preamble: frames,
+          closeFrames
+        }
+        const info: SseResponse.StreamInfo<P> = { connectionId, lastEventId, principal, request }
+        const opened = Effect.flatMap(start(info, prepared), (started) => {
+          if (HttpServerResponse.isHttpServerResponse(started)) {
+            open.discard()
+            return Effect.succeed(started)
+          }
+          open.connection = started
+          held.open = open
+          started.addObserver(open.ended)
+          // The socket side went away (the pipe to the client broke).
+          body.onGone(started)
+          return Effect.as(server.register(open), respond(route, body, gzip))
+        })
+        // No captured call site: it would always be this line, and costs an
+        // Error (and its retained stack frames) per connection.
+        return Effect.withParentSpan(Scope.provide(opened, scope), span, { captureStackTrace: false })
+      }
+      return Effect.flatMap(preamble, connect)
+    })
+  })
+}
+
+// The response of an open stream.
+const respond = (route: Route, body: NodeBody.NodeBody, gzip: boolean): HttpServerResponse.HttpServerResponse => {
+  if (body.body === undefined) {
     // The stream's own head: an empty 200 whose `end` the stream skips (see
     // `NodeBody.direct`). The same response for every stream of the route.
     body.arm()
     return route.head
+  }
+  return HttpServerResponse.raw(body.body, {
+    contentType: streamContentType,
+    headers: {
+      ...streamHeaders,
+      ...(gzip ? { "content-encoding": "gzip", vary: "accept-encoding" } : {}),
+      ...route.options.headers
+    }
   })
 }
 

@@ -156,8 +156,7 @@ export const subscribe = (
   parts: Parts,
   options: Hub.SubscribeOptions
 ): Effect.Effect<Hub.Subscription, Hub.SubscribeError, Scope.Scope> =>
-  Effect.gen(function*() {
-    const { log } = parts
+  Effect.suspend((): Effect.Effect<Hub.Subscription, Hub.SubscribeError, Scope.Scope> => {
     const {
       backpressureTimeout,
       dropNotice,
@@ -169,33 +168,42 @@ export const subscribe = (
     const opening: Array<Uint8Array> = []
     for (const frame of preamble ?? []) {
       const bytes = frameBytes(frame as Frame)
-      if (!(bytes instanceof Uint8Array)) return yield* Effect.fail(bytes)
+      if (!(bytes instanceof Uint8Array)) return Effect.fail(bytes)
       opening.push(bytes)
     }
     const notice = dropNotice === true ? defaultNotice : dropNotice === false ? undefined : dropNotice
     // An empty Last-Event-ID is no id at all (a client with no last id sends none).
     const lastId = lastEventId === "" ? undefined : lastEventId
-    // A remote record is read before the connection starts.
-    const remote = log.synchronous === undefined && lastId !== undefined ? yield* readRemote(parts, lastId) : undefined
-
     const timeoutMillis = backpressureTimeout === undefined
       ? defaultBackpressureTimeoutMillis
       : toMillis(backpressureTimeout)
-    const sub = new Subscribing(parts, policy, timeoutMillis, opening, lastId, remote)
-    const conn = yield* connection.makeFed({
-      ...connectionOptions,
-      overflow: policy === "drop-oldest" || policy === "drop-newest" ? policy : "suspend",
-      dropNotice: notice
-    }, sub)
-    // Suspended: nothing waits for the end until someone asks.
-    const outcome = Effect.suspend(() =>
-      Effect.map(conn.outcome, (o): Hub.Outcome => {
-        if (o.reason !== "closed" || o.closeReason !== slowConsumerReason || sub.slow === undefined) return o
-        const { closeReason: _, reason: __, ...rest } = o
-        return { ...rest, reason: "slow-consumer", error: sub.slow }
-      })
-    )
-    const fixed = sub.replayed
-    sub.replayed = live
-    return { id: conn.id, connection: conn, replay: fixed, outcome }
+    const connect = (remote: Remote | undefined) => {
+      const sub = new Subscribing(parts, policy, timeoutMillis, opening, lastId, remote)
+      return Effect.map(
+        connection.makeFed({
+          ...connectionOptions,
+          overflow: policy === "drop-oldest" || policy === "drop-newest" ? policy : "suspend",
+          dropNotice: notice
+        }, sub),
+        (conn): Hub.Subscription => subscription(sub, conn)
+      )
+    }
+    // A remote record is read before the connection starts.
+    return parts.log.synchronous === undefined && lastId !== undefined
+      ? Effect.flatMap(readRemote(parts, lastId), connect)
+      : connect(undefined)
   })
+
+const subscription = (sub: Subscribing, conn: Fed): Hub.Subscription => {
+  // Suspended: nothing waits for the end until someone asks.
+  const outcome = Effect.suspend(() =>
+    Effect.map(conn.outcome, (o): Hub.Outcome => {
+      if (o.reason !== "closed" || o.closeReason !== slowConsumerReason || sub.slow === undefined) return o
+      const { closeReason: _, reason: __, ...rest } = o
+      return { ...rest, reason: "slow-consumer", error: sub.slow }
+    })
+  )
+  const fixed = sub.replayed
+  sub.replayed = live
+  return { id: conn.id, connection: conn, replay: fixed, outcome }
+}
