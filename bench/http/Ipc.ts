@@ -49,6 +49,15 @@ export type ServerCommand =
     readonly perSecond: number
     readonly payloadBytes: number
   }
+  /** One event per event-loop turn, `perSecond` at most, until `events` or `timeCapMs`. */
+  | {
+    readonly type: "trickle"
+    readonly id: number
+    readonly events: number
+    readonly perSecond: number
+    readonly timeCapMs: number
+    readonly payloadBytes: number
+  }
   /** Starts (intervalMs > 0) or stops (intervalMs = 0) publishing one event every intervalMs. */
   | { readonly type: "ticker"; readonly id: number; readonly intervalMs: number; readonly payloadBytes: number }
   | {
@@ -66,6 +75,7 @@ export interface ServerResults {
   readonly stats: ServerStats
   readonly burst: Published
   readonly paced: Published
+  readonly trickle: Published
   /** Published so far when the ticker was stopped (0 when started). */
   readonly ticker: Published
   readonly waitSubscribers: { readonly ok: boolean; readonly subscribers: number; readonly ms: number }
@@ -115,7 +125,22 @@ export type ClientCommand =
     readonly count: number
     readonly concurrency: number
     readonly timeoutMs: number
+    /** Source addresses (127.0.0.x), taken in turn: past one address's ephemeral ports. */
+    readonly localAddresses?: ReadonlyArray<string> | undefined
   }
+  /** Opens connections that come back when cut, resuming with Last-Event-ID (see client.ts). */
+  | {
+    readonly type: "resilient"
+    readonly id: number
+    readonly port: number
+    readonly count: number
+    readonly concurrency: number
+    readonly timeoutMs: number
+    readonly localAddresses?: ReadonlyArray<string> | undefined
+  }
+  /** Waits until every resilient connection is back after `afterUs` (monotonic µs) and got a later event. */
+  | { readonly type: "storm"; readonly id: number; readonly afterUs: number; readonly timeoutMs: number }
+  | { readonly type: "stopResilient"; readonly id: number }
   /**
    * Starts measuring events numbered `fromSeq` or later, or published at `fromUs` (monotonic
    * µs) or later, whichever comes first; the earlier ones are a warm-up (null: no time bound).
@@ -148,6 +173,19 @@ export interface ClientResults {
   readonly finish: Received
   readonly closeAll: null
   readonly churn: Churned
+  readonly resilient: { readonly opened: number; readonly failed: number }
+  readonly storm: {
+    readonly connections: number
+    /** Connections back (a 200 after the restart), and those that got an event published after it. */
+    readonly back: number
+    readonly live: number
+    readonly lastBackUs: number
+    readonly lastEventUs: number
+    /** Reconnections that sent a Last-Event-ID, and those that had none to send. */
+    readonly withId: number
+    readonly withoutId: number
+  }
+  readonly stopResilient: null
 }
 
 export type ClientMessage =

@@ -22,13 +22,26 @@ export interface PeerServer {
   readonly subscribers: () => number
 }
 
+/** How a peer is started. */
+export interface StartOptions {
+  /** The port to listen on (a restarted server takes its predecessor's); default 0 (any). */
+  readonly port?: number | undefined
+}
+
 /** A peer: a server under test. */
 export interface Peer {
   /** One line saying what is measured: library, version, how it fans out. */
   readonly description: string
-  /** Starts the server on 127.0.0.1, port 0, and resolves once it listens. */
-  readonly start: () => Promise<PeerServer>
+  /** Starts the server on 127.0.0.1 (port 0 unless told), and resolves once it listens. */
+  readonly start: (options?: StartOptions) => Promise<PeerServer>
 }
+
+/**
+ * Heartbeat comments, where a peer sends them itself: every connected client gets `:` every
+ * 15 s (sluice's and better-sse's default interval), so that holding connections costs the
+ * same kind of work everywhere.
+ */
+export const heartbeatMs = 15_000
 
 /** The only route every peer serves. */
 export const eventsPath = "/events"

@@ -229,6 +229,16 @@ export class Child<C extends Command, R, E extends { readonly type: string }> {
     return this.process.pid
   }
 
+  /** Kills the child at once (SIGKILL), as a crash would; resolves once it is gone. */
+  kill(): Promise<void> {
+    if (this.exited !== undefined) return Promise.resolve()
+    recordStopped(this.process.pid)
+    return new Promise((resolve) => {
+      this.process.once("exit", () => resolve())
+      this.process.kill("SIGKILL")
+    })
+  }
+
   /**
    * Stops the child: closes the IPC channel, on which it exits by itself (writing its CPU
    * profile when profiling), and kills it if it is still there after 3 s.
@@ -268,12 +278,13 @@ export const profileInto = (dir: string, which: "server" | "client" | "both"): v
 /** Starts the server host for `peer`; resolves once it listens. */
 export const startServer = async (
   peer: string,
-  where: Placement
+  where: Placement,
+  port?: number
 ): Promise<{ readonly child: ServerChild; readonly port: number; readonly description: string }> => {
   const child: ServerChild = new Child(
     `server ${peer}`,
     "./server.ts",
-    [peer],
+    port === undefined ? [peer] : [peer, String(port)],
     [
       ...serverFlags,
       ...profiling.server

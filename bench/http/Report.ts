@@ -133,13 +133,17 @@ const cell = (figures: PeerSummary | undefined, key: string, unit: string, peer:
 /** The columns of the summary table: one headline figure per scenario. */
 const summaryColumns: ReadonlyArray<readonly [scenario: string, metric: string, label: string, unit: string]> = [
   ["fanout-100", "deliveriesPerSec", "fan-out C=100", "/s"],
+  ["fanout-100", "p99Ms", "p99 (C=100)", "ms"],
   ["fanout-1000", "deliveriesPerSec", "fan-out C=1000", "/s"],
   ["fanout-1000", "cpuSecPerMDeliveries", "CPU s / 1M deliveries (C=1000)", "s"],
-  ["fanout-1000", "rssPerConnKiB", "RSS/conn (C=1000)", "KiB"],
   ["paced-1000", "p99Ms", "paced p99", "ms"],
   ["single-stream", "eventsPerSec", "single stream", "/s"],
+  ["trickle", "deliveriesPerSec", "trickle", "/s"],
   ["churn", "connPerSec", "churn", "/s"],
-  ["idle", "rssMiB", "idle RSS (all connected)", "MiB"]
+  ["idle", "rssPerConnKiB5000", "RSS/conn (5 000 idle)", "KiB"],
+  ["idle", "heapPerConnKiB", "heap/conn (idle)", "KiB"],
+  ["hold", "rssPerConnKiB", "RSS/conn (hold)", "KiB"],
+  ["storm", "liveMs", "storm: all receiving", "ms"]
 ]
 
 /** The summary table alone (also put in the README). */
@@ -150,7 +154,11 @@ export const summaryTable = (peers: ReadonlyArray<string>, summary: Summary): st
     `| --- | ${columns.map(() => "---:").join(" | ")} |`
   ]
   for (const peer of peers) {
-    const cells = columns.map(([scenario, metric, , unit]) => cell(summary[scenario]?.[peer], metric, unit, peer))
+    // A peer that runs in a few scenarios only (raw-coalesced) has no line of its own here.
+    if (columns.filter(([scenario]) => summary[scenario]?.[peer] !== undefined).length < 2) continue
+    const cells = columns.map(([scenario, metric, , unit]) =>
+      summary[scenario]?.[peer] === undefined ? "" : cell(summary[scenario]?.[peer], metric, unit, peer)
+    )
     lines.push(`| ${peer} | ${cells.join(" | ")} |`)
   }
   return lines.join("\n")
@@ -180,6 +188,7 @@ export const toMarkdown = (
     out.push(`| peer | ${shown.map((m) => m.label).join(" | ")} | checks |`)
     out.push(`| --- | ${shown.map(() => "---:").join(" | ")} | --- |`)
     for (const peer of peers) {
+      if (!(peer in byPeer)) continue
       const figures = byPeer[peer]
       const cells = shown.map((m) => cell(figures, m.key, m.unit, peer))
       const bad = figures === undefined

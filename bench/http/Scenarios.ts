@@ -7,7 +7,7 @@
 import { Histogram } from "./Histogram.ts"
 import type { Published, Received, ServerStats } from "./Ipc.ts"
 import { nowUs } from "./Payload.ts"
-import { type ClientChild, type Placement, type ServerChild, startServer } from "./Processes.ts"
+import { type ClientChild, type Placement, type ServerChild, startClients, startServer } from "./Processes.ts"
 
 /** One run's figures, by metric key. */
 export type Metrics = Record<string, number>
@@ -35,7 +35,22 @@ export interface Settings {
   readonly single: { readonly events: number; readonly timeCapMs: number }
   /** New cycles stop after `cycles` or `timeCapMs`. */
   readonly churn: { readonly cycles: number; readonly concurrency: number; readonly timeCapMs: number }
-  readonly idle: { readonly connections: number }
+  /** Connections held open, measured at each step (cumulative). */
+  readonly idle: { readonly steps: ReadonlyArray<number> }
+  /**
+   * As many SSE connections as one process can hold (the target, or what the open-file limit
+   * allows), heartbeats on, held `holdMs` (a heartbeat round), then one broadcast.
+   */
+  readonly hold: { readonly connections: number; readonly holdMs: number }
+  /** `connections` resuming clients, the server killed and restarted on the same port. */
+  readonly storm: { readonly connections: number }
+  /** One event per event-loop turn, up to `perSecond`, to `clients` subscribers. */
+  readonly trickle: {
+    readonly clients: number
+    readonly perSecond: number
+    readonly events: number
+    readonly timeCapMs: number
+  }
   /** Before each run, wait (at most `quietWaitMs`) until other processes use less than this many cores. */
   readonly quietBelowCores: number
   readonly quietWaitMs: number
@@ -55,7 +70,10 @@ export const quick: Settings = {
   paced: { clients: 1_000, perSecond: 20, events: 20 },
   single: { events: 500_000, timeCapMs: 1_000 },
   churn: { cycles: 1_000, concurrency: 32, timeCapMs: 1_500 },
-  idle: { connections: 2_000 },
+  idle: { steps: [500, 2_000] },
+  hold: { connections: 5_000, holdMs: 1_000 },
+  storm: { connections: 1_000 },
+  trickle: { clients: 100, perSecond: 1_000, events: 1_500, timeCapMs: 1_500 },
   quietBelowCores: 0.25,
   quietWaitMs: 500,
   retryAboveCores: 0.5,
@@ -71,8 +89,11 @@ export const full: Settings = {
   fanout: [{ clients: 100, events: 20_000, timeCapMs: 10_000 }, { clients: 1_000, events: 20_000, timeCapMs: 10_000 }],
   paced: { clients: 1_000, perSecond: 20, events: 200 },
   single: { events: 2_000_000, timeCapMs: 5_000 },
-  churn: { cycles: 5_000, concurrency: 32, timeCapMs: 10_000 },
-  idle: { connections: 10_000 },
+  churn: { cycles: 20_000, concurrency: 32, timeCapMs: 30_000 },
+  idle: { steps: [1_000, 5_000, 10_000] },
+  hold: { connections: 100_000, holdMs: 16_000 },
+  storm: { connections: 10_000 },
+  trickle: { clients: 500, perSecond: 2_000, events: 20_000, timeCapMs: 10_000 },
   quietBelowCores: 0.2,
   quietWaitMs: 3_000,
   retryAboveCores: 0.5,
@@ -95,6 +116,8 @@ export interface Scenario {
   readonly metrics: ReadonlyArray<MetricSpec>
   /** The metric plotted and put in the summary. */
   readonly headline: ReadonlyArray<string>
+  /** The only peers it runs (the others are left out: the scenario compares these with raw). */
+  readonly peers?: ReadonlyArray<string>
   readonly run: (context: RunContext) => Promise<Metrics>
 }
 
@@ -118,7 +141,7 @@ const withServer = async <A>(context: RunContext, body: (server: ServerChild, po
 const stats = (server: ServerChild, gc: boolean): Promise<ServerStats> => server.call({ type: "stats", gc }, 30_000)
 
 /** Opens `count` SSE connections spread over the clients and waits until the peer counts them. */
-const openAll = async (context: RunContext, server: ServerChild, port: number, count: number) => {
+const openAll = async (context: RunContext, server: ServerChild, port: number, count: number, expect = count) => {
   const shares = split(count, context.clients.length)
   const timeoutMs = 30_000 + count * 10
   const opened = await Promise.all(
@@ -129,10 +152,10 @@ const openAll = async (context: RunContext, server: ServerChild, port: number, c
   const failed = opened.reduce((sum, o) => sum + o.failed, 0)
   if (failed > 0) throw new Error(`${failed} of ${count} connections failed to open`)
   const waited = await server.call(
-    { type: "waitSubscribers", atLeast: count, atMost: Number.MAX_SAFE_INTEGER, timeoutMs: 30_000 },
+    { type: "waitSubscribers", atLeast: expect, atMost: Number.MAX_SAFE_INTEGER, timeoutMs: 30_000 },
     35_000
   )
-  if (!waited.ok) throw new Error(`peer counts ${waited.subscribers} subscribers, expected ${count}`)
+  if (!waited.ok) throw new Error(`peer counts ${waited.subscribers} subscribers, expected ${expect}`)
   return shares
 }
 
@@ -365,7 +388,8 @@ const churn = ({ cycles, concurrency, timeCapMs }: Settings["churn"]): Scenario 
   measures: `Connect, read 1 to 3 events, destroy the socket; ${cycles} times (or for ${timeCapMs / 1000} s), ` +
     `${concurrency} at a time, while the peer publishes one event per millisecond. Connections/s, and the ` +
     "server's RSS, heap, open handles and subscribers before and after (after: once the peer counts no " +
-    "subscriber, at most 10 s later, after GC).",
+    "subscriber, at most 10 s later, after GC); heap growth is what the cycles left on the heap " +
+    "(`node bench/memory/run.ts churn` shows it per object kind).",
   metrics: [
     { key: "connPerSec", label: "connections/s", unit: "/s", better: "higher" },
     { key: "serverCoreUse", label: "server core use", unit: "", better: "lower" },
@@ -374,6 +398,7 @@ const churn = ({ cycles, concurrency, timeCapMs }: Settings["churn"]): Scenario 
     { key: "rssAfterMiB", label: "RSS after", unit: "MiB", better: "lower" },
     { key: "heapBeforeMiB", label: "heap before", unit: "MiB", better: "lower" },
     { key: "heapAfterMiB", label: "heap after", unit: "MiB", better: "lower" },
+    { key: "heapGrowthKiB", label: "heap growth", unit: "KiB", better: "lower" },
     { key: "handlesBefore", label: "handles before", unit: "", better: "lower" },
     { key: "handlesAfter", label: "handles after", unit: "", better: "lower" },
     { key: "subscribersBefore", label: "subscribers before", unit: "", better: "lower" },
@@ -420,6 +445,7 @@ const churn = ({ cycles, concurrency, timeCapMs }: Settings["churn"]): Scenario 
         rssAfterMiB: after.rssBytes / MiB,
         heapBeforeMiB: before.heapUsedBytes / MiB,
         heapAfterMiB: after.heapUsedBytes / MiB,
+        heapGrowthKiB: (after.heapUsedBytes - before.heapUsedBytes) / KiB,
         handlesBefore: before.handles,
         handlesAfter: after.handles,
         subscribersBefore: before.subscribers,
@@ -432,41 +458,275 @@ const churn = ({ cycles, concurrency, timeCapMs }: Settings["churn"]): Scenario 
     })
 })
 
-const idle = (connections: number): Scenario => ({
-  name: "idle",
-  title: `Idle connections`,
-  measures: `${connections} SSE connections held open, nothing published: server RSS and heap (after GC) per ` +
-    "connection, and the server's RSS with no connection and with all of them.",
+const idle = (steps: ReadonlyArray<number>): Scenario => {
+  const most = steps[steps.length - 1]!
+  const at = (n: number) => `rssPerConnKiB${n}`
+  return {
+    name: "idle",
+    title: `Idle connections`,
+    measures: `SSE connections held open, nothing published, opened in steps (${steps.join(", ")}): server RSS ` +
+      "and heap (after GC) per connection at each step, minus the server's own with no connection; the " +
+      "server's RSS with none and with all of them.",
+    metrics: [
+      { key: "rssPerConnKiB", label: `RSS/conn (${most})`, unit: "KiB", better: "lower" },
+      { key: "heapPerConnKiB", label: `heap/conn (${most})`, unit: "KiB", better: "lower" },
+      ...steps.slice(0, -1).map((n): MetricSpec => ({
+        key: at(n),
+        label: `RSS/conn (${n})`,
+        unit: "KiB",
+        better: "lower"
+      })),
+      ...steps.slice(0, -1).map((n): MetricSpec => ({
+        key: `heapPerConnKiB${n}`,
+        label: `heap/conn (${n})`,
+        unit: "KiB",
+        better: "lower"
+      })),
+      { key: "baseRssMiB", label: "RSS, no connection", unit: "MiB", better: "lower" },
+      { key: "rssMiB", label: "RSS, all connected", unit: "MiB", better: "lower" },
+      { key: "handles", label: "handles", unit: "", better: "lower" },
+      { key: "connections", label: "connections", unit: "", better: "higher" }
+    ],
+    headline: ["rssPerConnKiB"],
+    run: (context) =>
+      withServer(context, async (server, port) => {
+        const base = await stats(server, true)
+        const out: Metrics = {}
+        let open = 0
+        let held = base
+        for (const n of steps) {
+          await openAll(context, server, port, n - open, n)
+          open = n
+          held = await stats(server, true)
+          out[n === most ? "rssPerConnKiB" : at(n)] = (held.rssBytes - base.rssBytes) / n / KiB
+          out[n === most ? "heapPerConnKiB" : `heapPerConnKiB${n}`] = (held.heapUsedBytes - base.heapUsedBytes) / n /
+            KiB
+        }
+        return {
+          ...out,
+          baseRssMiB: base.rssBytes / MiB,
+          rssMiB: held.rssBytes / MiB,
+          handles: held.handles,
+          connections: most
+        }
+      })
+  }
+}
+
+/** Source addresses for the connections of the big scenarios (loopback: all of 127/8 is local). */
+const sourceAddresses = Array.from({ length: 8 }, (_, i) => `127.0.0.${i + 2}`)
+
+const hold = ({ connections, holdMs }: Settings["hold"], fit: number): Scenario => {
+  const count = Math.min(connections, fit)
+  return {
+    name: "hold",
+    title: `${count} idle connections, heartbeats on`,
+    measures: `${count} SSE connections to one server process (from ${sourceAddresses.length} loopback source ` +
+      `addresses)${count < connections ? `, ${connections} asked: the open-file limit allows ${fit}` : ""}; ` +
+      `held ${holdMs / 1000} s with the peer's heartbeats on (sluice's default 15 s; raw's 15 s comment), then one ` +
+      "event broadcast to all: time to connect all of them, server RSS and heap per connection (after GC), " +
+      "and connections that did not get the broadcast (a check).",
+    peers: ["raw", "sluice"],
+    metrics: [
+      { key: "rssPerConnKiB", label: "RSS/conn", unit: "KiB", better: "lower" },
+      { key: "heapPerConnKiB", label: "heap/conn", unit: "KiB", better: "lower" },
+      { key: "rssMiB", label: "RSS, all held", unit: "MiB", better: "lower" },
+      { key: "connectS", label: "time to connect all", unit: "s", better: "lower" },
+      { key: "connectPerSec", label: "connects/s", unit: "/s", better: "higher" },
+      { key: "broadcastMs", label: "broadcast to all", unit: "ms", better: "lower" },
+      { key: "connections", label: "connections", unit: "", better: "higher" },
+      { key: "missed", label: "missed the broadcast", unit: "", better: "lower", check: true }
+    ],
+    headline: ["rssPerConnKiB"],
+    run: (context) =>
+      withServer(context, async (server, port) => {
+        // Every client process holds at most what its open-file limit allows.
+        const perClient = Math.max(1, fit)
+        const extra = await startClients(Math.ceil(count / perClient) - 1, context.where)
+        try {
+          const clients = [...context.clients, ...extra]
+          const base = await stats(server, true)
+          const shares = split(count, clients.length)
+          const t0 = performance.now()
+          const timeoutMs = 60_000 + count * 5
+          const opened = await Promise.all(clients.map((client, i) =>
+            client.call({
+              type: "open",
+              port,
+              count: shares[i]!,
+              concurrency: 256,
+              timeoutMs,
+              localAddresses: sourceAddresses
+            }, timeoutMs + 5_000)
+          ))
+          const failed = opened.reduce((total, o) => total + o.failed, 0)
+          if (failed > 0) throw new Error(`${failed} of ${count} connections failed to open`)
+          const waited = await server.call(
+            { type: "waitSubscribers", atLeast: count, atMost: Number.MAX_SAFE_INTEGER, timeoutMs: 60_000 },
+            65_000
+          )
+          if (!waited.ok) throw new Error(`peer counts ${waited.subscribers} subscribers, expected ${count}`)
+          const connectS = (performance.now() - t0) / 1000
+          await new Promise((resolve) => setTimeout(resolve, holdMs))
+          const held = await stats(server, true)
+          // One broadcast (the server's first event): every connection should get it.
+          const active = clients.filter((_, i) => shares[i]! > 0)
+          await Promise.all(
+            active.map((client) =>
+              client.call({ type: "track", progressEveryMs: 50, fromSeq: 0, fromUs: null }, 10_000)
+            )
+          )
+          const b0 = performance.now()
+          const published = await server.call({
+            type: "burst",
+            events: 1,
+            burst: 1,
+            aheadMs: 100,
+            minWindow: 1,
+            maxWindow: 1,
+            timeCapMs: 5_000,
+            payloadBytes: context.settings.payloadBytes
+          }, 10_000)
+          const received = await Promise.all(
+            active.map((client) =>
+              client.call({ type: "finish", lastSeq: published.published - 1, timeoutMs: 30_000 }, 40_000)
+            )
+          )
+          const broadcastMs = performance.now() - b0
+          return {
+            rssPerConnKiB: (held.rssBytes - base.rssBytes) / count / KiB,
+            heapPerConnKiB: (held.heapUsedBytes - base.heapUsedBytes) / count / KiB,
+            rssMiB: held.rssBytes / MiB,
+            connectS,
+            connectPerSec: count / connectS,
+            broadcastMs,
+            connections: count,
+            missed: received.reduce((total, r) => total + r.incomplete + r.lost, 0)
+          }
+        } finally {
+          await Promise.all(extra.map((client) => client.call({ type: "closeAll" }, 30_000).catch(() => null)))
+          await Promise.all(extra.map((client) => client.stop()))
+        }
+      })
+  }
+}
+
+const storm = ({ connections }: Settings["storm"]): Scenario => ({
+  name: "storm",
+  title: `Reconnect storm, ${connections} clients`,
+  measures: `${connections} clients connected and receiving (an event every 100 ms); the server is killed and ` +
+    "started again on the same port, and every client comes back at once, resuming with `Last-Event-ID` " +
+    "(refusals and failed connects retried after 50 to 100 ms). Time from the new server listening until all " +
+    "are back (a 200) and until all received an event published after the restart; the new server's peak " +
+    "RSS during the storm.",
+  peers: ["raw", "sluice"],
   metrics: [
-    { key: "rssPerConnKiB", label: "RSS/conn", unit: "KiB", better: "lower" },
-    { key: "heapPerConnKiB", label: "heap/conn", unit: "KiB", better: "lower" },
-    { key: "baseRssMiB", label: "RSS, no connection", unit: "MiB", better: "lower" },
-    { key: "rssMiB", label: "RSS, all connected", unit: "MiB", better: "lower" },
-    { key: "handles", label: "handles", unit: "", better: "lower" },
-    { key: "connections", label: "connections", unit: "", better: "higher" }
+    { key: "backMs", label: "all back", unit: "ms", better: "lower" },
+    { key: "liveMs", label: "all receiving", unit: "ms", better: "lower" },
+    { key: "peakRssMiB", label: "peak RSS in the storm", unit: "MiB", better: "lower" },
+    { key: "rssAfterMiB", label: "RSS after", unit: "MiB", better: "lower" },
+    { key: "reconnects", label: "reconnections", unit: "", better: "lower" },
+    { key: "withoutId", label: "reconnected without an id", unit: "", better: "lower", check: true },
+    { key: "notBack", label: "not back", unit: "", better: "lower", check: true }
   ],
-  headline: ["rssPerConnKiB"],
+  headline: ["liveMs"],
+  run: async (context) => {
+    const client = context.clients[0]!
+    const first = await startServer(context.peer, context.where)
+    let second: Awaited<ReturnType<typeof startServer>> | undefined
+    try {
+      const opened = await client.call({
+        type: "resilient",
+        port: first.port,
+        count: connections,
+        concurrency: 256,
+        timeoutMs: 60_000,
+        localAddresses: sourceAddresses
+      }, 65_000)
+      if (opened.failed > 0) throw new Error(`${opened.failed} of ${connections} connections failed to open`)
+      await first.child.call({ type: "ticker", intervalMs: 100, payloadBytes: context.settings.payloadBytes }, 10_000)
+      // Everyone has an event id to resume from.
+      await new Promise((resolve) => setTimeout(resolve, 500))
+      const killedUs = nowUs()
+      await first.child.kill()
+      second = await startServer(context.peer, context.where, first.port)
+      const readyUs = nowUs()
+      await second.child.call({ type: "ticker", intervalMs: 100, payloadBytes: context.settings.payloadBytes }, 10_000)
+      const result = await client.call({ type: "storm", afterUs: killedUs, timeoutMs: 60_000 }, 65_000)
+      const after = await stats(second.child, false)
+      return {
+        backMs: (result.lastBackUs - readyUs) / 1000,
+        liveMs: (result.lastEventUs - readyUs) / 1000,
+        peakRssMiB: after.maxRssBytes / MiB,
+        rssAfterMiB: after.rssBytes / MiB,
+        reconnects: result.withId + result.withoutId,
+        withoutId: result.withoutId,
+        notBack: result.connections - Math.min(result.back, result.live)
+      }
+    } finally {
+      await client.call({ type: "stopResilient" }, 10_000).catch(() => null)
+      await first.child.kill()
+      await second?.child.stop()
+    }
+  }
+})
+
+const trickle = ({ clients, events, perSecond, timeCapMs }: Settings["trickle"]): Scenario => ({
+  name: "trickle",
+  title: `Trickle, ${clients} subscribers`,
+  measures: `${clients} subscribers; one event per event-loop turn (as one event per incoming request would ` +
+    `be published), up to ${perSecond} events/s, ${events} events or ${timeCapMs / 1000} s. Deliveries/s and ` +
+    "publish-to-receive latency. `raw` writes each event to every client in its own turn; `raw-coalesced` " +
+    "coalesces like a sluice hub does by default (events within 2 ms of the last write go out together).",
+  peers: ["raw", "raw-coalesced", "sluice"],
+  metrics: [
+    { key: "deliveriesPerSec", label: "deliveries/s", unit: "/s", better: "higher" },
+    { key: "eventsPerSec", label: "events/s", unit: "/s", better: "higher" },
+    { key: "p50Ms", label: "p50", unit: "ms", better: "lower" },
+    { key: "p99Ms", label: "p99", unit: "ms", better: "lower" },
+    { key: "serverCoreUse", label: "server core use", unit: "", better: "lower" },
+    { key: "seqErrors", label: "seq errors", unit: "", better: "lower", check: true },
+    { key: "incomplete", label: "incomplete clients", unit: "", better: "lower", check: true }
+  ],
+  headline: ["deliveriesPerSec", "p99Ms"],
   run: (context) =>
     withServer(context, async (server, port) => {
-      const base = await stats(server, true)
-      await openAll(context, server, port, connections)
-      const held = await stats(server, true)
+      const shares = await openAll(context, server, port, clients)
+      const tracker = await track(context, server, shares, {
+        fromSeq: Math.floor(events / 10),
+        fromUs: nowUs() + timeCapMs * 100
+      })
+      const before = await stats(server, false)
+      const published = await server.call(
+        { type: "trickle", events, perSecond, timeCapMs, payloadBytes: context.settings.payloadBytes },
+        timeCapMs + 30_000
+      )
+      const after = await stats(server, false)
+      const d = delivery(await tracker.finish(published, 30_000))
+      const elapsedS = (published.endUs - published.startUs) / 1e6
       return {
-        rssPerConnKiB: (held.rssBytes - base.rssBytes) / connections / KiB,
-        heapPerConnKiB: (held.heapUsedBytes - base.heapUsedBytes) / connections / KiB,
-        baseRssMiB: base.rssBytes / MiB,
-        rssMiB: held.rssBytes / MiB,
-        handles: held.handles,
-        connections
+        deliveriesPerSec: d.events / d.elapsedS,
+        eventsPerSec: d.events / clients / d.elapsedS,
+        p50Ms: d.latency.quantile(0.5) / 1000,
+        p99Ms: d.latency.quantile(0.99) / 1000,
+        serverCoreUse: cpuS(before, after) / elapsedS,
+        seqErrors: d.seqErrors,
+        incomplete: d.incomplete
       }
     })
 })
 
-/** The scenarios of a run, in order; `idleConnections` may be lowered to fit the open-file limit. */
-export const scenarios = (settings: Settings, idleConnections: number): ReadonlyArray<Scenario> => [
+/**
+ * The scenarios of a run, in order; `fit` is how many connections one process may hold (the
+ * open-file limit): the idle steps and the held connections are lowered to it.
+ */
+export const scenarios = (settings: Settings, fit: number): ReadonlyArray<Scenario> => [
   ...settings.fanout.map(fanout),
   paced(settings.paced),
   single(settings.single),
+  trickle(settings.trickle),
   churn(settings.churn),
-  idle(Math.min(settings.idle.connections, idleConnections))
+  idle(settings.idle.steps.map((n) => Math.min(n, fit))),
+  hold(settings.hold, fit),
+  storm(settings.storm)
 ]

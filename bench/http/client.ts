@@ -20,12 +20,31 @@ process.on("disconnect", () => process.exit(0))
 Error.stackTraceLimit = 0
 
 const ignore = () => {}
-const request = (port: number, onResponse: (res: IncomingMessage) => void): ClientRequest => {
-  const req = get({ host: "127.0.0.1", port, path: eventsPath, agent: false, headers: { accept: "text/event-stream" } })
+const request = (
+  port: number,
+  onResponse: (res: IncomingMessage) => void,
+  localAddress?: string | undefined,
+  lastEventId?: string | undefined
+): ClientRequest => {
+  const req = get({
+    host: "127.0.0.1",
+    port,
+    path: eventsPath,
+    agent: false,
+    headers: lastEventId === undefined || lastEventId === ""
+      ? { accept: "text/event-stream" }
+      : { accept: "text/event-stream", "last-event-id": lastEventId },
+    // Several source addresses: more connections than one address has ephemeral ports.
+    ...(localAddress === undefined ? {} : { localAddress })
+  })
   req.on("response", onResponse)
   req.on("error", ignore)
   return req
 }
+
+/** The source address of the `i`-th connection, round robin. */
+const sourceOf = (addresses: ReadonlyArray<string> | undefined, i: number): string | undefined =>
+  addresses === undefined || addresses.length === 0 ? undefined : addresses[i % addresses.length]
 
 interface Connection {
   readonly req: ClientRequest
@@ -58,7 +77,7 @@ const reached = (connection: Connection) => {
   }
 }
 
-const connect = (port: number, onOpen: (ok: boolean) => void): void => {
+const connect = (port: number, onOpen: (ok: boolean) => void, localAddress?: string): void => {
   let opened = false
   const connection: Connection = {
     req: request(port, (res) => {
@@ -92,7 +111,7 @@ const connect = (port: number, onOpen: (ok: boolean) => void): void => {
         parser.feed(chunk)
       })
       res.on("error", ignore)
-    }),
+    }, localAddress),
     lastSeq: -1,
     open: false
   }
@@ -127,12 +146,12 @@ const open = (command: Extract<ClientCommand, { type: "open" }>): Promise<Client
       if (finished) return
       if (opened + failed === command.count) return finish()
       if (started < command.count) {
-        started++
         connect(command.port, (ok) => {
           if (ok) opened++
           else failed++
           next()
-        })
+        }, sourceOf(command.localAddresses, started))
+        started++
       }
     }
     if (command.count === 0) return finish()
@@ -273,6 +292,147 @@ const churn = (command: Extract<ClientCommand, { type: "churn" }>): Promise<Clie
     for (let i = 0; i < Math.min(command.concurrency, command.cycles); i++) cycle()
   })
 
+/**
+ * Connections that come back: when one closes or cannot connect, it connects again (after
+ * 50 to 100 ms when the server refused or was not there), sending the id of the last event it
+ * received as `Last-Event-ID`, like a resuming EventSource that does not give up.
+ */
+interface Resilient {
+  lastId: string
+  /** When it last got a 200, and the publish time of the last numbered event it received (µs). */
+  backUs: number
+  eventUs: number
+  /** Reconnections that sent a Last-Event-ID / that could not (no event received yet). */
+  withId: number
+  withoutId: number
+}
+
+const resilients: Array<Resilient> = []
+let resilientPort = 0
+let resilientStop = false
+
+const resilient = (port: number, localAddress: string | undefined, onFirst: (ok: boolean) => void): void => {
+  const state: Resilient = { lastId: "", backUs: 0, eventUs: 0, withId: 0, withoutId: 0 }
+  let first = true
+  let gaveUp = false
+  const attempt = (again: boolean) => {
+    if (resilientStop) return
+    if (again) {
+      if (state.lastId === "") state.withoutId++
+      else state.withId++
+    }
+    let answered = false
+    const retry = (delayMs: number) => {
+      if (resilientStop) return
+      setTimeout(() => attempt(true), delayMs + Math.random() * delayMs)
+    }
+    const req = request(
+      resilientPort,
+      (res) => {
+        answered = true
+        if (res.statusCode !== 200) {
+          res.resume()
+          req.destroy()
+          // Refused at once: this one does not count (the run says how many).
+          if (first) {
+            first = false
+            gaveUp = true
+            onFirst(false)
+          }
+          return
+        }
+        state.backUs = nowUs()
+        if (first) {
+          first = false
+          resilients.push(state)
+          onFirst(true)
+        }
+        const parser = new SseParser((event) => {
+          if (event.lastEventId !== "") state.lastId = event.lastEventId
+          if (readHead(event.dataBytes, event.dataOffset, event.dataLength)) state.eventUs = head.timeUs
+        })
+        res.on("data", (chunk: Buffer) => parser.feed(chunk))
+        res.on("error", ignore)
+      },
+      localAddress,
+      state.lastId
+    )
+    req.on("close", () => {
+      if (resilientStop || gaveUp) return
+      // Refused, not there, or cut: come back.
+      if (!answered) retry(50)
+      else retry(0)
+    })
+  }
+  resilientPort = port
+  attempt(false)
+}
+
+const openResilient = (command: Extract<ClientCommand, { type: "resilient" }>): Promise<ClientResults["resilient"]> =>
+  new Promise((resolve) => {
+    resilientStop = false
+    let started = 0
+    let done = 0
+    let failed = 0
+    const timer = setTimeout(
+      () => resolve({ opened: done - failed, failed: command.count - (done - failed) }),
+      command.timeoutMs
+    )
+    const next = () => {
+      if (done === command.count) {
+        clearTimeout(timer)
+        return resolve({ opened: done - failed, failed })
+      }
+      if (started < command.count) {
+        resilient(command.port, sourceOf(command.localAddresses, started), (ok) => {
+          done++
+          if (!ok) failed++
+          next()
+        })
+        started++
+      }
+    }
+    for (let i = 0; i < Math.min(command.concurrency, command.count); i++) next()
+  })
+
+/** Waits until every resilient connection is back (a 200 after `afterUs`) and got an event published after it. */
+const storm = (command: Extract<ClientCommand, { type: "storm" }>): Promise<ClientResults["storm"]> =>
+  new Promise((resolve) => {
+    const started = performance.now()
+    const check = () => {
+      let back = 0
+      let live = 0
+      let lastBackUs = 0
+      let lastEventUs = 0
+      let withId = 0
+      let withoutId = 0
+      for (const r of resilients) {
+        withId += r.withId
+        withoutId += r.withoutId
+        if (r.backUs > command.afterUs) {
+          back++
+          if (r.backUs > lastBackUs) lastBackUs = r.backUs
+        }
+        if (r.eventUs > command.afterUs) {
+          live++
+          if (r.eventUs > lastEventUs) lastEventUs = r.eventUs
+        }
+      }
+      const all = back === resilients.length && live === resilients.length
+      if (all || performance.now() - started > command.timeoutMs) {
+        return resolve({ connections: resilients.length, back, live, lastBackUs, lastEventUs, withId, withoutId })
+      }
+      setTimeout(check, 5)
+    }
+    check()
+  })
+
+const stopResilient = (): null => {
+  resilientStop = true
+  resilients.length = 0
+  return null
+}
+
 const handle = async (command: ClientCommand): Promise<unknown> => {
   switch (command.type) {
     case "open":
@@ -285,6 +445,12 @@ const handle = async (command: ClientCommand): Promise<unknown> => {
       return closeAll()
     case "churn":
       return churn(command)
+    case "resilient":
+      return openResilient(command)
+    case "storm":
+      return storm(command)
+    case "stopResilient":
+      return stopResilient()
   }
 }
 

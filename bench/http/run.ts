@@ -80,12 +80,18 @@ if (profile !== undefined) {
 const clientCount = 1
 const fileLimit = childFileLimit()
 const notes: Array<string> = []
-// The idle scenario needs one descriptor per connection in the server and in the client.
-const idleFit = Math.max(100, Math.floor((fileLimit - 256) / clientCount))
-if (idleFit < settings.idle.connections) {
-  notes.push(`idle: ${idleFit} connections instead of ${settings.idle.connections} (open-file limit ${fileLimit})`)
+// A connection takes one descriptor in the server and one in a client process: a process
+// holds at most this many (the hold scenario adds client processes, the server has one).
+const fit = Math.max(100, fileLimit - 256)
+const mostIdle = settings.idle.steps[settings.idle.steps.length - 1]!
+if (fit < mostIdle) notes.push(`idle: ${fit} connections instead of ${mostIdle} (open-file limit ${fileLimit})`)
+if (fit < settings.hold.connections) {
+  notes.push(
+    `hold: ${fit} connections instead of ${settings.hold.connections}: the open-file limit of one process is ` +
+      `${fileLimit} here (its hard limit; raising it needs privileges this machine does not give)`
+  )
 }
-const all = allScenarios(settings, idleFit)
+const all = allScenarios(settings, fit)
 const askedScenarios = list("scenarios")
 for (const s of askedScenarios ?? []) {
   if (!all.some((x) => x.name === s)) usage(`no scenario ${s} (have ${all.map((x) => x.name).join(", ")})`)
@@ -115,11 +121,17 @@ const summaryLine = (scenario: Scenario, metrics: Record<string, number>) =>
     .map((m) => `${m.label} ${Number((metrics[m.key] ?? Number.NaN).toPrecision(3))}${m.unit === "/s" ? "/s" : m.unit}`)
     .join(", ")
 
+// Peers that run only where a scenario names them (raw-coalesced: the trickle scenario).
+const scenarioOnly = ["raw-coalesced"]
+const peersOf = (scenario: Scenario) =>
+  peers.filter((p) => scenario.peers === undefined ? !scenarioOnly.includes(p) : scenario.peers.includes(p))
+
 outer: for (const scenario of scenarios) {
-  const byPeer = new Map<string, PeerRounds>(peers.map((p) => [p, { rounds: [], errors: [] }]))
+  const scenarioPeers = peersOf(scenario)
+  const byPeer = new Map<string, PeerRounds>(scenarioPeers.map((p) => [p, { rounds: [], errors: [] }]))
   results.set(scenario.name, byPeer)
   for (let round = 1; round <= rounds; round++) {
-    for (const peer of peers) {
+    for (const peer of scenarioPeers) {
       if (elapsedS() > budgetS) {
         notes.push(`time budget of ${budgetS} s reached: ${scenario.name} round ${round} and later were not run`)
         break outer

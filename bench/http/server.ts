@@ -16,7 +16,8 @@ const send = (message: ServerMessage): void => {
 const name = process.argv[2] ?? ""
 if (!/^[a-z0-9-]+$/.test(name)) throw new Error(`server.ts: bad peer name ${JSON.stringify(name)}`)
 const { peer } = (await import(new URL(`./peers/${name}.ts`, import.meta.url).href)) as { peer: Peer }
-const server: PeerServer = await peer.start()
+const port = process.argv[3] === undefined ? undefined : Number(process.argv[3])
+const server: PeerServer = await peer.start({ port })
 
 process.on("disconnect", () => process.exit(0))
 
@@ -107,6 +108,26 @@ const burst = async (command: Extract<ServerCommand, { type: "burst" }>): Promis
   return { published: seq - first, startUs, endUs: nowUs() }
 }
 
+/**
+ * Publishes one event per event-loop turn, each in a turn of its own (as one event per
+ * incoming request would), every 1/perSecond s or as soon as the previous one's turn is
+ * over when behind schedule.
+ */
+const trickle = async (command: Extract<ServerCommand, { type: "trickle" }>): Promise<ServerResults["trickle"]> => {
+  const first = seq
+  const intervalUs = 1e6 / command.perSecond
+  const startUs = nowUs()
+  const capUs = startUs + command.timeCapMs * 1000
+  for (let k = 0; k < command.events && nowUs() < capUs; k++) {
+    const waitUs = startUs + k * intervalUs - nowUs()
+    if (waitUs > 1000) await sleep(waitUs / 1000)
+    const pending = publishOne(command.payloadBytes, String(nowUs()))
+    if (pending !== undefined) await pending
+    await immediate()
+  }
+  return { published: seq - first, startUs, endUs: nowUs() }
+}
+
 /** Publishes one event every 1/perSecond s, on schedule (late ticks do not shift the rest). */
 const paced = async (command: Extract<ServerCommand, { type: "paced" }>): Promise<ServerResults["paced"]> => {
   const first = seq
@@ -154,6 +175,8 @@ const handle = async (command: ServerCommand): Promise<unknown> => {
       return burst(command)
     case "paced":
       return paced(command)
+    case "trickle":
+      return trickle(command)
     case "ticker":
       return tick(command)
     case "waitSubscribers":

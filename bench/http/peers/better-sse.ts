@@ -11,7 +11,7 @@ import { eventsPath, type Peer } from "../Peer.ts"
 
 export const peer: Peer = {
   description: "better-sse 0.16: Channel.broadcast to Sessions on node:http",
-  start: () =>
+  start: (options) =>
     new Promise((resolve, reject) => {
       const channel = createChannel()
       const server = createServer((req, res) => {
@@ -28,7 +28,7 @@ export const peer: Peer = {
         )
       })
       server.once("error", reject)
-      server.listen(0, "127.0.0.1", () =>
+      server.listen(options?.port ?? 0, "127.0.0.1", () =>
         resolve({
           port: (server.address() as AddressInfo).port,
           publish: (id, data) => {

@@ -19,7 +19,7 @@ import { eventsPath, type Peer, sseHeaders } from "../Peer.ts"
 
 export const peer: Peer = {
   description: "effect 4.1: PubSub + per-client Stream (Sse.encoder) + HttpServerResponse.stream on NodeHttpServer",
-  start: async () => {
+  start: async (options) => {
     const pubsub = Effect.runSync(PubSub.unbounded<Sse.Event>())
     let subscribers = 0
     const retry = new Sse.Retry({ duration: Duration.seconds(2), lastEventId: undefined })
@@ -41,7 +41,7 @@ export const peer: Peer = {
       })
     )
     const app = HttpRouter.serve(events, { disableListenLog: true, disableLogger: true }).pipe(
-      Layer.provideMerge(NodeHttpServer.layerServer(createServer, { port: 0, host: "127.0.0.1" }))
+      Layer.provideMerge(NodeHttpServer.layerServer(createServer, { port: options?.port ?? 0, host: "127.0.0.1" }))
     )
     // The scope lives as long as the server process.
     const scope = Effect.runSync(Scope.make())

@@ -10,7 +10,7 @@ import { eventsPath, type Peer } from "../Peer.ts"
 
 export const peer: Peer = {
   description: "hono 4.13 + @hono/node-server 2.1: streamSSE per client, writeSSE to each",
-  start: () =>
+  start: (options) =>
     new Promise((resolve) => {
       const streams = new Set<SSEStreamingApi>()
       const app = new Hono()
@@ -25,7 +25,7 @@ export const peer: Peer = {
             })
           }))
       })
-      serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" }, (info: AddressInfo) =>
+      serve({ fetch: app.fetch, port: options?.port ?? 0, hostname: "127.0.0.1" }, (info: AddressInfo) =>
         resolve({
           port: info.port,
           publish: (id, data) => {

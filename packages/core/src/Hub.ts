@@ -161,6 +161,17 @@ export interface Options {
   readonly replayBudget?: ReplayBudget | undefined
   /** Event type of the gap signal on the wire. Default `replay_gap`. */
   readonly gapEvent?: string | undefined
+  /**
+   * Write coalescing: events that reach the hub within this long of its
+   * last delivery (events published one per request, in turns of their own)
+   * wait for the end of it, and go to each subscriber together, in one write.
+   * An event after a quiet spell goes out at once, at the end of the run
+   * that published it. It bounds what a subscriber waits for an event, and
+   * spares a busy server a socket write per subscriber per event. Measured
+   * on the Effect `Clock` (a frozen test clock never holds an event).
+   * Default 2 ms; `false` delivers every run at its end.
+   */
+  readonly coalesce?: Duration.Input | false | undefined
 }
 
 /**

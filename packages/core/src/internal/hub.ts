@@ -65,10 +65,10 @@ export const makeUnsafe = (
 ): HubInternal => {
   // The log's position and its listener in one step: every change after it.
   const fanOut = new FanOut(cfg, log.position(), clock, context)
-  const tail = new Tail(log, fanOut, context)
+  const tail = new Tail(log, fanOut, context, clock, cfg.coalesceNanos)
   log.listen(tail.onChange)
-  const publisher = new Publisher(cfg, log, fanOut, context)
-  const parts = { cfg, log, fanOut, clock, context }
+  const publisher = new Publisher(cfg, log, fanOut, tail, context)
+  const parts = { cfg, log, fanOut, tail, clock, context }
   return {
     [TypeId]: TypeId,
     get epoch() {

@@ -6,6 +6,7 @@
  *
  * @internal
  */
+import * as Duration from "effect/Duration"
 import * as Result from "effect/Result"
 import type * as Hub from "../../Hub.ts"
 import type * as Log from "../../Log.ts"
@@ -26,6 +27,17 @@ export interface Config {
   readonly gapEvent: string
   /** What one subscribe may replay. */
   readonly budget: Log.Budget
+  /** The coalescing window, in nanoseconds (`undefined`: none). */
+  readonly coalesceNanos: number | undefined
+}
+
+// A duration's milliseconds, `NaN` for what is not one.
+const durationMillis = (input: Duration.Input): number => {
+  try {
+    return Duration.toMillis(Duration.fromInputUnsafe(input))
+  } catch {
+    return Number.NaN
+  }
 }
 
 /** Reads and checks options. @internal */
@@ -51,7 +63,15 @@ export const config = (options: Hub.Options): Result.Result<Config, InvalidEvent
   const budget = options.replayBudget ?? {}
   check("Hub", "replayBudget.maxEvents (a number, at least 1)", atLeast(budget.maxEvents, 1, false), budget.maxEvents)
   check("Hub", "replayBudget.maxBytes (a number, at least 1)", atLeast(budget.maxBytes, 1, false), budget.maxBytes)
+  const coalesceMillis = options.coalesce === false ? 0 : durationMillis(options.coalesce ?? "2 millis")
+  check(
+    "Hub",
+    "coalesce (a finite duration, or false)",
+    Number.isFinite(coalesceMillis) && coalesceMillis >= 0,
+    options.coalesce
+  )
   return Result.succeed({
+    coalesceNanos: coalesceMillis > 0 ? coalesceMillis * 1e6 : undefined,
     history: memory.limits("Hub", "history.", history),
     maxEventBytes: Math.floor(options.maxEventBytes ?? 65_536),
     allowed: options.allowedEvents === undefined ? undefined : new Set(options.allowedEvents),

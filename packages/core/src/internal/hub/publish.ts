@@ -36,6 +36,7 @@ import { type PayloadTooLargeError, type UnserializableDataError, WouldBlockErro
 import type { Blocked, FanOut } from "./fanOut.ts"
 import { Gate } from "./gate.ts"
 import { countRejection, oversize, prepare, type Prepared } from "./prepare.ts"
+import type { Tail } from "./tail.ts"
 
 interface Batch {
   readonly entries: Array<Log.NewEntry>
@@ -55,13 +56,15 @@ export class Publisher {
   private readonly log: Log.Log
   private readonly sync: Log.Synchronous | undefined
   private readonly fanOut: FanOut
+  private readonly tail: Tail
   private readonly context: Context.Context<never>
 
-  constructor(cfg: Config, log: Log.Log, fanOut: FanOut, context: Context.Context<never>) {
+  constructor(cfg: Config, log: Log.Log, fanOut: FanOut, tail: Tail, context: Context.Context<never>) {
     this.cfg = cfg
     this.log = log
     this.sync = log.synchronous
     this.fanOut = fanOut
+    this.tail = tail
     this.context = context
     this.publishedCell = metrics.hubPublishedCell(context)
   }
@@ -138,7 +141,7 @@ export class Publisher {
     sync: Log.Synchronous,
     p: Prepared
   ): { readonly published: Hub.Published; readonly blocked: Array<Blocked> | undefined } | PayloadTooLargeError {
-    sync.flush()
+    this.tail.flush()
     const tooLarge = oversize(this.cfg, p, this.fanOut.epoch, () => sync.lastSeq() + 1)
     if (tooLarge !== undefined) return tooLarge
     const id = sync.append(p.fields, p.id)

@@ -24,6 +24,7 @@ import type { Config } from "./config.ts"
 import type { SlowConsumer } from "./errors.ts"
 import { type FanOut, slowConsumerReason, type Subscriber } from "./fanOut.ts"
 import * as replay from "./replay.ts"
+import type { Tail } from "./tail.ts"
 
 const defaultNotice = (missed: number): Event => ({
   _tag: "Event",
@@ -40,6 +41,7 @@ export interface Parts {
   readonly cfg: Config
   readonly log: Log.Log
   readonly fanOut: FanOut
+  readonly tail: Tail
   readonly clock: Clock.Clock
   readonly context: Context.Context<never>
 }
@@ -134,14 +136,14 @@ class Subscribing implements Subscriber, Feeder {
     this.fromSeq = fromSeq
     // A backpressured subscriber makes publishes synchronous again: hand
     // the burst still held out first, to everyone already there.
-    if (this.policy === "backpressure") this.parts.log.synchronous?.flush()
+    if (this.policy === "backpressure") this.parts.tail.flush()
     this.parts.fanOut.add(this)
     return frames.length === 0 ? opening : [...opening, ...frames]
   }
 
   // Events published before a close reach it before its close frames.
   beforeClose(): void {
-    this.parts.log.synchronous?.flush()
+    this.parts.tail.flush()
   }
 
   onEnd(): void {
