@@ -251,21 +251,16 @@ const build = <E, R>(
     const connection = new Handle(id, capacity, overflow, feeder, plain)
     const ending = connection.ending
     const writer = new Writer(
-      id,
       options.sink,
-      capacity,
-      overflow,
       dropNotice === undefined ? undefined : (missed) => producers.encodeAll(id, [dropNotice(missed)]),
       ending,
-      clock,
-      plain
+      clock
     )
     const heartbeat = options.heartbeatText ? heartbeatBytes(options.heartbeatText) : plainHeartbeat
     const box = new Mailbox(capacity, overflow, heartbeat, writer)
     writer.attach(box)
     const deadlines = new Deadlines(
       clock,
-      plain,
       millisOrUndefined(options.heartbeat, defaultHeartbeatMs),
       millisOrUndefined(options.writeTimeout, defaultWriteTimeoutMs),
       writer,

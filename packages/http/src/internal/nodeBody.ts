@@ -232,12 +232,14 @@ export const gzip = (): NodeBody => {
  */
 export const direct = (res: Http.ServerResponse, highWaterMark: number): NodeBody => new Direct(res, highWaterMark)
 
-// The stream waiting for its head, on the response itself (two properties
-// added to every such response, in the same order: they share one shape).
-const pendingBody = Symbol.for("@sluice/http/pendingBody")
+// A response's stream, on the response itself: the response's listeners and
+// its `end` are then functions shared by every stream (no closure each), and
+// the two properties added to every such response, in the same order, share
+// one shape.
+const streamOf = Symbol.for("@sluice/http/stream")
 
-interface Armed {
-  [pendingBody]: Direct | undefined
+interface Carrying {
+  [streamOf]: Direct | undefined
 }
 
 const responseEnd = Http.ServerResponse.prototype.end
@@ -245,13 +247,21 @@ const responseEnd = Http.ServerResponse.prototype.end
 // The response's `end` while a stream waits for its head: the platform's
 // `end()` right after writing the head of the stream's `200` is skipped, and
 // the stream takes over. Any other call is the response's own `end`.
-function endOrDetach(this: Http.ServerResponse & Armed, ...args: Array<unknown>) {
-  const body = this[pendingBody]
-  if (body !== undefined) {
-    this[pendingBody] = undefined
+function endOrDetach(this: Http.ServerResponse & Carrying, ...args: Array<unknown>) {
+  const body = this[streamOf]
+  if (body !== undefined && body.armed) {
+    body.armed = false
     if (args[0] === undefined && isStreamHead(this) && body.detach()) return this
   }
   return responseEnd.apply(this, args as Parameters<typeof responseEnd>)
+}
+
+function onResponseClose(this: Http.ServerResponse & Carrying) {
+  this[streamOf]?.responseClosed()
+}
+
+function onResponseDrain(this: Http.ServerResponse & Carrying) {
+  this[streamOf]?.room()
 }
 
 // The head just written is the stream's (a middleware may have answered otherwise).
@@ -260,7 +270,6 @@ const isStreamHead = (res: Http.ServerResponse): boolean => {
   return res.statusCode === 200 && (typeof head !== "string" || head.includes("text/event-stream"))
 }
 
-// Its own `Life` (one object per stream, not two).
 class Direct extends Life implements NodeBody {
   readonly body = undefined
   readonly sink: Sink.Sink
@@ -274,13 +283,17 @@ class Direct extends Life implements NodeBody {
   private pendingBytes = 0
   private readyWaiters: Set<() => void> | undefined = undefined
 
+  /** The platform's next `end()` is the stream's head (see `arm`). */
+  armed = false
+
   constructor(res: Http.ServerResponse, highWaterMark: number) {
     super()
     this.res = res
     this.highWaterMark = highWaterMark
-    // `on`, not `once` (a wrapper per listener): `onClose` acts once anyway.
-    res.on("close", this.onClose)
-    res.on("drain", () => this.room())
+    ;(res as Http.ServerResponse & Carrying)[streamOf] = this
+    // `on`, not `once` (a wrapper per listener): `closed` acts once anyway.
+    res.on("close", onResponseClose)
+    res.on("drain", onResponseDrain)
     // `Sink.withTryWrite`, without its wrapper around `write`.
     this.sink = Object.assign((chunk: Uint8Array) => this.write(chunk), {
       tryWrite: (chunk: Uint8Array) => this.tryWrite(chunk)
@@ -297,9 +310,8 @@ class Direct extends Life implements NodeBody {
 
   /** The route answers with the stream's empty `200`: its head is where the stream starts. */
   arm(): void {
-    const res = this.res as Http.ServerResponse & Armed
-    ;(res as unknown as { end: unknown }).end = endOrDetach
-    res[pendingBody] = this
+    ;(this.res as unknown as { end: unknown }).end = endOrDetach
+    this.armed = true
   }
 
   /** The head is written: pending writes go out. `false` when the stream is over already. */
@@ -326,7 +338,8 @@ class Direct extends Life implements NodeBody {
     if (!this.wrote && !res.destroyed && !res.writableEnded) res.flushHeaders()
   }
 
-  private readonly onClose = (): void => {
+  /** The response closed. */
+  responseClosed(): void {
     if (this.res.writableFinished) return
     this.gone()
     this.wakeReady()
@@ -391,6 +404,9 @@ class Direct extends Life implements NodeBody {
   discard(): void {
     this.ended = true
     this.pending = undefined
-    this.res.off("close", this.onClose)
+    const res = this.res
+    res.off("close", onResponseClose)
+    res.off("drain", onResponseDrain)
+    ;(res as Http.ServerResponse & Carrying)[streamOf] = undefined
   }
 }

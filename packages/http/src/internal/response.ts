@@ -18,14 +18,11 @@ import type * as Tracer from "effect/Tracer"
 import { randomUUID } from "node:crypto"
 import type * as Http from "node:http"
 import type * as SseResponse from "../SseResponse.ts"
-import {
-  type ConnectionLimitError as SseServerConnectionLimitError,
-  type Registration,
-  SseServer
-} from "../SseServer.ts"
+import { ConnectionLimitError, type Registration, SseServer } from "../SseServer.ts"
 import * as NodeBody from "./nodeBody.ts"
 import { atLeast, check, millis } from "./options.ts"
 import { problem } from "./problem.ts"
+import { type Plain, plainOf } from "./server.ts"
 
 const maxLastEventIdLength = 1024
 
@@ -222,6 +219,9 @@ class OpenStream implements Registration {
   private readonly span: Tracer.Span
   private readonly scope: Scope.Closeable
   private readonly clock: Clock.Clock
+  // With sluice's own server: its plain calls, and the slot to give back.
+  private readonly server: Plain | undefined
+  private release: (() => void) | undefined
 
   constructor(
     route: Route,
@@ -229,7 +229,9 @@ class OpenStream implements Registration {
     body: NodeBody.NodeBody,
     span: Tracer.Span,
     scope: Scope.Closeable,
-    clock: Clock.Clock
+    clock: Clock.Clock,
+    server: Plain | undefined,
+    release: (() => void) | undefined
   ) {
     this.route = route
     this.connectionId = connectionId
@@ -237,6 +239,8 @@ class OpenStream implements Registration {
     this.span = span
     this.scope = scope
     this.clock = clock
+    this.server = server
+    this.release = release
   }
 
   closeFrames(reason: string): ReadonlyArray<SseEvent.Frame> {
@@ -286,6 +290,10 @@ class OpenStream implements Registration {
 
   /** Releases what the stream holds (its slot, registration, subscription): its scope. */
   close(exit: Exit.Exit<unknown, unknown>): void {
+    this.server?.delist(this)
+    const release = this.release
+    this.release = undefined
+    release?.()
     const closing = Scope.closeUnsafe(this.scope, exit)
     // Its finalizers need no service (and the request's context is not kept).
     if (closing !== undefined) Effect.runFork(closing)
@@ -349,7 +357,7 @@ interface Settings {
   readonly highWaterMark: number
 }
 
-const refusedResponse = (refusal: SseServerConnectionLimitError) =>
+const refusedResponse = (refusal: ConnectionLimitError) =>
   problem(
     refusal.scope === "client" ? 429 : 503,
     refusal.scope === "client" ? "Too Many Requests" : "Service Unavailable",
@@ -375,15 +383,22 @@ const openStream = <P, E, R>(
   // read it, and starting a producer for nobody is waste.
   if (request.method === "HEAD") return Effect.succeed(route.head)
   const server = Context.getUnsafe(fiber.context as Context.Context<SseServer>, SseServer)
+  const plain = plainOf(server)
   // The stream's own scope, not the request's: with a direct body the
   // request ends once the head is out, and the stream goes on. Until then
   // (a refusal, a client that leaves early, a middleware that answers
   // otherwise) the request's end ends it too.
   const scope = Scope.makeUnsafe()
-  const held: { open: OpenStream | undefined } = { open: undefined }
+  const held: { open: OpenStream | undefined; release: (() => void) | undefined } = {
+    open: undefined,
+    release: undefined
+  }
   const untilDetached = Effect.addFinalizer((exit) => {
     const open = held.open
-    if (open === undefined) return Scope.close(scope, exit)
+    if (open === undefined) {
+      held.release?.()
+      return Scope.close(scope, exit)
+    }
     return Effect.sync(() => {
       if (open.detached()) return
       // A client abort ends the stream as `client-gone`, not `interrupted`.
@@ -393,9 +408,21 @@ const openStream = <P, E, R>(
       open.close(exit)
     })
   })
-  const admitted = Effect.andThen(untilDetached, Effect.result(Scope.provide(server.admit(request), scope)))
-  return Effect.flatMap(admitted, (admission) => {
-    if (Result.isFailure(admission)) return Effect.succeed(refusedResponse(admission.failure))
+  // sluice's own server: a slot and a registration the stream gives back
+  // itself; another one: its scoped calls.
+  const admit: Effect.Effect<ConnectionLimitError | undefined> = plain === undefined
+    ? Effect.map(
+      Effect.result(Scope.provide(server.admit(request), scope)),
+      (r) => Result.isFailure(r) ? r.failure : undefined
+    )
+    : Effect.sync(() => {
+      const admission = plain.admitNow(request)
+      if (admission instanceof ConnectionLimitError) return admission
+      held.release = admission
+      return undefined
+    })
+  return Effect.flatMap(Effect.andThen(untilDetached, admit), (refused) => {
+    if (refused !== undefined) return Effect.succeed(refusedResponse(refused))
     // Its attributes are set at the end (a map the stream need not keep meanwhile).
     return Effect.flatMap(Effect.makeSpan("sluice.sse.connection"), (span) => {
       const connectionId = flatUuid()
@@ -407,7 +434,7 @@ const openStream = <P, E, R>(
         ? NodeBody.direct(res, settings.highWaterMark)
         : NodeBody.plain(settings.highWaterMark)
       const clock = Context.get(fiber.context, Clock.Clock)
-      const open = new OpenStream(route, connectionId, body, span, scope, clock)
+      const open = new OpenStream(route, connectionId, body, span, scope, clock, plain, held.release)
       const closeFrames = (reason: string) => open.closeFrames(reason)
       const opening = lifecycle.open(connectionId)
       const retry = lifecycle.retry(Context.get(fiber.context, Random.Random))
@@ -443,7 +470,9 @@ const openStream = <P, E, R>(
           started.addObserver(open.ended)
           // The socket side went away (the pipe to the client broke).
           body.onGone(started)
-          return Effect.as(server.register(open), respond(route, body, gzip))
+          if (plain === undefined) return Effect.as(server.register(open), respond(route, body, gzip))
+          plain.enlist(open)
+          return Effect.succeed(respond(route, body, gzip))
         })
         // No captured call site: it would always be this line, and costs an
         // Error (and its retained stack frames) per connection.

@@ -127,21 +127,19 @@ export const make = (options: SseServer.Options): Effect.Effect<SseServer.Servic
       heap: Metric.withAttributes(limitRefusals, { scope: "load", reason: "heap" }),
       memory: Metric.withAttributes(limitRefusals, { scope: "load", reason: "memory" })
     }
-    const refuse = (scope: "server" | "client" | "shutdown", limit: number) => {
+    const refusal = (scope: "server" | "client" | "shutdown", limit: number) => {
       refusals[scope].updateUnsafe(1, context)
-      return Effect.fail(new ConnectionLimitError({ scope, limit, retryAfterSeconds: resolved.retryAfterSeconds }))
+      return new ConnectionLimitError({ scope, limit, retryAfterSeconds: resolved.retryAfterSeconds })
     }
-    const refuseForLoad = (over: NonNullable<ReturnType<Load.Monitor["over"]>>) => {
+    const refusalForLoad = (over: NonNullable<ReturnType<Load.Monitor["over"]>>) => {
       refusals[over.reason].updateUnsafe(1, context)
-      return Effect.fail(
-        new ConnectionLimitError({
-          scope: "load",
-          limit: over.limit,
-          retryAfterSeconds: jittered(resolved.retryAfterSeconds),
-          reason: over.reason,
-          measured: over.measured
-        })
-      )
+      return new ConnectionLimitError({
+        scope: "load",
+        limit: over.limit,
+        retryAfterSeconds: jittered(resolved.retryAfterSeconds),
+        reason: over.reason,
+        measured: over.measured
+      })
     }
 
     const depth = () => {
@@ -173,38 +171,50 @@ export const make = (options: SseServer.Options): Effect.Effect<SseServer.Servic
 
     // What a stream keeps while it lasts: a finalizer that holds the client
     // key only (`Effect.addFinalizer` would hold the request's context).
-    const release = (key: string) => () =>
-      Effect.sync(() => {
+    // A refusal, or the slot taken: what gives it back.
+    const admitNow = (request: HttpServerRequest): ConnectionLimitError | (() => void) => {
+      if (shuttingDown) return refusal("shutdown", resolved.maxConnections)
+      if (admitted >= resolved.maxConnections) return refusal("server", resolved.maxConnections)
+      const over = monitor.over()
+      if (over !== undefined) return refusalForLoad(over)
+      const key = resolved.clientKey(request)
+      const mine = perClient.get(key) ?? 0
+      if (mine >= resolved.maxConnectionsPerClient) return refusal("client", resolved.maxConnectionsPerClient)
+      admitted++
+      perClient.set(key, mine + 1)
+      let given = false
+      // The release holds the client key only (a stream keeps it while it lasts).
+      return () => {
+        if (given) return
+        given = true
         admitted--
         const n = (perClient.get(key) ?? 1) - 1
         if (n <= 0) perClient.delete(key)
         else perClient.set(key, n)
-      })
+      }
+    }
     const admit = (request: HttpServerRequest) =>
       Effect.suspend(() => {
-        if (shuttingDown) return refuse("shutdown", resolved.maxConnections)
-        if (admitted >= resolved.maxConnections) return refuse("server", resolved.maxConnections)
-        const over = monitor.over()
-        if (over !== undefined) return refuseForLoad(over)
-        const key = resolved.clientKey(request)
-        const mine = perClient.get(key) ?? 0
-        if (mine >= resolved.maxConnectionsPerClient) return refuse("client", resolved.maxConnectionsPerClient)
-        admitted++
-        perClient.set(key, mine + 1)
-        return Effect.flatMap(Scope.Scope, (scope) => Scope.addFinalizerExit(scope, release(key)))
+        const admission = admitNow(request)
+        if (admission instanceof ConnectionLimitError) return Effect.fail(admission)
+        return Effect.flatMap(Scope.Scope, (scope) => Scope.addFinalizer(scope, Effect.sync(admission)))
       })
 
+    // `false` when shutdown had begun (the stream was told to close, like the others).
+    const enlist = (registration: SseServer.Registration): boolean => {
+      if (shuttingDown) {
+        // Admitted just before shutdown began: close it like the others.
+        Effect.runFork(registration.closeForShutdown)
+        return false
+      }
+      registrations.add(registration)
+      return true
+    }
     const register = (registration: SseServer.Registration) =>
-      Effect.suspend(() => {
-        if (shuttingDown) {
-          // Admitted just before shutdown began: close it like the others.
-          return Effect.forkDetach(registration.closeForShutdown).pipe(Effect.asVoid)
-        }
-        registrations.add(registration)
+      Effect.sync(() => {
         // Until the stream ends: its connection's end (which the scope's
         // closing also brings) takes it out.
-        registration.connection.addObserver(() => registrations.delete(registration))
-        return Effect.void
+        if (enlist(registration)) registration.connection.addObserver(() => registrations.delete(registration))
       })
 
     // Close in batches: each batch gets its close frames, then the next batch
@@ -272,6 +282,30 @@ export const make = (options: SseServer.Options): Effect.Effect<SseServer.Servic
       load: monitor.current,
       connections: () => [...registrations].map((r) => r.connection),
       shuttingDown: () => shuttingDown,
-      shutdown
-    } satisfies SseServer.Service
+      shutdown,
+      admitNow,
+      enlist,
+      delist: (registration) => {
+        registrations.delete(registration)
+      }
+    } satisfies SseServer.Service & Plain
   })
+
+/**
+ * The plain-call side of the server, for SSE routes (a stream keeps neither
+ * a finalizer per slot nor an observer per registration: it gives both back
+ * itself when it ends).
+ *
+ * @internal
+ */
+export interface Plain {
+  /** A refusal, or the slot taken and the function that gives it back (once). */
+  readonly admitNow: (request: HttpServerRequest) => ConnectionLimitError | (() => void)
+  /** Registers an open stream; `false` when shutdown had begun (the stream was told to close). */
+  readonly enlist: (registration: SseServer.Registration) => boolean
+  readonly delist: (registration: SseServer.Registration) => void
+}
+
+/** The plain-call side of `server`, when it is sluice's own. @internal */
+export const plainOf = (server: SseServer.Service): Plain | undefined =>
+  "admitNow" in server ? server as SseServer.Service & Plain : undefined

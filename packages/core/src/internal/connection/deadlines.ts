@@ -16,7 +16,6 @@
  * @internal
  */
 import type * as Clock from "effect/Clock"
-import type * as Context from "effect/Context"
 import type * as Connection from "../../Connection.ts"
 import { WriteError } from "../../Sink.ts"
 import * as metrics from "../metrics.ts"
@@ -35,9 +34,7 @@ export interface Activity {
 export class Deadlines implements ticker.Entry {
   at = 0
   index = -1
-  private readonly ticker: ReturnType<typeof ticker.tickerFor>
   private readonly clock: Clock.Clock
-  private readonly context: Context.Context<never>
   private readonly heartbeatMs: number | undefined
   private readonly writeTimeoutMs: number | undefined
   private readonly activity: Activity
@@ -46,7 +43,6 @@ export class Deadlines implements ticker.Entry {
 
   constructor(
     clock: Clock.Clock,
-    context: Context.Context<never>,
     heartbeatMs: number | undefined,
     writeTimeoutMs: number | undefined,
     activity: Activity,
@@ -54,22 +50,20 @@ export class Deadlines implements ticker.Entry {
     ending: Ending
   ) {
     this.clock = clock
-    this.context = context
     this.heartbeatMs = heartbeatMs
     this.writeTimeoutMs = writeTimeoutMs
     this.activity = activity
     this.box = box
     this.ending = ending
-    this.ticker = ticker.tickerFor(clock)
   }
 
   start(): void {
     const first = this.fire(this.clock.currentTimeMillisUnsafe())
-    if (first !== undefined) this.ticker.schedule(this, first, this.context)
+    if (first !== undefined) ticker.tickerFor(this.clock).schedule(this, first, this.ending.context)
   }
 
   stop(): void {
-    this.ticker.cancel(this)
+    if (this.index !== -1) ticker.tickerFor(this.clock).cancel(this)
   }
 
   /** Runs at or after the next due time; returns the one after (or none). */
@@ -89,7 +83,7 @@ export class Deadlines implements ticker.Entry {
       if (now >= due) {
         if (this.box.offerHeartbeatUnsafe()) {
           this.ending.heartbeats++
-          metrics.heartbeatsSent.updateUnsafe(1, this.context)
+          metrics.heartbeatsSent.updateUnsafe(1, this.ending.context)
         }
         activity.lastActivityAt = now
         next = now + heartbeatMs

@@ -76,8 +76,8 @@ export class Ending implements Stats {
   // The outcome is published (every fiber has ended).
   private published = false
   private observers: Array<(outcome: Connection.Outcome) => void> | undefined = undefined
-  private readonly id: string
-  private readonly context: Context.Context<never>
+  readonly id: string
+  readonly context: Context.Context<never>
   private readonly parts: Parts
   private readonly listener: EndListener | undefined
 

@@ -78,40 +78,28 @@ export class Writer implements Activity, Parked {
   private fiber: Fiber.Fiber<void> | undefined = undefined
   private resume: ((take: Take) => void) | undefined = undefined
   private waitForTake: Effect.Effect<Take> | undefined = undefined
+  // Capacity and overflow are the mailbox's, id and context the ending's: a
+  // writer keeps what only it has (a connection is made per subscriber).
   private box!: Mailbox
   private readonly delivered: { count: number }
-  private readonly tryWrite: ((chunk: Uint8Array) => boolean) | undefined
   private readonly sink: Sink
-  private readonly capacity: number
-  private readonly overflow: Connection.Overflow
   private readonly notice: ((missed: number) => Effect.Effect<ReadonlyArray<Uint8Array>>) | undefined
   private readonly ending: Ending
   private readonly clock: Clock.Clock
-  private readonly context: Context.Context<never>
-  private readonly id: string
 
   /** @param notice the drop notice for `missed` events, encoded (none: drops are only counted). */
   constructor(
-    id: string,
     sink: Sink,
-    capacity: number,
-    overflow: Connection.Overflow,
     notice: ((missed: number) => Effect.Effect<ReadonlyArray<Uint8Array>>) | undefined,
     ending: Ending,
-    clock: Clock.Clock,
-    context: Context.Context<never>
+    clock: Clock.Clock
   ) {
-    this.id = id
     this.sink = sink
-    this.capacity = capacity
-    this.overflow = overflow
     this.notice = notice
     this.ending = ending
     this.clock = clock
-    this.context = context
     this.lastActivityAt = clock.currentTimeMillisUnsafe()
-    this.delivered = metrics.deliveredCell(context)
-    this.tryWrite = sink.tryWrite
+    this.delivered = metrics.deliveredCell(ending.context)
   }
 
   /** The mailbox it takes from (made after the writer: it reports drops to it). */
@@ -130,7 +118,7 @@ export class Writer implements Activity, Parked {
    * (forked into `scope` for a writer that keeps it).
    */
   start(scope: Scope.Scope): Effect.Effect<void> {
-    if (this.tryWrite === undefined) {
+    if (this.sink.tryWrite === undefined) {
       return Effect.map(forkLabelled(this.loop(undefined), scope, this.label()), (fiber) => {
         this.fiber = fiber
         this.ending.track(fiber)
@@ -146,7 +134,8 @@ export class Writer implements Activity, Parked {
   recordDrop(): void {
     this.ending.dropped++
     if (this.notice !== undefined) this.missed++
-    if (this.overflow !== "suspend") dropMetrics[this.overflow].updateUnsafe(1, this.context)
+    const overflow = this.box.overflow
+    if (overflow !== "suspend") dropMetrics[overflow].updateUnsafe(1, this.ending.context)
   }
 
   /** At the end: the events it held and never wrote. */
@@ -186,21 +175,21 @@ export class Writer implements Activity, Parked {
     if (!this.canWriteNow()) return false
     const taken = whole !== undefined ? whole : from === 0 ? frames : frames.slice(from)
     const chunk = chunkOf(taken, whole !== undefined)
-    if (!this.tryWrite!(chunk)) return false
+    if (!this.sink.tryWrite!(chunk)) return false
     this.wrote(taken.length, chunk.byteLength)
     return true
   }
 
   private canWriteNow(): boolean {
-    return this.tryWrite !== undefined && (this.fiber === undefined || this.resume !== undefined) &&
+    return this.sink.tryWrite !== undefined && (this.fiber === undefined || this.resume !== undefined) &&
       !this.ending.settled && this.missed === 0 && this.preambleTaken === this.preamble.length
   }
 
   // A write without the fiber: `false`, having written nothing, when it must wait.
   private writeNow(take: Taken): boolean {
-    if (this.tryWrite === undefined || this.ending.settled || this.missed !== 0) return false
+    if (this.sink.tryWrite === undefined || this.ending.settled || this.missed !== 0) return false
     const chunk = chunkOf(take.frames, take.burst)
-    if (!this.tryWrite(chunk)) return false
+    if (!this.sink.tryWrite(chunk)) return false
     this.wrote(take.events, chunk.byteLength)
     return true
   }
@@ -208,7 +197,7 @@ export class Writer implements Activity, Parked {
   // The preamble's next batch (at most `capacity` frames), not yet taken.
   private preambleBatch(): ReadonlyArray<Uint8Array> | undefined {
     if (this.preambleTaken < this.preamble.length) {
-      return this.preamble.slice(this.preambleTaken, this.preambleTaken + this.capacity)
+      return this.preamble.slice(this.preambleTaken, this.preambleTaken + this.box.capacity)
     }
     this.preamble = noFrames
     this.preambleTaken = 0
@@ -219,7 +208,7 @@ export class Writer implements Activity, Parked {
   private writePreambleNow(): boolean {
     for (let batch = this.preambleBatch(); batch !== undefined; batch = this.preambleBatch()) {
       const chunk = chunkOf(batch, false)
-      if (!this.tryWrite!(chunk)) return false
+      if (!this.sink.tryWrite!(chunk)) return false
       this.preambleTaken += batch.length
       this.wrote(batch.length, chunk.byteLength)
     }
@@ -235,13 +224,13 @@ export class Writer implements Activity, Parked {
   // The fiber
 
   private label(): string {
-    return `sluice/connection/${this.id}/writer`
+    return `sluice/connection/${this.ending.id}/writer`
   }
 
   // Started outside any fiber (a hub's fan-out, a socket's callback): a root
   // fiber of the connection, ended with it.
   private startFiber(first: Take | undefined): void {
-    const fiber = Effect.runForkWith(Context.add(this.context, FiberLabel, this.label()))(this.loop(first))
+    const fiber = Effect.runForkWith(Context.add(this.ending.context, FiberLabel, this.label()))(this.loop(first))
     if (fiber.pollUnsafe() === undefined) {
       this.fiber = fiber
       this.ending.track(fiber)
@@ -264,7 +253,7 @@ export class Writer implements Activity, Parked {
           take = this.box.takeNow()
           if (take === undefined) {
             // A writer with `tryWrite` needs no fiber while it waits.
-            if (this.tryWrite !== undefined) return this.idle()
+            if (this.sink.tryWrite !== undefined) return this.idle()
             take = yield* (this.waitForTake ??= this.makeWait())
           }
         }
@@ -344,7 +333,7 @@ export class Writer implements Activity, Parked {
     return Effect.map(this.notice!(count), (notice) =>
       notice.length === 0
         ? batch
-        : this.overflow === "drop-oldest"
+        : this.box.overflow === "drop-oldest"
         ? [...notice, ...batch]
         : [...batch, ...notice])
   }
