@@ -121,8 +121,9 @@ const summaryLine = (scenario: Scenario, metrics: Record<string, number>) =>
     .map((m) => `${m.label} ${Number((metrics[m.key] ?? Number.NaN).toPrecision(3))}${m.unit === "/s" ? "/s" : m.unit}`)
     .join(", ")
 
-// Peers that run only where a scenario names them (raw-coalesced: the trickle scenario).
-const scenarioOnly = ["raw-coalesced"]
+// Peers that run only where a scenario names them (raw-coalesced: the trickle scenario;
+// platform: none, it is the floor `bench/memory/instructions.ts` compares).
+const scenarioOnly = ["raw-coalesced", "platform"]
 const peersOf = (scenario: Scenario) =>
   peers.filter((p) => scenario.peers === undefined ? !scenarioOnly.includes(p) : scenario.peers.includes(p))
 

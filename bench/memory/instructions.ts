@@ -4,13 +4,14 @@
  * rates are noise.
  *
  * ```sh
- * node bench/memory/instructions.ts --peers=raw,sluice --cycles=200,600
+ * node bench/memory/instructions.ts --peers=raw,platform,sluice --cycles=400,1200
  * ```
  *
  * Each peer's server runs under callgrind twice, once per cycle count (connect, read 1 to 3
- * events, destroy, 8 at a time, one event published per ms); the difference of the two totals
+ * events, destroy, 8 at a time, one event published every `--tick` ms, default 20); the difference of the two totals
  * over the difference of the counts is the instructions per cycle, start-up and shutdown
- * left out. Slow: minutes per peer.
+ * left out. Slow: minutes per peer. `platform` is the floor under sluice's routes (see
+ * `peers/platform.ts`).
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import { mkdirSync, readFileSync } from "node:fs"
@@ -20,8 +21,12 @@ import { placement, startClients } from "../http/Processes.ts"
 const args = process.argv.slice(2)
 const option = (name: string, fallback: string) =>
   args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback
-const peers = option("peers", "raw,sluice").split(",")
-const [low, high] = option("cycles", "200,600").split(",").map(Number) as [number, number]
+const peers = option("peers", "raw,platform,sluice").split(",")
+// Far enough apart that the JIT's warm-up (mostly in the first cycles) drops out.
+const [low, high] = option("cycles", "400,1200").split(",").map(Number) as [number, number]
+// Under callgrind a cycle takes far longer than on its own: a slower ticker keeps the
+// publishing share of a cycle near what it is in the churn scenario.
+const tickMs = Number(option("tick", "20"))
 const dir = new URL("../results/tmp/callgrind/", import.meta.url).pathname
 mkdirSync(dir, { recursive: true })
 
@@ -55,7 +60,7 @@ const instructions = async (peer: string, cycles: number): Promise<number> => {
     })
   })
   const [client] = await startClients(1, { ...placement(), serverCores: undefined })
-  await call(server, { type: "ticker", intervalMs: 1, payloadBytes: 100 }, 1)
+  await call(server, { type: "ticker", intervalMs: tickMs, payloadBytes: 100 }, 1)
   const done = await client!.call(
     { type: "churn", port, cycles, concurrency: 8, timeCapMs: 3_600_000, timeoutMs: 3_700_000 },
     3_800_000
