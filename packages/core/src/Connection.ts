@@ -17,8 +17,9 @@
  *   grows without bound and nothing spins.
  * - **Coalescing**: the writer takes everything waiting and writes it as one
  *   chunk, so a backlog costs one write, not one per event. When the sink
- *   can take a chunk at once (`Sink.tryWrite`), it is written without waking
- *   the writer's fiber.
+ *   can take a chunk at once (`Sink.tryWrite`), it is written at once, in the
+ *   caller's stack; the writer's fiber then runs only while a write must
+ *   wait (an idle connection on such a sink holds no fiber).
  * - **Client gone** (the sink fails, or a write exceeds the write timeout): the
  *   producer is interrupted, whatever is still buffered is discarded and
  *   counted, finalizers run once, and no fiber is left. A producer blocked on a
@@ -243,9 +244,11 @@ export interface Connection {
    * capacity check when they all fit (how a feeder hands a burst to each
    * connection). A writer waiting for frames is served at once, in the
    * caller's stack (not through the scheduler): call it outside a fiber's
-   * run, at the end of a burst. Returns the index of the first frame not
-   * accepted (`frames.length` when all were). The frames are copied: the
-   * caller may reuse its array.
+   * run, at the end of a burst. More frames than the mailbox holds are
+   * still taken whole when nothing waits and the sink takes them at once
+   * (`Sink.tryWrite`): capacity bounds what waits. Returns the index of the
+   * first frame not accepted (`frames.length` when all were). The frames are
+   * copied: the caller may reuse its array.
    */
   readonly offerManyUnsafe: (frames: ReadonlyArray<Uint8Array>, from: number) => number
   /**

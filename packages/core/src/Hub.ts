@@ -43,6 +43,11 @@
  *   retained events within the budget instead (a bounded tail).
  * - **Bounded memory**: history by count, bytes and age (on the Effect
  *   `Clock`); mailboxes by capacity.
+ * - **Coalesced writes**: events published one per turn (one per request)
+ *   within the {@link Options.coalesce} window (2 ms) of the last delivery go
+ *   to each subscriber together, in one write: a subscriber waits at most
+ *   that window more for an event, and a busy server does not pay a socket
+ *   write per subscriber per event.
  *
  * Metrics: `sluice_hub_events_published_total`,
  * `sluice_hub_publish_rejected_total{reason}`, `sluice_hub_deliveries_total`,

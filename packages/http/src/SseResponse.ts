@@ -23,9 +23,18 @@
  * `400` (invalid `Last-Event-ID`), `401`/`403` (the `authorize` hook), `429`/
  * `503` with `Retry-After` (connection limits, shutdown).
  *
- * Each stream runs in a tracing span `sluice.sse.connection` carrying the
- * connection id (`sluice.connection_id`) and, at the end, the outcome
- * (`sluice.outcome`, `sluice.delivered`, `sluice.discarded`).
+ * Each stream runs in a tracing span `sluice.sse.connection` that ends with
+ * the stream, with the connection id (`sluice.connection_id`) and the
+ * outcome (`sluice.outcome`, `sluice.delivered`, `sluice.discarded`) set then.
+ *
+ * The request and the stream: the route runs in its request's fiber like any
+ * other (router, middleware such as CORS or authentication, `authorize`, the
+ * server's limits). On Node, the stream is then written straight to the
+ * socket and outlives that fiber: the platform writes the head of an empty
+ * `200` (with what middleware added) and the request is over; the stream
+ * keeps only its connection, body, span and slot. A response a middleware
+ * puts in place of the stream is sent as it is, and the stream ends. (HTTP/2
+ * and gzip streams are piped by the platform and keep their request.)
  *
  * The last event id is read from the `Last-Event-ID` header, or from a
  * `lastEventId` query parameter because a browser's first `EventSource`
