@@ -239,6 +239,18 @@ if (settings.mode === "full" && !partial) {
     ].join("\n")
     writeFileSync(readme, text.slice(0, from) + section + text.slice(to + endMark.length))
   }
+  // The same table in the repository's README.
+  const top = new URL("../../README.md", import.meta.url)
+  const topText = readFileSync(top, "utf8")
+  const [start, end] = ["<!-- bench:start -->", "<!-- bench:end -->"]
+  const at = topText.indexOf(start)
+  const until = topText.indexOf(end)
+  if (at !== -1 && until > at) {
+    writeFileSync(
+      top,
+      `${topText.slice(0, at)}${start}\n${summaryTable(peers, summary)}\n${topText.slice(until)}`
+    )
+  }
 }
 
 console.log("\n" + markdown)
