@@ -207,7 +207,7 @@ export type Finish =
  * @category services
  */
 export class Coordinator extends Context.Service<Coordinator, {
-  readonly [model.CoordinatorTypeId]: typeof model.CoordinatorTypeId
+  readonly [TypeId]: typeof TypeId
   /** Registers `id`, owned by `request.owner`, unless it has a state already. */
   readonly claim: (id: string, request: ClaimRequest) => Effect.Effect<Claim, CoordinatorError>
   /** Extends the owner's lease by `leaseMillis` from now. */

@@ -40,7 +40,7 @@ import {
   TypeId,
   UnknownStreamError
 } from "./model.ts"
-import { type Node, now, openRecord, type StartOutcome } from "./node.ts"
+import { ask, type Node, now, openRecord, type StartOutcome } from "./node.ts"
 import { Owned, run, type Settings } from "./owner.ts"
 import { type Reader as ReaderType } from "./reader.ts"
 import * as reader from "./reader.ts"
@@ -287,25 +287,35 @@ const claim = (
       maxBytes: settings.maxBytes + (settings.maxEvents + 2) * 48 + 4096,
       maxAgeMillis: lifetime + settings.retentionMillis + node.leaseMillis
     }
-    const claimed = yield* node.coordinator.claim(id, {
-      owner: node.name,
-      record,
-      leaseMillis: node.leaseMillis / 2,
-      ttlMillis: lifetime + settings.retentionMillis + node.leaseMillis,
-      detachMillis: settings.detachMillis,
-      retentionMillis: settings.retentionMillis,
-      bounds
-    })
+    const claimed = yield* ask(
+      node,
+      "claim",
+      id,
+      node.coordinator.claim(id, {
+        owner: node.name,
+        record,
+        leaseMillis: node.leaseMillis / 2,
+        ttlMillis: lifetime + settings.retentionMillis + node.leaseMillis,
+        detachMillis: settings.detachMillis,
+        retentionMillis: settings.retentionMillis,
+        bounds
+      })
+    )
     if (claimed._tag === "Exists") return { _tag: "AlreadyStarted", id, state: claimed.state } as const
     const recordScope = yield* Scope.make()
     const log = yield* Effect.onError(openRecord(node, record, bounds, recordScope), () =>
       Effect.andThen(
         Scope.close(recordScope, Exit.void),
-        Effect.ignore(node.coordinator.finish(id, {
-          end: failed("the stream's record could not be opened"),
-          retentionMillis: settings.retentionMillis,
-          owner: node.name
-        }))
+        Effect.ignore(ask(
+          node,
+          "finish",
+          id,
+          node.coordinator.finish(id, {
+            end: failed("the stream's record could not be opened"),
+            retentionMillis: settings.retentionMillis,
+            owner: node.name
+          })
+        ))
       ))
     const owned = new Owned(id, record, log, recordScope, settings, now(node), Deferred.makeUnsafe<End>())
     node.owned.set(id, owned)
@@ -378,7 +388,7 @@ export const attach = (
     const owned = node.owned.get(id)
     let shared: remote.Remote | undefined
     if (owned === undefined) {
-      const state = yield* node.coordinator.get(id)
+      const state = yield* ask(node, "get", id, node.coordinator.get(id))
       if (state === undefined || node.store === undefined) return yield* new UnknownStreamError({ id })
       shared = yield* remote.acquire(node, state)
     }
@@ -476,7 +486,7 @@ export const status = (
     if (problem !== undefined) return yield* new InvalidStreamIdError({ id, reason: problem })
     const owned = node.owned.get(id)
     if (owned !== undefined) return localStatus(owned)
-    const state = yield* node.coordinator.get(id)
+    const state = yield* ask(node, "get", id, node.coordinator.get(id))
     if (state === undefined) return yield* new UnknownStreamError({ id })
     return statusOf(id, node, state)
   })

@@ -13,7 +13,7 @@ import * as Scope from "effect/Scope"
 import * as Log from "../../Log.ts"
 import type * as Coordinator from "../../ResumableCoordinator.ts"
 import * as marker from "./marker.ts"
-import type { CoordinatorError, End, EndKind, RecordBounds } from "./model.ts"
+import { CoordinatorError, type End, type EndKind, type RecordBounds } from "./model.ts"
 import type { Owned } from "./owner.ts"
 import type { Remote } from "./remote.ts"
 
@@ -113,8 +113,43 @@ export const appendMarker = (node: Node, log: Log.Log, end: End): Effect.Effect<
     )
   )
 
-/** A coordinator call retried for up to a lease. @internal */
+/**
+ * A coordinator call with a deadline (default lease/2): a coordinator that
+ * does not answer fails like one that refuses, naming the operation.
+ *
+ * @internal
+ */
+export const ask = <A>(
+  node: Node,
+  operation: CoordinatorError["operation"],
+  id: string,
+  call: Effect.Effect<A, CoordinatorError>,
+  millis = node.leaseMillis / 2
+): Effect.Effect<A, CoordinatorError> =>
+  Effect.flatMap(Effect.timeoutOption(call, millis), (answer) =>
+    answer._tag === "Some"
+      ? Effect.succeed(answer.value)
+      : Effect.fail(new CoordinatorError({ operation, id, reason: `no answer within ${millis} ms` })))
+
+/** {@link ask}, retried for up to a lease. @internal */
 export const retried = <A>(
   node: Node,
+  operation: CoordinatorError["operation"],
+  id: string,
   call: Effect.Effect<A, CoordinatorError>
-): Effect.Effect<A, CoordinatorError> => retryFor(node, node.leaseMillis, call)
+): Effect.Effect<A, CoordinatorError> =>
+  retryFor(node, node.leaseMillis, ask(node, operation, id, call, node.leaseMillis / 4))
+
+/**
+ * Registers a coordinator listener in the current scope, unless the
+ * coordinator does not answer in time: notifications are a shortcut, and
+ * everything that listens also polls.
+ *
+ * @internal
+ */
+export const listen = (
+  node: Node,
+  id: string,
+  listener: (state: Coordinator.State | undefined) => void
+): Effect.Effect<void, never, Scope.Scope> =>
+  Effect.asVoid(Effect.timeoutOption(node.coordinator.watch(id, listener), node.leaseMillis / 4))

@@ -29,7 +29,7 @@ import * as Scope from "effect/Scope"
 import type * as Log from "../../Log.ts"
 import * as metrics from "./metrics.ts"
 import { completed, type End, expired, failed, kindOf, producerLost, stopped } from "./model.ts"
-import { appendMarker, type Node, now, retried } from "./node.ts"
+import { appendMarker, ask, listen, type Node, now, retried } from "./node.ts"
 import { type Mailbox, Recorder } from "./recorder.ts"
 
 /** A stream's settings, checked and in milliseconds. @internal */
@@ -153,7 +153,7 @@ export const run = (
         yield* Effect.forkIn(detach(node, owned, owned.settings.detachMillis), running)
       }
       yield* Scope.provide(
-        node.coordinator.watch(owned.id, (state) => {
+        listen(node, owned.id, (state) => {
           if (state === undefined) owned.requestEnd(producerLost)
           else if (state._tag === "Ended") owned.requestEnd(state.end)
           else if (state.stopRequested !== undefined) owned.requestEnd(stopped(state.stopRequested))
@@ -175,6 +175,8 @@ const conclude = (node: Node, owned: Owned, end: End): Effect.Effect<void> =>
   Effect.gen(function*() {
     const finish = yield* Effect.result(retried(
       node,
+      "finish",
+      owned.id,
       node.coordinator.finish(owned.id, {
         end,
         retentionMillis: owned.settings.retentionMillis,
@@ -206,7 +208,7 @@ export const remove = (node: Node, owned: Owned): Effect.Effect<void> =>
     if (node.owned.get(owned.id) === owned) node.owned.delete(owned.id)
     return Effect.andThen(
       Scope.close(owned.recordScope, Exit.void),
-      Effect.ignore(node.coordinator.remove(owned.id, owned.record))
+      Effect.ignore(ask(node, "remove", owned.id, node.coordinator.remove(owned.id, owned.record)))
     )
   })
 
@@ -270,7 +272,7 @@ const detach = (node: Node, owned: Owned, graceMillis: number): Effect.Effect<vo
         yield* Effect.sleep(deadline - t)
         continue
       }
-      const state = yield* Effect.result(node.coordinator.get(owned.id))
+      const state = yield* Effect.result(ask(node, "get", owned.id, node.coordinator.get(owned.id)))
       if (state._tag === "Success" && state.success?._tag === "Running") {
         owned.remoteSeenAt = Math.max(owned.remoteSeenAt, now(node) - state.success.idleMillis)
         if (owned.remoteSeenAt + graceMillis > now(node)) continue

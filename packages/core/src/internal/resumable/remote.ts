@@ -26,7 +26,7 @@ import * as Scope from "effect/Scope"
 import type * as Log from "../../Log.ts"
 import type * as Coordinator from "../../ResumableCoordinator.ts"
 import { type End, producerLost, stopped, UnknownStreamError } from "./model.ts"
-import { appendMarker, type Node, now, openRecord } from "./node.ts"
+import { appendMarker, ask, listen, type Node, now, openRecord } from "./node.ts"
 import type { Reader } from "./reader.ts"
 
 /** @internal */
@@ -96,11 +96,11 @@ const declare = (state: Coordinator.Running): End =>
 const watch = (node: Node, remote: Remote): Effect.Effect<void> =>
   Effect.gen(function*() {
     const wake = yield* Queue.dropping<void>(1)
-    yield* node.coordinator.watch(remote.id, () => {
+    yield* listen(node, remote.id, () => {
       Queue.offerUnsafe(wake, undefined)
     })
     while (true) {
-      const result = yield* Effect.result(node.coordinator.get(remote.id))
+      const result = yield* Effect.result(ask(node, "get", remote.id, node.coordinator.get(remote.id)))
       const state = result._tag === "Success" ? result.success : "unknown"
       const every = yield* check(node, remote, state)
       yield* Effect.raceFirst(Queue.take(wake), Effect.sleep(every))
@@ -125,7 +125,12 @@ const check = (
       if (state.leaseExpired) {
         const end = declare(state)
         const finish = yield* Effect.result(
-          node.coordinator.finish(remote.id, { end, retentionMillis: state.retentionMillis })
+          ask(
+            node,
+            "finish",
+            remote.id,
+            node.coordinator.finish(remote.id, { end, retentionMillis: state.retentionMillis })
+          )
         )
         if (finish._tag === "Success" && finish.success._tag === "Finished") {
           yield* appendMarker(node, remote.log, end)
@@ -133,7 +138,7 @@ const check = (
         return every
       }
       if (state.detachMillis !== undefined && remote.readers.size > 0) {
-        yield* Effect.ignore(node.coordinator.touch(remote.id))
+        yield* Effect.ignore(ask(node, "touch", remote.id, node.coordinator.touch(remote.id)))
         return Math.min(every, state.detachMillis / 4)
       }
       return every
@@ -172,16 +177,16 @@ export const stop = (
   reason: string
 ): Effect.Effect<RemoteStop, UnknownStreamError | Coordinator.CoordinatorError> =>
   Effect.gen(function*() {
-    const first = yield* node.coordinator.requestStop(id, reason)
+    const first = yield* ask(node, "stop", id, node.coordinator.requestStop(id, reason))
     if (first === undefined) return yield* new UnknownStreamError({ id })
     if (first._tag === "Ended") return { _tag: "AlreadyEnded", end: first.end } as const
     const wake = yield* Queue.dropping<void>(1)
-    yield* node.coordinator.watch(id, () => {
+    yield* listen(node, id, () => {
       Queue.offerUnsafe(wake, undefined)
     })
     const deadline = now(node) + 2 * node.leaseMillis
     while (now(node) < deadline) {
-      const state = yield* node.coordinator.get(id)
+      const state = yield* ask(node, "get", id, node.coordinator.get(id))
       if (state === undefined || state.record !== first.record) return yield* new UnknownStreamError({ id })
       if (state._tag === "Ended") {
         return stoppedBy(state.end, reason)
@@ -190,7 +195,12 @@ export const stop = (
       }
       if (state.leaseExpired) {
         const end = stopped(reason)
-        const finish = yield* node.coordinator.finish(id, { end, retentionMillis: state.retentionMillis })
+        const finish = yield* ask(
+          node,
+          "finish",
+          id,
+          node.coordinator.finish(id, { end, retentionMillis: state.retentionMillis })
+        )
         if (finish._tag === "Finished") {
           yield* Effect.scoped(Effect.gen(function*() {
             const scope = yield* Effect.scope
