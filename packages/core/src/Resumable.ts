@@ -290,8 +290,9 @@ export interface AttachOptions
   /** Frames written first (an opening event, a `retry:` hint). Invalid frames fail the attach. */
   readonly preamble?: ReadonlyArray<Frame> | undefined
   /**
-   * Frames for the end, written after the last event. Default: for
-   * `Failed`, an `error` event with `{"message": …}`; nothing for the others.
+   * Frames for the end, written after the last event (a `done` event), and
+   * for a `Failed` end after the `error` event with `{"message": …}` that
+   * every failed stream gets. Default: none.
    */
   readonly end?: ((end: End) => ReadonlyArray<Frame>) | undefined
   /**

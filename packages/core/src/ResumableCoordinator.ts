@@ -249,7 +249,9 @@ export class Coordinator extends Context.Service<Coordinator, {
  *     record: "chat-1/1",
  *     leaseMillis: 5_000,
  *     ttlMillis: 3_600_000,
- *     detachMillis: undefined
+ *     detachMillis: undefined,
+ *     retentionMillis: 300_000,
+ *     bounds: { maxEvents: 1_000, maxBytes: 1_048_576, maxAgeMillis: 3_900_000 }
  *   })
  *   claim._tag // "Claimed"
  * })

@@ -331,7 +331,8 @@ const claim = (
 // -----------------------------------------------------------------------------
 // attach
 
-const defaultEnd = (end: End): ReadonlyArray<Frame> =>
+// A failed stream's safe message, as every sluice stream says it.
+const failureFrames = (end: End): ReadonlyArray<Frame> =>
   end._tag === "Failed" ? [{ _tag: "Event", event: "error", data: JSON.stringify({ message: end.message }) }] : []
 
 const encodeFrames = (frames: ReadonlyArray<Frame>): Effect.Effect<Array<Uint8Array>, InvalidEventError> =>
@@ -400,7 +401,7 @@ export const attach = (
     const from = yield* r.begin(options.lastEventId)
     if (from._tag === "Gap") preamble.push(reader.gapFrame(gapEvent, from.lastEventId, from.reason))
     let finish: reader.Finish | undefined
-    const renderEnd = options.end ?? defaultEnd
+    const renderEnd = options.end ?? (() => [])
     const closeFrames = options.closeFrames ?? (() => [])
     const {
       closeFrames: _c,
@@ -421,7 +422,11 @@ export const attach = (
         completed: () => {
           const f = finish
           if (f === undefined || f._tag === "Unavailable") return safely(() => closeFrames("unavailable"))
-          return [...safely(() => renderEnd(f.end)), ...safely(() => closeFrames(reasonOf(f.end)))]
+          return [
+            ...failureFrames(f.end),
+            ...safely(() => renderEnd(f.end)),
+            ...safely(() => closeFrames(reasonOf(f.end)))
+          ]
         },
         // The reader does not fail; a defect in it leaves the client free to come back.
         failed: () => safely(() => closeFrames("unavailable"))
