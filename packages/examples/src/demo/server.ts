@@ -4,7 +4,8 @@
  * - tasks: a keyed registry (pending events, replacement, terminal close);
  * - version: a plain stream with heartbeat events;
  * - ticker: a hub with replay by Last-Event-ID and a slow-client policy;
- * - chat: bursts of tokens with pauses, like a language model;
+ * - chat: bursts of tokens with pauses, like a language model, as a
+ *   resumable stream (start, attach and resume by id, stop);
  * - /metrics (Prometheus) and /health (with the server's load and sockets).
  *
  * Safe to expose (see `config.ts` for the settings): POST routes take only
@@ -16,13 +17,13 @@
  * logged one by one unless `LOG_REQUESTS=1`; failures always are.
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import { SocketGuard, SseResponse, SseServer } from "@sluice/http"
+import { SocketGuard, SseResponse, SseResumable, SseServer } from "@sluice/http"
 import { Cause, Effect, Layer } from "effect"
 import { HttpRouter, HttpServer, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { PrometheusMetrics } from "effect/observability"
 import type * as Http from "node:http"
 import { decodeBody } from "./body.ts"
-import { chat } from "./chat.ts"
+import { Ask, chat, Chats, done } from "./chat.ts"
 import { type Config, fromEnv } from "./config.ts"
 import { clientKey, firstRefusal, limitRate, requireBearer, requireJson } from "./guards.ts"
 import { PageRoutes } from "./page.ts"
@@ -129,6 +130,43 @@ const tickerRoutes = (options: Options, config: Config) => {
   )
 }
 
+const chatRoutes = (options: Options, config: Config) => {
+  const rate = RateLimit.make(config.chatRate)
+  const id = Effect.map(HttpRouter.params, (p) => p["id"] ?? "")
+  return Layer.mergeAll(
+    HttpRouter.add(
+      "POST",
+      "/api/chat",
+      Effect.gen(function*() {
+        const refused = yield* firstRefusal(requireJson, limitRate(rate, "chat questions"))
+        if (refused !== undefined) return refused
+        const body = yield* decodeBody(Ask)
+        if ("problem" in body) return body.problem
+        const chats = yield* Chats
+        return yield* SseResumable.start(chats.ask(body.value), { location: (id) => `/api/chat/${id}/stream` })
+      })
+    ),
+    HttpRouter.add(
+      "GET",
+      "/api/chat/:id/stream",
+      Effect.flatMap(
+        Chats,
+        (chats) => SseResumable.attach(chats.answers, () => id, { heartbeat: options.heartbeatMs ?? 5_000, end: done })
+      )
+    ),
+    HttpRouter.add(
+      "DELETE",
+      "/api/chat/:id",
+      Effect.gen(function*() {
+        const refused = yield* limitRate(rate, "chat stops")
+        if (refused !== undefined) return refused
+        const chats = yield* Chats
+        return yield* SseResumable.stop(chats.answers, id)
+      })
+    )
+  )
+}
+
 const streamRoutes = (options: Options, sockets: () => SocketGuard.Stats | undefined) => {
   const version = readVersion(options.env ?? process.env)
   return Layer.mergeAll(
@@ -153,11 +191,13 @@ const streamRoutes = (options: Options, sockets: () => SocketGuard.Stats | undef
       Effect.gen(function*() {
         const server = yield* SseServer.SseServer
         const tasks = yield* Tasks
+        const chats = yield* Chats
         return json(
           {
             status: "ok",
             streams: server.open(),
             tasks: { running: yield* tasks.running, known: yield* tasks.known, pending: tasks.registry.stats() },
+            chats: chats.answers.stats(),
             load: server.load(),
             sockets: sockets()
           },
@@ -200,6 +240,7 @@ export const layer = (options: Options) => {
   const routes = Layer.mergeAll(
     taskRoutes(options, config),
     tickerRoutes(options, config),
+    chatRoutes(options, config),
     streamRoutes(options, () => nodeServer === undefined ? undefined : SocketGuard.stats(nodeServer)),
     PageRoutes,
     announce
@@ -218,6 +259,7 @@ export const layer = (options: Options) => {
       })
     })),
     Layer.provide(Tasks.layer({ maxPerClient: config.maxTasksPerClient, pendingBytes: config.pendingBytes })),
+    Layer.provide(Chats.layer({ maxChats: config.maxChats, pauseMs: config.chatPauseMs })),
     Layer.provide(Ticker.layer({ intervalMs: options.tickerIntervalMs ?? 250 })),
     Layer.provideMerge(NodeHttpServer.layer(() => {
       nodeServer = SocketGuard.createServer({ maxSockets: config.maxSockets })
