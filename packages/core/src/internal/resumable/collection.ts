@@ -161,7 +161,7 @@ export const make = (options: Resumable.Options = {}): Effect.Effect<Resumable.R
 const shutdown = (node: Node): Effect.Effect<void> =>
   Effect.gen(function*() {
     node.closing = true
-    const running = [...node.owned.values()].filter((o) => o.phase === "running")
+    const running = [...node.owned.values()].filter((o) => o.phase !== "ended")
     for (const owned of running) owned.requestEnd(producerLost)
     yield* Effect.timeoutOption(
       Effect.forEach(running, (o) => Deferred.await(o.done), { discard: true }),
@@ -433,7 +433,10 @@ export const attach = (
       }
     })
     const untrack = track(node, owned, shared, r)
-    connection.addObserver(untrack)
+    connection.addObserver(() => {
+      untrack()
+      unlisten()
+    })
     return { id, connection, start: from, outcome: connection.outcome }
   })
 

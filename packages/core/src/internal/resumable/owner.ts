@@ -52,7 +52,8 @@ export class Owned {
   readonly recordScope: Scope.Closeable
   readonly settings: Settings
   readonly done: Deferred.Deferred<End>
-  phase: "running" | "ended" = "running"
+  /** `ending`: the producer has stopped and the end is decided; nothing can change it any more. */
+  phase: "running" | "ending" | "ended" = "running"
   /** The end something asked for (stop, expiry, detach, lost lease, a bound), before the producer stopped. */
   requested: End | undefined = undefined
   end: End | undefined = undefined
@@ -164,7 +165,10 @@ export const run = (
       if (producerFiber !== undefined) yield* Effect.exit(restore(Fiber.await(producerFiber)))
       // Stops the helpers, and the producer if this fiber was interrupted.
       yield* Scope.close(running, Exit.void)
-      yield* conclude(node, owned, owned.requested ?? fromExit(owned, producerFiber?.pollUnsafe()))
+      // Decided once the producer has stopped: a stop that comes later finds the stream ending.
+      const end = owned.requested ?? fromExit(owned, producerFiber?.pollUnsafe())
+      owned.phase = "ending"
+      yield* conclude(node, owned, end)
       yield* restore(Effect.sleep(owned.settings.retentionMillis))
       yield* remove(node, owned)
     })
