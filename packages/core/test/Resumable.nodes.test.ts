@@ -4,7 +4,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Clock, Deferred, Effect, Exit, Fiber, Scope } from "effect"
 import { Resumable, ResumableCoordinator } from "../src/index.ts"
-import { TestTime } from "../src/testing.ts"
+import { LeakTracker, TestTime } from "../src/testing.ts"
 import { range } from "./support/frames.ts"
 import { client, nodeLayer, partitionable, read, sharedStore, token } from "./support/resumable.ts"
 
@@ -23,7 +23,9 @@ const cluster = Effect.gen(function*() {
   const shared = yield* ResumableCoordinator.makeMemory
   const store = sharedStore()
   const gateA = partitionable(shared)
+  // A's own scope (a test shuts A down alone), closed with the test's anyway.
   const scopeA = yield* Scope.make()
+  yield* Effect.addFinalizer(() => Scope.close(scopeA, Exit.void))
   const a = yield* Resumable.make({ node: "a", lease }).pipe(
     Scope.provide(scopeA),
     Effect.provide(nodeLayer(gateA.coordinator, store))
@@ -107,10 +109,13 @@ describe("Resumable across nodes (shared coordinator and logs, in memory)", () =
       }
       expect(onB.tokens()).toEqual(names(3))
       expect(onB.closeReason()).toBe("producer_lost")
+      console.log(`producer_lost on B ${endedAt! - cutAt} ms after A froze (lease ${lease} ms)`)
       expect(endedAt! - cutAt).toBeLessThanOrEqual(lease)
-      // A could not renew for lease/2: it stopped its producer by itself.
-      yield* TestTime.advance(lease, 100)
+      // A could not renew for lease/2: it stopped its producer by itself, and
+      // (its coordinator silent) recorded the end after a lease of retries.
+      yield* TestTime.advance(2 * lease, 100)
       expect(finalized.count).toBe(1)
+      expect(a.stats()).toMatchObject({ running: 0, ended: { producer_lost: 1 } })
       expect(yield* Resumable.status(b, "s")).toEqual({ _tag: "Ended", id: "s", end: { _tag: "ProducerLost" } })
     }))
 
@@ -162,5 +167,18 @@ describe("Resumable across nodes (shared coordinator and logs, in memory)", () =
       // B touched every grace/4: the owner stopped within a touch interval of the grace.
       expect(yield* Clock.currentTimeMillis).toBeLessThanOrEqual(left + 3_900)
       expect((yield* read(b, "s")).closeReason()).toBe("stopped")
+    }))
+
+  it.effect("nodes and their clients leave no fiber behind (the watcher of a remote record included)", () =>
+    Effect.gen(function*() {
+      const tracker = LeakTracker.make()
+      yield* tracker.track(Effect.scoped(Effect.gen(function*() {
+        const { a, b } = yield* cluster
+        yield* Resumable.start(a, "s", held(2, yield* Deferred.make<void>(), { count: 0 }))
+        const onB = yield* client(b, "s")
+        yield* onB.awaitEvents(2)
+        yield* TestTime.advance(lease, 100)
+      })))
+      yield* tracker.assertNoLeaks()
     }))
 })

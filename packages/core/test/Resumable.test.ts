@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Cause, Clock, Deferred, Effect, Exit, Metric, Scope, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import { Resumable, SseEvent } from "../src/index.ts"
-import { TestTime } from "../src/testing.ts"
+import { LeakTracker, TestTime } from "../src/testing.ts"
 import { range } from "./support/frames.ts"
 import { client, read, token } from "./support/resumable.ts"
 
@@ -433,4 +433,28 @@ describe("Resumable: metrics", () => {
       expect(after.find((m) => m.id === "sluice_resumable_attached")?.state).toMatchObject({ value: 0 })
       expect(after.find((m) => m.id === "sluice_resumable_active")?.state).toMatchObject({ value: 0 })
     }).pipe(Effect.provideService(Metric.MetricRegistry, new Map())))
+})
+
+describe("Resumable: fibers", () => {
+  it.effect("closing the collection and the clients' scopes leaves no fiber behind", () =>
+    Effect.gen(function*() {
+      const tracker = LeakTracker.make()
+      const finalized = { count: 0 }
+      yield* tracker.track(Effect.scoped(Effect.gen(function*() {
+        const rs = yield* Resumable.make({ lease: "2 seconds" })
+        const never = yield* Deferred.make<void>()
+        yield* Resumable.start(rs, "done", tokens(5))
+        yield* Resumable.start(rs, "running", held(2, never, finalized), { detachGrace: "1 minute" })
+        yield* Resumable.start(rs, "stopped", held(2, never, finalized))
+        yield* Effect.scoped(Effect.flatMap(client(rs, "stopped"), (c) => c.awaitEvents(2)))
+        yield* Resumable.stop(rs, "stopped")
+        yield* read(rs, "done")
+        const attached = yield* client(rs, "running")
+        yield* attached.awaitEvents(2)
+        yield* TestTime.advance("5 seconds", "500 millis")
+        expect(tracker.live()).toBeGreaterThan(0)
+      })))
+      expect(finalized.count).toBe(2)
+      yield* tracker.assertNoLeaks()
+    }))
 })

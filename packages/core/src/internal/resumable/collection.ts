@@ -22,6 +22,7 @@ import * as Coordinator from "../../ResumableCoordinator.ts"
 import type { Frame } from "../../SseEvent.ts"
 import { InvalidEventError } from "../../SseEvent.ts"
 import { frameBytes } from "../encoder.ts"
+import { FiberLabel } from "../fiberLabel.ts"
 import { randomEpoch } from "../log/ids.ts"
 import { atLeast, check } from "../options.ts"
 import * as metrics from "./metrics.ts"
@@ -324,7 +325,11 @@ const claim = (
     yield* Metric.modify(metrics.active, 1)
     // Claimed while the collection started closing: end it at once.
     if (node.closing) owned.decide(producerLost)
-    yield* FiberSet.run(node.fibers, run(node, owned, producer))
+    yield* Effect.provideService(
+      FiberSet.run(node.fibers, run(node, owned, producer)),
+      FiberLabel,
+      `sluice/resumable/${id}/run`
+    )
     return { _tag: "Started", id } as const
   })
 

@@ -27,6 +27,7 @@ import * as Fiber from "effect/Fiber"
 import * as Metric from "effect/Metric"
 import * as Scope from "effect/Scope"
 import type * as Log from "../../Log.ts"
+import { forkLabelled } from "../fiberLabel.ts"
 import * as metrics from "./metrics.ts"
 import { completed, type End, expired, failed, kindOf, producerLost, stopped } from "./model.ts"
 import { appendMarker, ask, listen, type Node, now, retried } from "./node.ts"
@@ -141,17 +142,26 @@ export const run = (
       )
       // A stop may have come between the claim and this fiber's start.
       if (owned.requested === undefined) {
-        owned.producer = yield* Effect.forkIn(producer(recorder.mailbox), running)
+        owned.producer = yield* forkLabelled(
+          producer(recorder.mailbox),
+          running,
+          `sluice/resumable/${owned.id}/producer`
+        )
       }
-      yield* Effect.forkIn(lease(node, owned), running)
+      yield* forkLabelled(lease(node, owned), running, `sluice/resumable/${owned.id}/lease`)
       if (owned.settings.lifetimeMillis !== undefined) {
-        yield* Effect.forkIn(
+        yield* forkLabelled(
           Effect.andThen(Effect.sleep(owned.settings.lifetimeMillis), Effect.sync(() => owned.requestEnd(expired))),
-          running
+          running,
+          `sluice/resumable/${owned.id}/lifetime`
         )
       }
       if (owned.settings.detachMillis !== undefined) {
-        yield* Effect.forkIn(detach(node, owned, owned.settings.detachMillis), running)
+        yield* forkLabelled(
+          detach(node, owned, owned.settings.detachMillis),
+          running,
+          `sluice/resumable/${owned.id}/detach`
+        )
       }
       yield* Scope.provide(
         listen(node, owned.id, (state) => {

@@ -25,6 +25,7 @@ import * as Queue from "effect/Queue"
 import * as Scope from "effect/Scope"
 import type * as Log from "../../Log.ts"
 import type * as Coordinator from "../../ResumableCoordinator.ts"
+import { forkLabelled } from "../fiberLabel.ts"
 import { type End, producerLost, stopped, UnknownStreamError } from "./model.ts"
 import { appendMarker, ask, listen, type Node, now, openRecord } from "./node.ts"
 import type { Reader } from "./reader.ts"
@@ -73,7 +74,7 @@ export const acquire = (
         endSeenAt: undefined
       }
       node.remotes.set(state.record, remote)
-      yield* Effect.forkIn(watch(node, remote), scope)
+      yield* forkLabelled(watch(node, remote), scope, `sluice/resumable/${state.id}/watch`)
       return remote
     })),
     (remote) =>
