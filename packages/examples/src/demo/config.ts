@@ -11,7 +11,7 @@
  * | `DEMO_TASK_RATE` | task creations per second per client, bursts of 4 s worth (`0`: no limit) | 5 |
  * | `DEMO_MAX_TASKS` | running tasks per client (`0`: no limit) | 20 |
  * | `DEMO_PENDING_BYTES` | budget of the task registry's waiting events (bytes) | 32 MiB |
- * | `DEMO_CHAT_RATE` | chat questions (and stops) per second per client, bursts of 4 s worth (`0`: no limit) | 2 |
+ * | `DEMO_CHAT_RATE` | chat questions (and stops) per second per client, bursts of 4 s worth (`0`: no limit) | 5 |
  * | `DEMO_MAX_CHATS` | chat answers generating at once | 200 |
  * | `DEMO_CHAT_PAUSE_MS` | fixed pause between bursts of chat tokens (tests use it to slow answers down) | 40 to 250 ms at random |
  * | `MAX_STREAMS` | open SSE streams | 5 000 |
@@ -64,7 +64,7 @@ export const fromEnv = (env: NodeJS.ProcessEnv): Config => {
     taskRate: number(env, "DEMO_TASK_RATE", 5),
     maxTasksPerClient: number(env, "DEMO_MAX_TASKS", 20),
     pendingBytes: number(env, "DEMO_PENDING_BYTES", 32 * 1024 * 1024),
-    chatRate: number(env, "DEMO_CHAT_RATE", 2),
+    chatRate: number(env, "DEMO_CHAT_RATE", 5),
     maxChats: number(env, "DEMO_MAX_CHATS", 200),
     chatPauseMs: env["DEMO_CHAT_PAUSE_MS"] === undefined || env["DEMO_CHAT_PAUSE_MS"].trim() === ""
       ? undefined
