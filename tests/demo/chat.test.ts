@@ -49,7 +49,7 @@ describe("demo chat: resumable", () => {
       expect(kinds.slice(0, 2)).toEqual(["retry", "connection_open"])
       expect(kinds.slice(-2)).toEqual(["done", "connection_close"])
       expect(new Set(kinds.slice(2, -2))).toEqual(new Set(["token"]))
-      for (const f of frames.filter((f) => f.name === "token")) {
+      for (const f of frames.filter((frame) => frame.name === "token")) {
         expect(Object.keys(json(f))).toEqual(["text"])
         expect(f.id).toMatch(/^[0-9a-z]+-\d+$/)
       }

@@ -47,7 +47,7 @@ const answerFor = (prompt: string): string => {
 const tokenize = (text: string): Array<string> => text.match(/\S+\s*/g) ?? []
 
 /** Bursts of 2 to 6 tokens, each after a pause (`pauseMs`, or 40 to 250 ms at random). */
-const bursts = (tokens: ReadonlyArray<string>, pauseMs: number | undefined) =>
+const paced = (tokens: ReadonlyArray<string>, pauseMs: number | undefined) =>
   Stream.unwrap(Effect.gen(function*() {
     const out: Array<ReadonlyArray<string>> = []
     for (let i = 0; i < tokens.length;) {
@@ -70,7 +70,7 @@ const bursts = (tokens: ReadonlyArray<string>, pauseMs: number | undefined) =>
 
 /** The resumable answer: `token` events whose data is `{ "text" }` (the end is the route's `done`). */
 export const answer = (prompt: string, pauseMs?: number): Stream.Stream<SseEvent.Event> =>
-  bursts(tokenize(answerFor(prompt)), pauseMs).pipe(
+  paced(tokenize(answerFor(prompt)), pauseMs).pipe(
     Stream.flatMap((burst) =>
       Stream.fromIterable(burst.map((text) => SseEvent.make({ event: "token", data: JSON.stringify({ text }) })))
     )

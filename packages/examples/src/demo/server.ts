@@ -143,7 +143,9 @@ const chatRoutes = (options: Options, config: Config) => {
         const body = yield* decodeBody(Ask)
         if ("problem" in body) return body.problem
         const chats = yield* Chats
-        return yield* SseResumable.start(chats.ask(body.value), { location: (id) => `/api/chat/${id}/stream` })
+        return yield* SseResumable.start(chats.ask(body.value), {
+          location: (started) => `/api/chat/${started}/stream`
+        })
       })
     ),
     HttpRouter.add(
