@@ -71,6 +71,12 @@ export interface StreamInfo<P> {
   /** What the `authorize` hook returned (`undefined` without one). */
   readonly principal: P
   readonly request: HttpServerRequest
+  /**
+   * The request's correlation id when the route has the `correlationId`
+   * option (from `X-Correlation-ID` / `X-Request-ID`, or generated);
+   * `undefined` otherwise.
+   */
+  readonly correlationId: string | undefined
 }
 
 /**
@@ -86,23 +92,33 @@ export interface StreamInfo<P> {
  * @category models
  */
 export interface Lifecycle {
-  /** First event. Default: `connection_open` with `{ "connection_id": id }`. */
+  /**
+   * First event. Default: `connection_open` with `{ "connection_id": id }`
+   * (plus `"correlation_id"` with the `correlationId` option).
+   */
   readonly open?:
     | false
     | {
       readonly event?: string | undefined
-      readonly data?: ((info: { readonly connectionId: string }) => unknown) | undefined
+      readonly data?:
+        | ((info: { readonly connectionId: string; readonly correlationId: string | undefined }) => unknown)
+        | undefined
     }
     | undefined
   /**
    * Last event before the server ends a stream. Default: `connection_close`
-   * with `{ "reason": reason, "connection_id": id }`.
+   * with `{ "reason": reason, "connection_id": id }` (plus
+   * `"correlation_id"` with the `correlationId` option).
    */
   readonly close?:
     | false
     | {
       readonly event?: string | undefined
-      readonly data?: ((info: { readonly connectionId: string; readonly reason: string }) => unknown) | undefined
+      readonly data?:
+        | ((
+          info: { readonly connectionId: string; readonly reason: string; readonly correlationId: string | undefined }
+        ) => unknown)
+        | undefined
     }
     | undefined
   /**
@@ -153,6 +169,55 @@ export interface Options<P = undefined, RA = never> {
   readonly highWaterMark?: number | undefined
   /** Called once with the stream's outcome (for logs and custom metrics). Must not throw. */
   readonly onEnd?: ((outcome: Connection.Outcome) => void) | undefined
+  /**
+   * Gives every request a correlation id (see {@link CorrelationIdOptions}):
+   * it is in {@link StreamInfo}, in the default lifecycle payloads
+   * (`correlation_id`), and echoed as a response header on every answer of
+   * the route, refusals included. Default: off.
+   */
+  readonly correlationId?: boolean | CorrelationIdOptions | undefined
+  /**
+   * Sends heartbeats as events instead of comments (`EventSource` never
+   * shows comments, so browser code that must see liveness needs events):
+   * every `heartbeat` interval (default 15 seconds), whatever else was
+   * written, `heartbeat` with `{ "timestamp": <ISO 8601> }` by default. A
+   * heartbeat that finds the mailbox full is skipped (the client is busy
+   * reading anyway). Default: off (idle comments).
+   */
+  readonly heartbeatEvent?: boolean | HeartbeatEventOptions | undefined
+}
+
+/**
+ * Where a request's correlation id comes from, and where it goes.
+ *
+ * The first of `headers` that holds an acceptable value is used: at most
+ * `maxLength` characters of `A-Z a-z 0-9 . _ : -` (an id copied into logs
+ * and answers must not carry anything else). A missing or unacceptable one
+ * is replaced by a generated id (a random UUID).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface CorrelationIdOptions {
+  /** Request headers to read, in order. Default `["x-correlation-id", "x-request-id"]`. */
+  readonly headers?: ReadonlyArray<string> | undefined
+  /** Response header that echoes the id; `false` for none. Default `x-correlation-id`. */
+  readonly responseHeader?: string | false | undefined
+  /** Longest accepted id. Default 128. */
+  readonly maxLength?: number | undefined
+}
+
+/**
+ * The heartbeat event of {@link Options.heartbeatEvent}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface HeartbeatEventOptions {
+  /** Event name. Default `heartbeat`. */
+  readonly event?: string | undefined
+  /** Data, serialized as JSON. Default `{ "timestamp": <ISO 8601> }`. */
+  readonly data?: ((info: { readonly timestamp: Date }) => unknown) | undefined
 }
 
 /**

@@ -16,6 +16,8 @@ import { randomUUID } from "node:crypto"
 import type * as Http from "node:http"
 import type * as SseResponse from "../SseResponse.ts"
 import { SseServer } from "../SseServer.ts"
+import * as Correlation from "./correlation.ts"
+import * as HeartbeatEvents from "./heartbeatEvents.ts"
 import * as NodeBody from "./nodeBody.ts"
 import { atLeast, check, millis } from "./options.ts"
 import { problem } from "./problem.ts"
@@ -59,8 +61,12 @@ const defaultError = (): ReadonlyArray<SseEvent.Frame> => [
 ]
 
 interface ResolvedLifecycle {
-  readonly open: (connectionId: string) => ReadonlyArray<SseEvent.Frame>
-  readonly close: (connectionId: string, reason: string) => ReadonlyArray<SseEvent.Frame>
+  readonly open: (connectionId: string, correlationId: string | undefined) => ReadonlyArray<SseEvent.Frame>
+  readonly close: (
+    connectionId: string,
+    reason: string,
+    correlationId: string | undefined
+  ) => ReadonlyArray<SseEvent.Frame>
   readonly retry: Effect.Effect<ReadonlyArray<SseEvent.Frame>>
   readonly error: (cause: Cause.Cause<unknown>) => ReadonlyArray<SseEvent.Frame>
   /** The open event's data comes from user code (so its frames are checked per connection). */
@@ -120,6 +126,9 @@ const validateOptions = <P, RA>(options: SseResponse.Options<P, RA>): void => {
   }
 }
 
+const withCorrelation = (data: Record<string, string>, correlationId: string | undefined) =>
+  correlationId === undefined ? data : { ...data, correlation_id: correlationId }
+
 const resolveLifecycle = (lifecycle: SseResponse.Lifecycle = {}): ResolvedLifecycle => {
   const open = lifecycle.open ?? {}
   const close = lifecycle.close ?? {}
@@ -129,13 +138,22 @@ const resolveLifecycle = (lifecycle: SseResponse.Lifecycle = {}): ResolvedLifecy
   const openEvent = open === false ? "" : checkedEventName("lifecycle.open.event", open.event ?? "connection_open")
   const closeEvent = close === false ? "" : checkedEventName("lifecycle.close.event", close.event ?? "connection_close")
   return {
-    open: open === false ? () => [] : (connectionId) => [
-      jsonEvent(openEvent, () => open.data ? open.data({ connectionId }) : { connection_id: connectionId })
+    open: open === false ? () => [] : (connectionId, correlationId) => [
+      jsonEvent(
+        openEvent,
+        () =>
+          open.data
+            ? open.data({ connectionId, correlationId })
+            : withCorrelation({ connection_id: connectionId }, correlationId)
+      )
     ],
-    close: close === false ? () => [] : (connectionId, reason) => [
+    close: close === false ? () => [] : (connectionId, reason, correlationId) => [
       jsonEvent(
         closeEvent,
-        () => close.data ? close.data({ connectionId, reason }) : { reason, connection_id: connectionId }
+        () =>
+          close.data
+            ? close.data({ connectionId, reason, correlationId })
+            : withCorrelation({ reason, connection_id: connectionId }, correlationId)
       )
     ],
     // base ± jitter, so that clients told to come back do not all come back at once
@@ -203,24 +221,32 @@ export const attach = <P = undefined, E = never, R = never, RA = never>(
     input === undefined || input === false ? input : Duration.fromInputUnsafe(input)
   const heartbeat = parsed(options.heartbeat)
   const writeTimeout = parsed(options.writeTimeout)
+  const correlation = Correlation.resolve(options.correlationId)
+  const heartbeatEvents = HeartbeatEvents.resolve(options.heartbeatEvent, heartbeat)
   const graceMillis = writeTimeout === false
     ? Number.POSITIVE_INFINITY
     : Duration.toMillis(writeTimeout ?? Duration.seconds(30))
   return Effect.gen(function*() {
     const request = yield* HttpServerRequest
     const server = yield* SseServer
+    const correlationId = correlation?.read(request)
+    // Every answer of the route carries the correlation id, refusals included.
+    const answer = (response: HttpServerResponse.HttpServerResponse) =>
+      correlation === undefined ? response : correlation.echo(response, correlationId!)
 
     const lastEventId = readLastEventId(request)
-    if (typeof lastEventId === "object") return problem(400, "Bad Request", lastEventId.invalid)
+    if (typeof lastEventId === "object") return answer(problem(400, "Bad Request", lastEventId.invalid))
 
     let principal = undefined as P
     if (options.authorize !== undefined) {
       const decided = yield* Effect.result(options.authorize(request))
       if (Result.isFailure(decided)) {
         const refusal = decided.failure
-        return refusal._tag === "Unauthorized"
-          ? problem(401, "Unauthorized", refusal.detail, { "www-authenticate": refusal.challenge ?? "Bearer" })
-          : problem(403, "Forbidden", refusal.detail)
+        return answer(
+          refusal._tag === "Unauthorized"
+            ? problem(401, "Unauthorized", refusal.detail, { "www-authenticate": refusal.challenge ?? "Bearer" })
+            : problem(403, "Forbidden", refusal.detail)
+        )
       }
       principal = decided.success
     }
@@ -228,23 +254,23 @@ export const attach = <P = undefined, E = never, R = never, RA = never>(
     // A HEAD request gets the stream's headers and no stream: nothing would
     // read it, and starting a producer for nobody is waste.
     if (request.method === "HEAD") {
-      return HttpServerResponse.empty({
+      return answer(HttpServerResponse.empty({
         status: 200,
         headers: { "content-type": streamContentType, ...streamHeaders, ...options.headers }
-      })
+      }))
     }
 
     const admitted = yield* Effect.result(server.admit(request))
     if (Result.isFailure(admitted)) {
       const refusal = admitted.failure
-      return problem(
+      return answer(problem(
         refusal.scope === "client" ? 429 : 503,
         refusal.scope === "client" ? "Too Many Requests" : "Service Unavailable",
         refusal.message,
         {
           "retry-after": String(refusal.retryAfterSeconds)
         }
-      )
+      ))
     }
 
     const connectionId = randomUUID()
@@ -258,8 +284,8 @@ export const attach = <P = undefined, E = never, R = never, RA = never>(
       : res !== undefined
       ? NodeBody.direct(res)
       : NodeBody.plain(options.highWaterMark ?? 16 * 1024)
-    const closeFrames = (reason: string) => lifecycle.close(connectionId, reason)
-    const opening = lifecycle.open(connectionId)
+    const closeFrames = (reason: string) => lifecycle.close(connectionId, reason, correlationId)
+    const opening = lifecycle.open(connectionId, correlationId)
     const preamble = [
       ...(yield* lifecycle.retry),
       // Only user-supplied data can make these frames invalid.
@@ -269,7 +295,8 @@ export const attach = <P = undefined, E = never, R = never, RA = never>(
       connection: {
         sink: body.sink,
         capacity: options.capacity,
-        heartbeat,
+        // Heartbeat events replace the idle comments.
+        heartbeat: heartbeatEvents === undefined ? heartbeat : false,
         heartbeatText: options.heartbeatText,
         writeTimeout,
         id: connectionId,
@@ -281,13 +308,13 @@ export const attach = <P = undefined, E = never, R = never, RA = never>(
       preamble,
       closeFrames
     }
-    const info: SseResponse.StreamInfo<P> = { connectionId, lastEventId, principal, request }
+    const info: SseResponse.StreamInfo<P> = { connectionId, lastEventId, principal, request, correlationId }
     // No captured call site: it would always be this line, and costs an Error
     // (and its retained stack frames) per connection.
     const started = yield* Effect.withParentSpan(start(info, prepared), span, { captureStackTrace: false })
     if (HttpServerResponse.isHttpServerResponse(started)) {
       body.discard()
-      return started
+      return answer(started)
     }
     const connection = started
     // At once when it ends (or now, if it already has).
@@ -321,6 +348,8 @@ export const attach = <P = undefined, E = never, R = never, RA = never>(
       )
     })
 
+    if (heartbeatEvents !== undefined) yield* Effect.forkScoped(heartbeatEvents(connection))
+
     const responseOptions = {
       contentType: streamContentType,
       headers: {
@@ -329,9 +358,11 @@ export const attach = <P = undefined, E = never, R = never, RA = never>(
         ...options.headers
       }
     }
-    return Stream.isStream(body.body)
-      ? HttpServerResponse.stream(body.body, responseOptions)
-      : HttpServerResponse.raw(body.body, responseOptions)
+    return answer(
+      Stream.isStream(body.body)
+        ? HttpServerResponse.stream(body.body, responseOptions)
+        : HttpServerResponse.raw(body.body, responseOptions)
+    )
   })
 }
 
