@@ -1,0 +1,74 @@
+import { type Connection, Registry } from "@sluice/core"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+import type * as Keyed from "../Keyed.ts"
+import { UnknownTokenError } from "../Keyed.ts"
+
+interface Entry {
+  readonly key: string
+  readonly connection: Connection.Connection
+}
+
+/** @internal */
+export const make = (options: Registry.Options = {}): Effect.Effect<Keyed.Service, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const registry = yield* Registry.make(options)
+    const tokens = new Map<string, Entry>()
+    // The token of each key's newest connection: the registry replaces a
+    // key's connection in the same step as the newer one starts, so the
+    // newest token is the one whose connection the registry holds.
+    const current = new Map<string, string>()
+
+    const isCurrent = (token: string): boolean => {
+      const entry = tokens.get(token)
+      return entry !== undefined && current.get(entry.key) === token && entry.connection.accepting()
+    }
+
+    // The key of a live token, or the refusal. Checked in the same
+    // synchronous step as the operation that follows.
+    const resolve = (target: Keyed.Target): string | UnknownTokenError =>
+      target._tag === "Key"
+        ? target.key
+        : isCurrent(target.token)
+        ? tokens.get(target.token)!.key
+        : new UnknownTokenError({ token: target.token })
+
+    const service: Keyed.Service = {
+      connect: (key, token, connectOptions) =>
+        Effect.gen(function*() {
+          const connection = yield* Registry.connect(registry, key, {
+            ...connectOptions,
+            onEnd: (outcome) => {
+              if (tokens.get(token)?.connection !== undefined) tokens.delete(token)
+              if (current.get(key) === token) current.delete(key)
+              connectOptions.onEnd?.(outcome)
+            }
+          }).pipe(
+            // No `exists` lookup is configured: every key exists.
+            Effect.catchTag("UnknownKeyError", (e) => Effect.die(e))
+          )
+          if (connection.isOpen()) {
+            tokens.set(token, { key, connection })
+            current.set(key, token)
+          }
+          return connection
+        }),
+      send: (target, event, sendOptions) =>
+        Effect.suspend((): Effect.Effect<Registry.SendResult, Registry.SendError | UnknownTokenError> => {
+          const key = resolve(target)
+          return typeof key === "string" ? Registry.send(registry, key, event, sendOptions) : Effect.fail(key)
+        }),
+      close: (target, reason) =>
+        Effect.suspend(() => {
+          const key = resolve(target)
+          if (typeof key !== "string") return Effect.fail(key)
+          return Effect.map(
+            Registry.disconnect(registry, key, reason),
+            (closed): Keyed.CloseResult => (closed ? "closed" : "not_connected")
+          )
+        }),
+      isCurrent,
+      stats: () => ({ ...registry.stats(), tokens: tokens.size })
+    }
+    return service
+  })
