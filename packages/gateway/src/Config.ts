@@ -117,7 +117,9 @@ const spec = <A>(s: Spec<A>): Spec<A> => s
 
 const int = (min: number): Parser<number> => (text) => {
   const n = Number(text)
-  return Number.isSafeInteger(n) && n >= min && text.trim() !== "" ? ok(n) : no(`expected a whole number of at least ${min}`)
+  return Number.isSafeInteger(n) && n >= min && text.trim() !== ""
+    ? ok(n)
+    : no(`expected a whole number of at least ${min}`)
 }
 
 const text: Parser<string> = (t) => ok(t)
@@ -148,8 +150,7 @@ const millis: Parser<number> = (t) => {
   return parsed === undefined ? no("expected a duration such as 500ms, 5s, 2m") : ok(Duration.toMillis(parsed))
 }
 
-const millisOrOff: Parser<number | false> = (t) =>
-  t === "false" || t === "off" || t === "0" ? ok(false) : millis(t)
+const millisOrOff: Parser<number | false> = (t) => t === "false" || t === "off" || t === "0" ? ok(false) : millis(t)
 
 const eventName: Parser<string | false> = (t) =>
   t === "false" || t === "off"
@@ -197,14 +198,29 @@ const routePatterns: Parser<ReadonlyArray<string>> = (t) => {
  * @category options
  */
 export const options = {
-  port: spec({ flag: "port", env: "PORT", default: 8090, shown: "8090", help: "TCP port to listen on (0: any free port)", parse: int(0) }),
-  host: spec({ flag: "host", env: "HOST", default: "127.0.0.1", shown: "127.0.0.1", help: "Address to listen on", parse: text }),
+  port: spec({
+    flag: "port",
+    env: "PORT",
+    default: 8090,
+    shown: "8090",
+    help: "TCP port to listen on (0: any free port)",
+    parse: int(0)
+  }),
+  host: spec({
+    flag: "host",
+    env: "HOST",
+    default: "127.0.0.1",
+    shown: "127.0.0.1",
+    help: "Address to listen on",
+    parse: text
+  }),
   callbackUrl: spec({
     flag: "callback-url",
     env: "GATEWAY_CALLBACK_URL",
     default: undefined as string | undefined,
     shown: "none",
-    help: "The application's callback URL (connect and disconnect calls); without it every keyed connection is accepted",
+    help:
+      "The application's callback URL (connect and disconnect calls); without it every keyed connection is accepted",
     parse: url
   }),
   secret: spec({
@@ -212,7 +228,8 @@ export const options = {
     env: "GATEWAY_SECRET",
     default: undefined as string | undefined,
     shown: "none",
-    help: "Shared secret: the bearer token of POST /internal/send (and of /publish for the app); sent as the bearer token of callbacks. Without it /internal/send refuses every request",
+    help:
+      "Shared secret: the bearer token of POST /internal/send (and of /publish for the app); sent as the bearer token of callbacks. Without it /internal/send refuses every request",
     parse: optional
   }),
   routes: spec({
@@ -300,7 +317,8 @@ export const options = {
     env: "GATEWAY_REFUSAL",
     default: "status" as RefusalMode,
     shown: "status",
-    help: "Answer to a connect the app refuses: status (its 401/403/404) or stream (connection_open, error, connection_close)",
+    help:
+      "Answer to a connect the app refuses: status (its 401/403/404) or stream (connection_open, error, connection_close)",
     parse: oneOf("status", "stream")
   }),
   openEvent: spec({
@@ -372,7 +390,8 @@ export const options = {
     env: "GATEWAY_SLOW_CLIENT",
     default: "disconnect" as SlowClientPolicy,
     shown: "disconnect",
-    help: "Topic subscriber whose mailbox is full: disconnect (it resumes with Last-Event-ID), drop-oldest or drop-newest",
+    help:
+      "Topic subscriber whose mailbox is full: disconnect (it resumes with Last-Event-ID), drop-oldest or drop-newest",
     parse: oneOf("disconnect", "drop-oldest", "drop-newest")
   }),
   maxBodyBytes: spec({
@@ -452,7 +471,8 @@ export const options = {
     env: "GATEWAY_SHUTDOWN_TIMEOUT",
     default: 5_000,
     shown: "5s",
-    help: "Upper bound for closing every stream (connection_close, reason shutdown) and sending the disconnect callbacks",
+    help:
+      "Upper bound for closing every stream (connection_close, reason shutdown) and sending the disconnect callbacks",
     parse: millis
   }),
   logLevel: spec({

@@ -29,13 +29,13 @@ import type * as Scope from "effect/Scope"
 import * as Callbacks from "./Callbacks.ts"
 import { type Config, ConfigError } from "./Config.ts"
 import * as Feed from "./Feed.ts"
-import * as Jwt from "./Jwt.ts"
-import * as Keyed from "./Keyed.ts"
 import * as KeyedRoutes from "./internal/routes/keyed.ts"
 import * as OpsRoutes from "./internal/routes/ops.ts"
 import * as SendRoute from "./internal/routes/send.ts"
 import * as TopicRoutes from "./internal/routes/topics.ts"
 import { createServer } from "./internal/server.ts"
+import * as Jwt from "./Jwt.ts"
+import * as Keyed from "./Keyed.ts"
 
 /**
  * The engines behind the routes for a configuration: in memory (one
@@ -134,17 +134,26 @@ export const layer = (config: Config) =>
   )
 
 /**
+ * A running gateway: its port and its services.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Started {
+  readonly port: number
+  readonly server: SseServer.Service
+  readonly keyed: Keyed.Service
+  readonly feed: Feed.Service
+}
+
+/**
  * Starts the gateway in the current scope and returns the port it listens
  * on (for tests and embedding).
  *
  * @since 0.1.0
  * @category constructors
  */
-export const start = (config: Config): Effect.Effect<
-  { readonly port: number; readonly server: SseServer.Service; readonly keyed: Keyed.Service; readonly feed: Feed.Service },
-  ConfigError | HttpServerError.ServeError,
-  Scope.Scope
-> =>
+export const start = (config: Config): Effect.Effect<Started, ConfigError | HttpServerError.ServeError, Scope.Scope> =>
   Effect.gen(function*() {
     const context = yield* Layer.build(layer(config))
     const { address } = yield* Effect.provideContext(HttpServer.HttpServer, context)

@@ -78,7 +78,11 @@ export interface Verifier {
 }
 
 const stringList = (value: unknown): ReadonlyArray<string> =>
-  Array.isArray(value) ? value.filter((v): v is string => typeof v === "string") : typeof value === "string" ? [value] : []
+  Array.isArray(value)
+    ? value.filter((v): v is string => typeof v === "string")
+    : typeof value === "string"
+    ? [value]
+    : []
 
 /**
  * Makes a verifier; `undefined` when no key is configured. A public key that

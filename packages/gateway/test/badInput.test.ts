@@ -66,7 +66,12 @@ describe("bad input on /internal/send", () => {
         [JSON.stringify({ key: "k1" }), {}, 400, /nothing to do/],
         [JSON.stringify({ key: "k1", event: { data: "x" }, reason: "r" }), {}, 400, /close/],
         [JSON.stringify({ key: "k1", event: { data: "x".repeat(600) } }), {}, 413, /larger than 512/],
-        [JSON.stringify([{ key: "k1", event: { data: "ok" } }, { key: "k1", event: { data: 1, bad: 2 } }]), {}, 400, /item 1/],
+        [
+          JSON.stringify([{ key: "k1", event: { data: "ok" } }, { key: "k1", event: { data: 1, bad: 2 } }]),
+          {},
+          400,
+          /item 1/
+        ],
         [JSON.stringify({ key: "k1", event: { data: "x".repeat(3000) } }), {}, 413, /larger than 2048/],
         [JSON.stringify({ key: "k1", event: { data: "x" } }), { authorization: "Bearer wrong" }, 401, /secret/],
         [JSON.stringify({ key: "k1", event: { data: "x" } }), { authorization: "" }, 401, /Authorization/]
@@ -74,14 +79,27 @@ describe("bad input on /internal/send", () => {
       for (const [body, headers, status, detail] of cases) {
         expectProblem(yield* post(port, "/internal/send", body, headers), status, detail)
       }
-      expectProblem(yield* post(port, "/internal/send", JSON.stringify({ token: "nope", event: { data: "x" } })), 404, /token/)
+      expectProblem(
+        yield* post(port, "/internal/send", JSON.stringify({ token: "nope", event: { data: "x" } })),
+        404,
+        /token/
+      )
       // The one good send after all that is the first event the client sees.
       const ok = yield* post(port, "/internal/send", JSON.stringify({ key: "k1", event: { data: "good" } }))
       expect(ok.json).toEqual({ result: "delivered" })
       yield* client.awaitFrames(3)
       expect(events(client).slice(1).map((e) => e.data)).toEqual(["good"])
       const metrics = String((yield* request(`http://127.0.0.1:${port}/metrics`)).json)
-      for (const reason of ["malformed_json", "unknown_field", "invalid_event", "too_large", "wrong_secret", "unknown_token"]) {
+      for (
+        const reason of [
+          "malformed_json",
+          "unknown_field",
+          "invalid_event",
+          "too_large",
+          "wrong_secret",
+          "unknown_token"
+        ]
+      ) {
         expect(metrics).toMatch(new RegExp(`sluice_gateway_refusals_total\\{[^}]*reason="${reason}"`))
       }
     }))
@@ -142,7 +160,12 @@ describe("bad input on /publish", () => {
         [JSON.stringify({ topic: "t", data: "x", type: "a\rb" }), "application/json", 400, /event/],
         [JSON.stringify({ topic: "t", data: "x", id: "a\nb" }), "application/json", 400, /id/],
         [JSON.stringify({ topic: "t", data: "x".repeat(300) }), "application/json", 413, /larger/],
-        [JSON.stringify([{ topic: "t", data: "ok" }, { topic: "t", data: "x", id: "\u0000" }]), "application/json", 400, /item 1/],
+        [
+          JSON.stringify([{ topic: "t", data: "ok" }, { topic: "t", data: "x", id: "\u0000" }]),
+          "application/json",
+          400,
+          /item 1/
+        ],
         ["topic=t&data=x&nope=1", "application/x-www-form-urlencoded", 400, /unknown field/],
         ["data", "text/plain", 415, /application\/json/]
       ]
@@ -159,7 +182,11 @@ describe("bad input on /publish", () => {
       const { port } = yield* startGateway({ maxTopicsPerSubscription: 2 })
       expectProblem(yield* request(`http://127.0.0.1:${port}/subscribe`), 400, /topic/)
       expectProblem(yield* request(`http://127.0.0.1:${port}/subscribe?topic=a&topic=b&topic=c`), 400, /topics/)
-      expect((yield* request(`http://127.0.0.1:${port}/subscribe?topic=a`, { headers: { "last-event-id": "x".repeat(2000) } })).status)
+      expect(
+        (yield* request(`http://127.0.0.1:${port}/subscribe?topic=a`, {
+          headers: { "last-event-id": "x".repeat(2000) }
+        })).status
+      )
         .toBe(400)
     }))
 })

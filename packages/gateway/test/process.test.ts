@@ -39,35 +39,39 @@ describe("sluice-gateway (the process)", () => {
       expect(run.stdout + run.stderr).toContain("Redis support is not available in this build")
     }))
 
-  it.live("SIGTERM: every stream gets connection_close shutdown, the app its disconnects, exit code 0", () =>
-    Effect.gen(function*() {
-      const backend = yield* startBackend
-      const gateway = yield* startProcess([], {
-        GATEWAY_CALLBACK_URL: `${backend.url}/callback`,
-        GATEWAY_SECRET: secret,
-        GATEWAY_ROUTES: "/sse/tasks/:key/stream"
-      })
-      yield* backend.post("/control", { gateway_url: `http://127.0.0.1:${gateway.port}`, secret })
-      yield* backend.post("/tasks", { id: "t1" })
-      const health = yield* request(`http://127.0.0.1:${gateway.port}/health`)
-      expect(health.json).toMatchObject({ status: "ok" })
-      const keyed = yield* TestClient.open(gateway.port, "/sse/tasks/t1/stream", { "x-correlation-id": "c-1" })
-      const topic = yield* TestClient.open(gateway.port, "/subscribe?topic=news")
-      yield* keyed.awaitFrames(2)
-      yield* topic.awaitFrames(2)
-      expect(yield* gateway.stop("SIGTERM")).toBe(0)
-      yield* keyed.ended
-      yield* topic.ended
-      for (const client of [keyed, topic]) {
-        const last = events(client).at(-1)!
-        expect(last.event).toBe("connection_close")
-        expect(json(last.data)).toMatchObject({ reason: "shutdown" })
-      }
-      const [disconnect] = yield* backend.log("disconnect", 1)
-      expect(disconnect).toMatchObject({ key: "t1", reason: "shutdown", correlation_id: "c-1" })
-      // Structured logs: one JSON object per line.
-      const lines = gateway.output().trim().split("\n")
-      for (const line of lines) expect(() => JSON.parse(line)).not.toThrow()
-      expect(lines.map((l) => JSON.parse(l).message)).toEqual(expect.arrayContaining(["listening", "stopped"]))
-    }), { timeout: 60_000 })
+  it.live(
+    "SIGTERM: every stream gets connection_close shutdown, the app its disconnects, exit code 0",
+    () =>
+      Effect.gen(function*() {
+        const backend = yield* startBackend
+        const gateway = yield* startProcess([], {
+          GATEWAY_CALLBACK_URL: `${backend.url}/callback`,
+          GATEWAY_SECRET: secret,
+          GATEWAY_ROUTES: "/sse/tasks/:key/stream"
+        })
+        yield* backend.post("/control", { gateway_url: `http://127.0.0.1:${gateway.port}`, secret })
+        yield* backend.post("/tasks", { id: "t1" })
+        const health = yield* request(`http://127.0.0.1:${gateway.port}/health`)
+        expect(health.json).toMatchObject({ status: "ok" })
+        const keyed = yield* TestClient.open(gateway.port, "/sse/tasks/t1/stream", { "x-correlation-id": "c-1" })
+        const topic = yield* TestClient.open(gateway.port, "/subscribe?topic=news")
+        yield* keyed.awaitFrames(2)
+        yield* topic.awaitFrames(2)
+        expect(yield* gateway.stop("SIGTERM")).toBe(0)
+        yield* keyed.ended
+        yield* topic.ended
+        for (const client of [keyed, topic]) {
+          const last = events(client).at(-1)!
+          expect(last.event).toBe("connection_close")
+          expect(json(last.data)).toMatchObject({ reason: "shutdown" })
+        }
+        const [disconnect] = yield* backend.log("disconnect", 1)
+        expect(disconnect).toMatchObject({ key: "t1", reason: "shutdown", correlation_id: "c-1" })
+        // Structured logs: one JSON object per line.
+        const lines = gateway.output().trim().split("\n")
+        for (const line of lines) expect(() => JSON.parse(line)).not.toThrow()
+        expect(lines.map((l) => JSON.parse(l).message)).toEqual(expect.arrayContaining(["listening", "stopped"]))
+      }),
+    { timeout: 60_000 }
+  )
 })

@@ -53,8 +53,13 @@ describe("topic mode: JWT rights", () => {
     Effect.gen(function*() {
       const { port } = yield* withJwt()
       const expired = yield* token({ publish: ["*"] }, { expiresIn: Math.floor(Date.now() / 1000) - 10 })
-      const forged = yield* token({ publish: ["*"] }, { key: new TextEncoder().encode("another-key-that-is-32-bytes-long!!") })
-      const cases = [[expired, /expired/], [forged, /signature/], ["not.a.jwt", /malformed/], [undefined, /required/]] as const
+      const forged = yield* token({ publish: ["*"] }, {
+        key: new TextEncoder().encode("another-key-that-is-32-bytes-long!!")
+      })
+      const cases = [[expired, /expired/], [forged, /signature/], ["not.a.jwt", /malformed/], [
+        undefined,
+        /required/
+      ]] as const
       for (const [jwt, detail] of cases) {
         const res = yield* publish(port, { topic: "news", data: "x" }, jwt)
         expect(res.status).toBe(401)
@@ -74,7 +79,9 @@ describe("topic mode: JWT rights", () => {
       expect(refused.headers.get("content-type")).toBe("application/problem+json")
       expect(refused.json.detail).toMatch(/secret/)
       const expired = yield* token({ subscribe: ["*"] }, { expiresIn: Math.floor(Date.now() / 1000) - 10 })
-      const forged = yield* token({ subscribe: ["*"] }, { key: new TextEncoder().encode("another-key-that-is-32-bytes-long!!") })
+      const forged = yield* token({ subscribe: ["*"] }, {
+        key: new TextEncoder().encode("another-key-that-is-32-bytes-long!!")
+      })
       for (const bad of [expired, forged]) {
         const res = yield* request(`http://127.0.0.1:${port}/subscribe?topic=chat/a`, {
           headers: { authorization: `Bearer ${bad}` }
@@ -112,18 +119,22 @@ describe("topic mode: JWT rights", () => {
       expect(res.status).toBe(401)
     }))
 
-  it.live("the stream ends with connection_close token_expired when the subscriber's token expires", () =>
-    Effect.gen(function*() {
-      const { port } = yield* withJwt()
-      const jwt = yield* token({ subscribe: ["t"] }, { expiresIn: Math.floor(Date.now() / 1000) + 2 })
-      const client = yield* TestClient.open(port, "/subscribe?topic=t", { authorization: `Bearer ${jwt}` })
-      yield* client.awaitFrames(2)
-      yield* publish(port, { topic: "t", data: "before" }, secret)
-      yield* client.ended
-      const got = events(client)
-      expect(got.map((e) => e.event)).toEqual(["connection_open", "message", "connection_close"])
-      expect(json(got[2]!.data)).toMatchObject({ reason: "token_expired" })
-    }), { timeout: 15_000 })
+  it.live(
+    "the stream ends with connection_close token_expired when the subscriber's token expires",
+    () =>
+      Effect.gen(function*() {
+        const { port } = yield* withJwt()
+        const jwt = yield* token({ subscribe: ["t"] }, { expiresIn: Math.floor(Date.now() / 1000) + 2 })
+        const client = yield* TestClient.open(port, "/subscribe?topic=t", { authorization: `Bearer ${jwt}` })
+        yield* client.awaitFrames(2)
+        yield* publish(port, { topic: "t", data: "before" }, secret)
+        yield* client.ended
+        const got = events(client)
+        expect(got.map((e) => e.event)).toEqual(["connection_open", "message", "connection_close"])
+        expect(json(got[2]!.data)).toMatchObject({ reason: "token_expired" })
+      }),
+    { timeout: 15_000 }
+  )
 })
 
 describe("topic mode: one stream, several topics, one Last-Event-ID", () => {
@@ -188,7 +199,12 @@ describe("topic mode: one stream, several topics, one Last-Event-ID", () => {
   it.live("publisher ids are kept and resume too; form-encoded publishes work", () =>
     Effect.gen(function*() {
       const { port } = yield* startGateway()
-      const form = yield* publish(port, "topic=a&topic=b&data=hello&type=greeting&id=evt-1", secret, "application/x-www-form-urlencoded")
+      const form = yield* publish(
+        port,
+        "topic=a&topic=b&data=hello&type=greeting&id=evt-1",
+        secret,
+        "application/x-www-form-urlencoded"
+      )
       expect(form.json).toEqual({ id: "evt-1" })
       yield* publish(port, { topic: "b", data: "next" }, secret)
       const client = yield* TestClient.open(port, "/subscribe?topic=b", { "last-event-id": "evt-1" })

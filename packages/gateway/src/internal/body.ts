@@ -30,7 +30,9 @@ export const readText = (maxBytes: number): Effect.Effect<string | Refusal, neve
       request.arrayBuffer.pipe(Effect.provideService(HttpIncomingMessage.MaxBodySize, ByteSize.bytes(maxBytes)))
     )
     if (read._tag === "Failure") {
-      return isOverflow(read.failure) ? tooLarge(maxBytes) : refusal("unreadable", 400, "the request body could not be read")
+      return isOverflow(read.failure)
+        ? tooLarge(maxBytes)
+        : refusal("unreadable", 400, "the request body could not be read")
     }
     if (read.success.byteLength > maxBytes) return tooLarge(maxBytes)
     try {

@@ -1,8 +1,9 @@
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
 import * as Queue from "effect/Queue"
-import * as Semaphore from "effect/Semaphore"
 import type * as Scope from "effect/Scope"
+import * as Semaphore from "effect/Semaphore"
 import type * as Callbacks from "../Callbacks.ts"
 import { Unavailable } from "../Callbacks.ts"
 import * as metrics from "./metrics.ts"
@@ -171,13 +172,24 @@ export const make = (options: Callbacks.Options): Effect.Effect<Callbacks.Servic
     // Disconnects wait in a bounded queue; workers call them with the same slots.
     const queue = yield* Queue.bounded<Callbacks.DisconnectCall>(Math.max(1, options.queueCapacity ?? 10_000))
     let outstanding = 0
+    // Resolved when the last outstanding disconnect is done (set while draining).
+    let drained: Deferred.Deferred<void> | undefined
+    const settled = () => {
+      outstanding--
+      if (outstanding === 0 && drained !== undefined) Deferred.doneUnsafe(drained, Effect.void)
+    }
     const disconnect = (d: Callbacks.DisconnectCall) =>
-      call({ action: "disconnect", token: d.token, key: d.key, reason: d.reason, correlation_id: d.correlationId }, d.correlationId)
+      call(
+        { action: "disconnect", token: d.token, key: d.key, reason: d.reason, correlation_id: d.correlationId },
+        d.correlationId
+      )
         .pipe(
           Effect.flatMap((answer) =>
             answer.status >= 200 && answer.status < 300
               ? Effect.sync(() => counted("disconnect", "accepted").updateUnsafe(1, context))
-              : Effect.fail(new Unavailable({ reason: "bad_status", detail: `the application answered ${answer.status}` }))
+              : Effect.fail(
+                new Unavailable({ reason: "bad_status", detail: `the application answered ${answer.status}` })
+              )
           ),
           Effect.catch((e) =>
             Effect.andThen(
@@ -187,7 +199,7 @@ export const make = (options: Callbacks.Options): Effect.Effect<Callbacks.Servic
               )
             )
           ),
-          Effect.ensuring(Effect.sync(() => outstanding--))
+          Effect.ensuring(Effect.sync(settled))
         )
     if (url !== undefined) {
       for (let i = 0; i < concurrency; i++) {
@@ -197,8 +209,10 @@ export const make = (options: Callbacks.Options): Effect.Effect<Callbacks.Servic
       const drainMillis = options.drainTimeoutMillis ?? timeoutMillis
       yield* Effect.addFinalizer(() =>
         Effect.gen(function*() {
-          const deadline = Date.now() + drainMillis
-          while (outstanding > 0 && Date.now() < deadline) yield* Effect.sleep(5)
+          if (outstanding === 0) return
+          const done = Deferred.makeUnsafe<void>()
+          drained = done
+          yield* Effect.timeoutOption(Deferred.await(done), drainMillis)
           if (outstanding > 0) {
             counted("disconnect", "abandoned").updateUnsafe(outstanding, context)
             yield* Effect.logWarning("disconnect callbacks abandoned at shutdown").pipe(

@@ -21,7 +21,11 @@ export const onlyFields = (
 ): Refusal | undefined => {
   for (const name of Object.keys(o)) {
     if (!allowed.includes(name)) {
-      return refusal("unknown_field", 400, `${where}: unknown field ${JSON.stringify(name)} (allowed: ${allowed.join(", ")})`)
+      return refusal(
+        "unknown_field",
+        400,
+        `${where}: unknown field ${JSON.stringify(name)} (allowed: ${allowed.join(", ")})`
+      )
     }
   }
   return undefined

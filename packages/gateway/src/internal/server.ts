@@ -1,6 +1,6 @@
-import type * as Net from "node:net"
 import * as Http from "node:http"
 import * as Http2 from "node:http2"
+import type * as Net from "node:net"
 
 /**
  * One listening port for HTTP/1.1 and cleartext HTTP/2 with prior knowledge

@@ -16,7 +16,13 @@ export interface Backend {
 
 const script = fileURLToPath(new URL("./backend.py", import.meta.url))
 
-export const request = (url: string, init: RequestInit = {}) =>
+export interface Response {
+  readonly status: number
+  readonly headers: Headers
+  readonly json: any
+}
+
+export const request = (url: string, init: RequestInit = {}): Effect.Effect<Response> =>
   Effect.promise(async () => {
     const res = await fetch(url, init)
     const text = await res.text()

@@ -1,12 +1,12 @@
 import { TestClient } from "@sluice/http/testing"
-import { Effect } from "effect"
+import { Effect, type Scope } from "effect"
 import { type Config, defaults } from "../../src/Config.ts"
 import * as Gateway from "../../src/Gateway.ts"
 
 export const secret = "test-secret-0123456789"
 
 /** The gateway in this process, on a free port, for the test's scope. */
-export const startGateway = (overrides: Partial<Config> = {}) =>
+export const startGateway = (overrides: Partial<Config> = {}): Effect.Effect<Gateway.Started, never, Scope.Scope> =>
   Gateway.start({ ...defaults, port: 0, secret, heartbeatMs: false, ...overrides }).pipe(Effect.orDie)
 
 /** The events of a client, without the `retry:` hints. */

@@ -125,7 +125,9 @@ class MemoryFeed implements Feed.Service {
     return bytes
   }
 
-  publish = (events: ReadonlyArray<Feed.PublishInput>): Effect.Effect<ReadonlyArray<Feed.Published>, Feed.PublishError> =>
+  publish = (
+    events: ReadonlyArray<Feed.PublishInput>
+  ): Effect.Effect<ReadonlyArray<Feed.Published>, Feed.PublishError> =>
     Effect.suspend(() => {
       // Everything is checked before anything is recorded: all or nothing.
       // Sequence numbers are taken only once all are valid (this runs in
@@ -278,8 +280,7 @@ class MemoryFeed implements Feed.Service {
     options: Feed.SubscribeOptions
   ): Effect.Effect<Feed.Subscription, SseEvent.InvalidEventError, Scope.Scope> => {
     const { lastEventId, onEnd, policy = "disconnect", preamble, topics, ...connectionOptions } = options
-    const feed = this
-    return Effect.gen(function*() {
+    return Effect.gen({ self: this }, function*() {
       const opening: Array<Uint8Array> = []
       for (const frame of preamble ?? []) {
         const bytes = SseEncoder.encodeResult(frame)
@@ -296,16 +297,16 @@ class MemoryFeed implements Feed.Service {
         // replay is fixed and the subscriber registered in one step, so every
         // event is either replayed or offered live, never both or neither.
         preamble: (handle) => {
-          const found = feed.lookup(lastEventId, topicSet)
+          const found = this.lookup(lastEventId, topicSet)
           replay = found.replay
-          sub = { conn: handle, topics: topicSet, policy, live: false, lastSeq: feed.log.lastSeq, burst: undefined }
-          feed.add(sub)
+          sub = { conn: handle, topics: topicSet, policy, live: false, lastSeq: this.log.lastSeq, burst: undefined }
+          this.add(sub)
           return found.frames.length === 0 ? opening : [...opening, ...found.frames]
         },
         // Events published before a close are written before its close frames.
-        beforeClose: feed.flush,
+        beforeClose: this.flush,
         onEnd: (outcome) => {
-          if (sub !== undefined) feed.remove(sub)
+          if (sub !== undefined) this.remove(sub)
           onEnd?.(outcome)
         }
       })

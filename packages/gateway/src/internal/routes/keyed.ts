@@ -126,7 +126,11 @@ const streamRoute = (config: Config, pattern: string) => {
         }
         const first: Array<SseEvent.Event> = []
         for (const e of answer.events) {
-          const checked = checkedEvent({ event: e.event, data: e.data, id: e.id }, "connect answer", config.maxEventBytes)
+          const checked = checkedEvent(
+            { event: e.event, data: e.data, id: e.id },
+            "connect answer",
+            config.maxEventBytes
+          )
           if (isRefusal(checked)) return yield* refuse(route, "callback_bad_answer", 502, checked.detail)
           first.push(checked)
         }

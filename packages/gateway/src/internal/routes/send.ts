@@ -67,7 +67,9 @@ export const checkSecret = (request: HttpServerRequest, secret: string | undefin
     })
   }
   if (!sameSecret(presented, secret)) {
-    return refusal("wrong_secret", 401, "the bearer token is not this gateway's secret", { "www-authenticate": "Bearer" })
+    return refusal("wrong_secret", 401, "the bearer token is not this gateway's secret", {
+      "www-authenticate": "Bearer"
+    })
   }
   return undefined
 }
@@ -85,7 +87,11 @@ const parseItem = (u: unknown, where: string, maxEventBytes: number): Item | Ref
     return refusal("invalid_shape", 400, `${where}: give exactly one of "token" and "key"`)
   }
   if ((token ?? key) === "" || (key !== undefined && key.length > 1024)) {
-    return refusal("invalid_field", 400, `${where}: a token or key is a non-empty string (keys: at most 1024 characters)`)
+    return refusal(
+      "invalid_field",
+      400,
+      `${where}: a token or key is a non-empty string (keys: at most 1024 characters)`
+    )
   }
   if (o["close"] !== undefined && typeof o["close"] !== "boolean") {
     return refusal("invalid_field", 400, `${where}: close must be true or false`)
@@ -111,7 +117,9 @@ const parseItem = (u: unknown, where: string, maxEventBytes: number): Item | Ref
     if (isRefusal(checked)) return checked
     event = checked
   }
-  if (event === undefined && !close) return refusal("invalid_shape", 400, `${where}: nothing to do (no event, no close)`)
+  if (event === undefined && !close) {
+    return refusal("invalid_shape", 400, `${where}: nothing to do (no event, no close)`)
+  }
   return {
     target: token !== undefined ? { _tag: "Token", token } : { _tag: "Key", key: key! },
     event,

@@ -21,7 +21,10 @@ export const streamOptions = <P = undefined, RA = never>(
   lifecycle: {
     open: config.openEvent === false
       ? false
-      : { event: config.openEvent, data: ({ correlationId }) => ({ status: "connected", correlation_id: correlationId }) },
+      : {
+        event: config.openEvent,
+        data: ({ correlationId }) => ({ status: "connected", correlation_id: correlationId })
+      },
     close: config.closeEvent === false
       ? false
       : { event: config.closeEvent, data: ({ correlationId, reason }) => ({ reason, correlation_id: correlationId }) }

@@ -254,5 +254,4 @@ export const layer = (
   never,
   never,
   HttpRouter.HttpRouter | HttpRouter.Request<"Requires", SseServer.SseServer | Feed.Feed>
-> =>
-  Layer.mergeAll(publishRoute(config, verifier), subscribeRoute(config, verifier))
+> => Layer.mergeAll(publishRoute(config, verifier), subscribeRoute(config, verifier))
