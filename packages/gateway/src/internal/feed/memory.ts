@@ -175,12 +175,15 @@ class MemoryFeed implements Feed.Service {
     }
     if (this.dirty.length > 0 && !this.flushScheduled) {
       this.flushScheduled = true
-      queueMicrotask(this.flush)
+      setImmediate(this.flush)
     }
   }
 
-  // At the end of the synchronous run that published a burst: one offer per
-  // subscriber, its slow-client policy applied to what does not fit.
+  // After the I/O callbacks of this turn of the event loop (setImmediate,
+  // not a microtask): publishes of every request that arrived together are
+  // handed to each subscriber in one offer, so one write per subscriber
+  // carries them all instead of one write per request. The subscriber's
+  // slow-client policy applies to what does not fit.
   flush = () => {
     this.flushScheduled = false
     const dirty = this.dirty

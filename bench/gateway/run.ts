@@ -1,0 +1,279 @@
+/**
+ * Gateway benchmark: publish throughput over HTTP, fan-out to subscribers
+ * against sluice's in-process `Hub`, and publish-to-receive latency, in one
+ * run.
+ *
+ *   node_modules/.bin/node --conditions=@sluice/source bench/gateway/run.ts [--quick] [--seconds=3] [--clients=1000]
+ *
+ * The gateway (`sluice-gateway`, default options but the limits) and the
+ * baseline (`hubServer.ts`) run as child processes, pinned to core 0 when
+ * `taskset` exists; this runner (load and subscribers) to core 1.
+ *
+ * Scenarios:
+ * - publish: `POST /internal/send` (to a key with a live client) and
+ *   `POST /publish`, one event per request and batched (50 per request),
+ *   with 0 and with `clients` subscribers on the topic; 16 keep-alive
+ *   connections in closed loop for `seconds`; requests/s and events/s.
+ * - fan-out: `clients` subscribers; the publisher sends a batch of 100
+ *   events (gateway: one `POST /publish`; hub: one `POST /burst`, published
+ *   in-process) and waits until every subscriber has it; deliveries/s.
+ * - latency: `clients` subscribers; 100 single-event publishes per second;
+ *   the time from sending the publish to each subscriber's receipt; p50/p99.
+ *
+ * Results are printed as a table and written to bench/results/gateway.json.
+ * Figures move with the machine; compare the ratios of one run.
+ */
+import { spawn, spawnSync } from "node:child_process"
+import { mkdirSync, writeFileSync } from "node:fs"
+import * as Http from "node:http"
+import { fileURLToPath } from "node:url"
+
+const args = process.argv.slice(2)
+const option = (name: string) => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3)
+const quick = args.includes("--quick")
+const seconds = Number(option("seconds") ?? (quick ? 1.5 : 3))
+const clients = Number(option("clients") ?? 1000)
+const root = fileURLToPath(new URL("../../", import.meta.url))
+const secret = "bench-secret"
+const hasTaskset = spawnSync("taskset", ["-V"]).status === 0
+if (hasTaskset) spawnSync("taskset", ["-cp", "1", String(process.pid)])
+
+const agent = new Http.Agent({ keepAlive: true, maxSockets: 64 })
+
+// --- processes -------------------------------------------------------------
+
+interface Child {
+  readonly port: number
+  readonly stop: () => Promise<void>
+}
+
+const startChild = (script: string, extra: ReadonlyArray<string>, portPattern: RegExp): Promise<Child> =>
+  new Promise((resolve, reject) => {
+    const node = `${root}node_modules/node/bin/node`
+    const command = [node, "--conditions=@sluice/source", "--disable-warning=ExperimentalWarning", script, ...extra]
+    const child = hasTaskset
+      ? spawn("taskset", ["-c", "0", ...command], { cwd: root, stdio: ["ignore", "pipe", "inherit"] })
+      : spawn(command[0]!, command.slice(1), { cwd: root, stdio: ["ignore", "pipe", "inherit"] })
+    let out = ""
+    child.stdout!.on("data", (c: Buffer) => {
+      out += c.toString()
+      const m = portPattern.exec(out)
+      if (m !== null) {
+        resolve({
+          port: Number(m[1]),
+          stop: () =>
+            new Promise((done) => {
+              child.once("exit", () => done())
+              child.kill("SIGTERM")
+            })
+        })
+      }
+    })
+    child.once("exit", (code) => reject(new Error(`${script} exited (${code}): ${out}`)))
+  })
+
+// --- HTTP load -------------------------------------------------------------
+
+const post = (port: number, path: string, body: string, headers: Record<string, string> = {}): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const req = Http.request({
+      host: "127.0.0.1",
+      port,
+      path,
+      method: "POST",
+      agent,
+      headers: {
+        "content-type": "application/json",
+        authorization: `Bearer ${secret}`,
+        "content-length": Buffer.byteLength(body),
+        ...headers
+      }
+    }, (res) => {
+      res.resume()
+      res.on("end", () => resolve(res.statusCode ?? 0))
+    })
+    req.on("error", reject)
+    req.end(body)
+  })
+
+/** Closed-loop load: `connections` loops of requests for `seconds`; requests/s. */
+const load = async (connections: number, request: () => Promise<number>) => {
+  const deadline = performance.now() + seconds * 1000
+  let done = 0
+  let failed = 0
+  await Promise.all(Array.from({ length: connections }, async () => {
+    while (performance.now() < deadline) {
+      const status = await request()
+      if (status >= 200 && status < 300) done++
+      else failed++
+    }
+  }))
+  if (failed > 0) console.error(`  (${failed} requests failed)`)
+  return done / seconds
+}
+
+// --- subscribers -----------------------------------------------------------
+
+interface Subscribers {
+  /** Events received by all subscribers together. */
+  readonly received: () => number
+  readonly latencies: Array<number>
+  readonly waitFor: (total: number) => Promise<void>
+  readonly close: () => void
+}
+
+const subscribe = async (port: number, path: string, n: number, measure: boolean): Promise<Subscribers> => {
+  let received = 0
+  const latencies: Array<number> = []
+  const waiters: Array<{ total: number; resolve: () => void }> = []
+  const check = () => {
+    for (let i = waiters.length - 1; i >= 0; i--) {
+      if (received >= waiters[i]!.total) waiters.splice(i, 1)[0]!.resolve()
+    }
+  }
+  const requests: Array<Http.ClientRequest> = []
+  const agentless = { agent: false as const }
+  await Promise.all(Array.from({ length: n }, () =>
+    new Promise<void>((resolve, reject) => {
+      const req = Http.get({ host: "127.0.0.1", port, path, ...agentless }, (res) => {
+        let tail = ""
+        res.on("data", (chunk: Buffer) => {
+          const now = performance.timeOrigin + performance.now()
+          const text = tail + chunk.toString("latin1")
+          let at = text.indexOf("data: t=")
+          while (at !== -1) {
+            const end = text.indexOf("\n", at)
+            if (end === -1) break
+            received++
+            if (measure) latencies.push(now - Number(text.slice(at + 8, end)))
+            at = text.indexOf("data: t=", end)
+          }
+          tail = at === -1 ? text.slice(-16) : text.slice(at)
+          check()
+        })
+        resolve()
+      })
+      req.on("error", reject)
+      requests.push(req)
+    })))
+  return {
+    received: () => received,
+    latencies,
+    waitFor: (total) => new Promise((resolve) => {
+      waiters.push({ total, resolve })
+      check()
+    }),
+    close: () => {
+      for (const r of requests) r.destroy()
+    }
+  }
+}
+
+const quantile = (xs: Array<number>, q: number) => {
+  if (xs.length === 0) return Number.NaN
+  const sorted = [...xs].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!
+}
+
+// --- scenarios -------------------------------------------------------------
+
+const sendBody = (n: number) => {
+  const item = { key: "bench-key", event: { event: "bench", data: "t=0" } }
+  return JSON.stringify(n === 1 ? item : Array.from({ length: n }, () => item))
+}
+const publishBody = (n: number, t = 0) => {
+  const item = { topic: "bench", data: `t=${t}`, type: "bench" }
+  return JSON.stringify(n === 1 ? item : Array.from({ length: n }, () => item))
+}
+
+const main = async () => {
+  const gateway = await startChild("packages/gateway/src/main.ts", [
+    "--port=0",
+    `--secret=${secret}`,
+    "--max-connections=100000",
+    "--max-connections-per-client=100000",
+    "--capacity=1024",
+    "--heartbeat=off"
+  ], /"port":(\d+)/)
+  const hub = await startChild("bench/gateway/hubServer.ts", [], /port (\d+)/)
+  const results: Record<string, number> = {}
+  const row = (name: string, value: number, unit: string) => {
+    results[name] = value
+    console.log(`${name.padEnd(48)} ${value.toFixed(value < 100 ? 2 : 0).padStart(12)} ${unit}`)
+  }
+  try {
+    console.log(`gateway benchmark: ${seconds} s per load, ${clients} subscribers, taskset: ${hasTaskset}`)
+    // publish throughput
+    const keyClient = await subscribe(gateway.port, "/sse/bench-key", 1, false)
+    for (const batch of [1, 50]) {
+      const rps = await load(16, () => post(gateway.port, "/internal/send", sendBody(batch)))
+      row(`/internal/send batch=${batch} (1 client) req/s`, rps, "req/s")
+      if (batch > 1) row(`/internal/send batch=${batch} events/s`, rps * batch, "ev/s")
+    }
+    keyClient.close()
+    for (const subs of [0, clients]) {
+      const s = subs > 0 ? await subscribe(gateway.port, "/subscribe?topic=bench", subs, false) : undefined
+      for (const batch of [1, 50]) {
+        const rps = await load(16, () => post(gateway.port, "/publish", publishBody(batch)))
+        row(`/publish batch=${batch} subscribers=${subs} req/s`, rps, "req/s")
+        if (batch > 1) row(`/publish batch=${batch} subscribers=${subs} events/s`, rps * batch, "ev/s")
+      }
+      s?.close()
+    }
+    // fan-out, closed loop
+    const fanout = async (port: number, path: string, burst: () => Promise<number>) => {
+      const s = await subscribe(port, path, clients, false)
+      const batch = 100
+      const deadline = performance.now() + seconds * 1000
+      const start = performance.now()
+      let target = 0
+      while (performance.now() < deadline) {
+        target += batch * clients
+        await burst()
+        await s.waitFor(target)
+      }
+      const rate = s.received() / ((performance.now() - start) / 1000)
+      s.close()
+      return rate
+    }
+    const viaGateway = await fanout(gateway.port, "/subscribe?topic=bench", () => post(gateway.port, "/publish", publishBody(100)))
+    const viaHub = await fanout(hub.port, "/subscribe", () => post(hub.port, "/burst?n=100", ""))
+    row(`fan-out gateway (${clients} subscribers) deliveries/s`, viaGateway, "del/s")
+    row(`fan-out in-process hub (${clients} subscribers) deliveries/s`, viaHub, "del/s")
+    row("fan-out ratio gateway / hub", viaGateway / viaHub, "x")
+    // latency, paced
+    const paced = async (port: number, path: string, send: (t: number) => Promise<number>) => {
+      const s = await subscribe(port, path, clients, true)
+      const count = Math.round(100 * seconds)
+      for (let i = 0; i < count; i++) {
+        const next = performance.now() + 10
+        await send(performance.timeOrigin + performance.now())
+        const wait = next - performance.now()
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait))
+      }
+      await s.waitFor(count * clients)
+      s.close()
+      return { p50: quantile(s.latencies, 0.5), p99: quantile(s.latencies, 0.99) }
+    }
+    const gLat = await paced(gateway.port, "/subscribe?topic=bench", (t) => post(gateway.port, "/publish", publishBody(1, t)))
+    const hLat = await paced(hub.port, "/subscribe", (t) => post(hub.port, `/burst?n=1&t=${t}`, ""))
+    row(`publish-to-receive p50 gateway (${clients} subscribers)`, gLat.p50, "ms")
+    row(`publish-to-receive p99 gateway (${clients} subscribers)`, gLat.p99, "ms")
+    row(`publish-to-receive p50 in-process hub`, hLat.p50, "ms")
+    row(`publish-to-receive p99 in-process hub`, hLat.p99, "ms")
+  } finally {
+    await gateway.stop()
+    await hub.stop()
+    agent.destroy()
+  }
+  mkdirSync(`${root}bench/results`, { recursive: true })
+  writeFileSync(
+    `${root}bench/results/gateway.json`,
+    JSON.stringify({ at: new Date().toISOString(), node: process.version, seconds, clients, results }, null, 2) + "\n"
+  )
+}
+
+main().then(() => process.exit(0), (e) => {
+  console.error(e)
+  process.exit(1)
+})
