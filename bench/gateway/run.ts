@@ -159,10 +159,11 @@ const subscribe = async (port: number, path: string, n: number, measure: boolean
   return {
     received: () => received,
     latencies,
-    waitFor: (total) => new Promise((resolve) => {
-      waiters.push({ total, resolve })
-      check()
-    }),
+    waitFor: (total) =>
+      new Promise((resolve) => {
+        waiters.push({ total, resolve })
+        check()
+      }),
     close: () => {
       for (const r of requests) r.destroy()
     }
@@ -236,7 +237,11 @@ const main = async () => {
       s.close()
       return rate
     }
-    const viaGateway = await fanout(gateway.port, "/subscribe?topic=bench", () => post(gateway.port, "/publish", publishBody(100)))
+    const viaGateway = await fanout(
+      gateway.port,
+      "/subscribe?topic=bench",
+      () => post(gateway.port, "/publish", publishBody(100))
+    )
     const viaHub = await fanout(hub.port, "/subscribe", () => post(hub.port, "/burst?n=100", ""))
     row(`fan-out gateway (${clients} subscribers) deliveries/s`, viaGateway, "del/s")
     row(`fan-out in-process hub (${clients} subscribers) deliveries/s`, viaHub, "del/s")
@@ -255,7 +260,11 @@ const main = async () => {
       s.close()
       return { p50: quantile(s.latencies, 0.5), p99: quantile(s.latencies, 0.99) }
     }
-    const gLat = await paced(gateway.port, "/subscribe?topic=bench", (t) => post(gateway.port, "/publish", publishBody(1, t)))
+    const gLat = await paced(
+      gateway.port,
+      "/subscribe?topic=bench",
+      (t) => post(gateway.port, "/publish", publishBody(1, t))
+    )
     const hLat = await paced(hub.port, "/subscribe", (t) => post(hub.port, `/burst?n=1&t=${t}`, ""))
     row(`publish-to-receive p50 gateway (${clients} subscribers)`, gLat.p50, "ms")
     row(`publish-to-receive p99 gateway (${clients} subscribers)`, gLat.p99, "ms")
