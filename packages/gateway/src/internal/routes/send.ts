@@ -24,7 +24,7 @@ import { answer, isRefusal, problem, type Refusal, refusal, title } from "../pro
  * and touches no stream). A single item is answered with its own status:
  * 200 `{ "result": "delivered" | "pending" | "dropped" | "closed" | "not_connected" }`,
  * 404 (token unknown or closed), 409 (key already closed by a terminal
- * event), 503 (too many keys). An array is answered 200
+ * event), 503 (too many keys, or the waiting events' memory budget is spent). An array is answered 200
  * `{ "results": [{ "status", "result"? , "detail"? }] }`, one per item.
  *
  * @internal
@@ -141,6 +141,8 @@ const failed = (e: Registry.SendError | Keyed.UnknownTokenError): Outcome => {
       return { status: 429, reason: "outbox_full", detail: e.message }
     case "TooManyKeysError":
       return { status: 503, reason: "too_many_keys", detail: e.message }
+    case "PendingBudgetError":
+      return { status: 503, reason: "pending_budget", detail: e.message }
     case "InvalidEventError":
       return { status: 400, reason: "invalid_event", detail: e.message }
   }
