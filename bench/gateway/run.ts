@@ -172,7 +172,7 @@ const subscribe = async (port: number, path: string, n: number, measure: boolean
 
 const quantile = (xs: Array<number>, q: number) => {
   if (xs.length === 0) return Number.NaN
-  const sorted = [...xs].sort((a, b) => a - b)
+  const sorted = xs.toSorted((a, b) => a - b)
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!
 }
 
