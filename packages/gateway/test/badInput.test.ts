@@ -145,6 +145,16 @@ describe("bad input on /internal/send", () => {
     }))
 })
 
+describe("unknown paths", () => {
+  it.live("get a problem-details 404; the routes still answer", () =>
+    Effect.gen(function*() {
+      const { port } = yield* startGateway()
+      expectProblem(yield* request(`http://127.0.0.1:${port}/nope?x=1`), 404, /GET \/nope$/)
+      expectProblem(yield* post(port, "/subscribe", "{}"), 404, /POST \/subscribe/)
+      expect((yield* request(`http://127.0.0.1:${port}/health`)).json).toMatchObject({ status: "ok" })
+    }))
+})
+
 describe("bad input on /publish", () => {
   it.live("each bad request gets its 4xx and no subscriber sees anything", () =>
     Effect.gen(function*() {

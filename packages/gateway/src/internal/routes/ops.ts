@@ -1,15 +1,18 @@
 import { SseServer } from "@sluice/http"
 import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"
+import { HttpServerRequest } from "effect/http/HttpServerRequest"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Layer from "effect/Layer"
 import { PrometheusMetrics } from "effect/observability"
 import * as Feed from "../../Feed.ts"
 import * as Keyed from "../../Keyed.ts"
+import { refuse } from "../problem.ts"
 
 /**
  * `GET /health` (200 while serving, 503 once shutting down, so a load
- * balancer stops sending clients) and `GET /metrics` (Prometheus).
+ * balancer stops sending clients), `GET /metrics` (Prometheus), and a
+ * problem-details 404 for every other path.
  *
  * @internal
  */
@@ -32,5 +35,14 @@ export const layer = Layer.mergeAll(
       }, { status: stopping ? 503 : 200, headers: { "cache-control": "no-store" } })
     })
   ),
-  PrometheusMetrics.layerHttp({ path: "/metrics" })
+  PrometheusMetrics.layerHttp({ path: "/metrics" }),
+  // Anything else: a problem-details 404 (static routes win over this one).
+  HttpRouter.add(
+    "*",
+    "/*",
+    Effect.flatMap(
+      HttpServerRequest,
+      (request) => refuse("none", "no_route", 404, `no route for ${request.method} ${request.url.split("?")[0]}`)
+    )
+  )
 )
