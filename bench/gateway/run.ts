@@ -7,7 +7,8 @@
  *
  * The gateway (`sluice-gateway`, default options but the limits) and the
  * baseline (`hubServer.ts`) run as child processes, pinned to core 0 when
- * `taskset` exists; this runner (load and subscribers) to core 1.
+ * `taskset` exists; this runner (the publishers) and the subscribers
+ * (`subscribers.ts`, a process of its own) to core 1.
  *
  * Scenarios:
  * - publish: `POST /internal/send` (to a key with a live client) and
@@ -112,60 +113,42 @@ const load = async (connections: number, request: () => Promise<number>) => {
   return done / seconds
 }
 
-// --- subscribers -----------------------------------------------------------
+// --- subscribers (in their own process: see subscribers.ts) ---------------
 
 interface Subscribers {
-  /** Events received by all subscribers together. */
-  readonly received: () => number
-  readonly latencies: Array<number>
+  readonly received: () => Promise<number>
+  readonly latencies: () => Promise<Array<number>>
   readonly waitFor: (total: number) => Promise<void>
-  readonly close: () => void
+  readonly close: () => Promise<void>
 }
 
+const farm = (() => {
+  const node = `${root}node_modules/node/bin/node`
+  const child = spawn(node, ["--disable-warning=ExperimentalWarning", `${root}bench/gateway/subscribers.ts`], {
+    stdio: ["ignore", "inherit", "inherit", "ipc"]
+  })
+  if (hasTaskset) spawnSync("taskset", ["-cp", "1", String(child.pid)])
+  // Replies come in the order of the requests.
+  const pending: Array<(m: any) => void> = []
+  child.on("message", (m) => pending.shift()?.(m))
+  const ask = (message: unknown) =>
+    new Promise<any>((resolve) => {
+      pending.push(resolve)
+      child.send(message as object)
+    })
+  return { ask, stop: () => child.kill() }
+})()
+
 const subscribe = async (port: number, path: string, n: number, measure: boolean): Promise<Subscribers> => {
-  let received = 0
-  const latencies: Array<number> = []
-  const waiters: Array<{ total: number; resolve: () => void }> = []
-  const check = () => {
-    for (let i = waiters.length - 1; i >= 0; i--) {
-      if (received >= waiters[i]!.total) waiters.splice(i, 1)[0]!.resolve()
-    }
-  }
-  const requests: Array<Http.ClientRequest> = []
-  const agentless = { agent: false as const }
-  await Promise.all(Array.from({ length: n }, () =>
-    new Promise<void>((resolve, reject) => {
-      const req = Http.get({ host: "127.0.0.1", port, path, ...agentless }, (res) => {
-        let tail = ""
-        res.on("data", (chunk: Buffer) => {
-          const now = performance.timeOrigin + performance.now()
-          const text = tail + chunk.toString("latin1")
-          let at = text.indexOf("data: t=")
-          while (at !== -1) {
-            const end = text.indexOf("\n", at)
-            if (end === -1) break
-            received++
-            if (measure) latencies.push(now - Number(text.slice(at + 8, end)))
-            at = text.indexOf("data: t=", end)
-          }
-          tail = at === -1 ? text.slice(-16) : text.slice(at)
-          check()
-        })
-        resolve()
-      })
-      req.on("error", reject)
-      requests.push(req)
-    })))
+  await farm.ask({ open: { port, path, n, measure } })
   return {
-    received: () => received,
-    latencies,
-    waitFor: (total) =>
-      new Promise((resolve) => {
-        waiters.push({ total, resolve })
-        check()
-      }),
-    close: () => {
-      for (const r of requests) r.destroy()
+    received: async () => (await farm.ask({ stats: true })).received,
+    latencies: async () => (await farm.ask({ stats: true })).latencies,
+    waitFor: async (total) => {
+      await farm.ask({ waitFor: total })
+    },
+    close: async () => {
+      await farm.ask({ close: true })
     }
   }
 }
@@ -211,7 +194,7 @@ const main = async () => {
       row(`/internal/send batch=${batch} (1 client) req/s`, rps, "req/s")
       if (batch > 1) row(`/internal/send batch=${batch} events/s`, rps * batch, "ev/s")
     }
-    keyClient.close()
+    await keyClient.close()
     for (const subs of [0, clients]) {
       const s = subs > 0 ? await subscribe(gateway.port, "/subscribe?topic=bench", subs, false) : undefined
       for (const batch of [1, 50]) {
@@ -219,7 +202,7 @@ const main = async () => {
         row(`/publish batch=${batch} subscribers=${subs} req/s`, rps, "req/s")
         if (batch > 1) row(`/publish batch=${batch} subscribers=${subs} events/s`, rps * batch, "ev/s")
       }
-      s?.close()
+      await s?.close()
     }
     // fan-out, closed loop
     const fanout = async (port: number, path: string, burst: () => Promise<number>) => {
@@ -233,8 +216,8 @@ const main = async () => {
         await burst()
         await s.waitFor(target)
       }
-      const rate = s.received() / ((performance.now() - start) / 1000)
-      s.close()
+      const rate = (await s.received()) / ((performance.now() - start) / 1000)
+      await s.close()
       return rate
     }
     const viaGateway = await fanout(
@@ -257,8 +240,9 @@ const main = async () => {
         if (wait > 0) await new Promise((r) => setTimeout(r, wait))
       }
       await s.waitFor(count * clients)
-      s.close()
-      return { p50: quantile(s.latencies, 0.5), p99: quantile(s.latencies, 0.99) }
+      const latencies = await s.latencies()
+      await s.close()
+      return { p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99) }
     }
     const gLat = await paced(
       gateway.port,
@@ -273,6 +257,7 @@ const main = async () => {
   } finally {
     await gateway.stop()
     await hub.stop()
+    farm.stop()
     agent.destroy()
   }
   mkdirSync(`${root}bench/results`, { recursive: true })
