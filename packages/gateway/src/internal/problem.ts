@@ -52,9 +52,9 @@ export const refuse = (
   detail: string,
   headers: Record<string, string> = {}
 ): Effect.Effect<HttpServerResponse.HttpServerResponse> =>
-  Effect.andThen(
-    Metric.update(Metric.withAttributes(refusals, { route, reason }), 1),
-    Effect.succeed(problem(status, detail, headers))
+  Metric.update(Metric.withAttributes(refusals, { route, reason }), 1).pipe(
+    Effect.andThen(Effect.logDebug("refused").pipe(Effect.annotateLogs({ route, reason, status, detail }))),
+    Effect.as(problem(status, detail, headers))
   )
 
 /** A refused request, carried as a value until it is answered. @internal */
