@@ -41,7 +41,9 @@ const program = Effect.gen(function*() {
   )
   const app = HttpRouter.serve(routes, { disableListenLog: true, disableLogger: true }).pipe(
     SseServer.withGracefulShutdown,
-    Layer.provide(SseServer.layer({ maxConnections: 100_000, maxConnectionsPerClient: 100_000 })),
+    // Admission by count only, as the gateway in the benchmark: a loaded
+    // machine must not turn subscribers away mid-measure.
+    Layer.provide(SseServer.layer({ maxConnections: 100_000, maxConnectionsPerClient: 100_000, load: false })),
     Layer.provideMerge(NodeHttpServer.layer(createServer, { port: 0, host: "127.0.0.1" }))
   )
   const context = yield* Layer.build(app)

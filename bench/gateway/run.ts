@@ -34,6 +34,9 @@ const option = (name: string) => args.find((a) => a.startsWith(`--${name}=`))?.s
 const quick = args.includes("--quick")
 const seconds = Number(option("seconds") ?? (quick ? 1.5 : 3))
 const clients = Number(option("clients") ?? 1000)
+/** `--only=publish,fanout,latency`: a subset of the scenarios. */
+const only = option("only")?.split(",")
+const runs = (scenario: string) => only === undefined || only.includes(scenario)
 const root = fileURLToPath(new URL("../../", import.meta.url))
 const secret = "bench-secret"
 const hasTaskset = spawnSync("taskset", ["-V"]).status === 0
@@ -140,12 +143,21 @@ const farm = (() => {
 })()
 
 const subscribe = async (port: number, path: string, n: number, measure: boolean): Promise<Subscribers> => {
-  await farm.ask({ open: { port, path, n, measure } })
+  const { accepted } = await farm.ask({ open: { port, path, n, measure } })
+  if (accepted !== n) throw new Error(`${n - accepted} of ${n} subscribers were refused`)
   return {
     received: async () => (await farm.ask({ stats: true })).received,
     latencies: async () => (await farm.ask({ stats: true })).latencies,
     waitFor: async (total) => {
-      await farm.ask({ waitFor: total })
+      const answer = await farm.ask({ waitFor: total })
+      if (answer.timedOut) {
+        const { subscribers } = await farm.ask({ stats: true })
+        console.error(
+          `  (only ${answer.reached} of ${total} deliveries arrived within 30 s; per subscriber ${
+            JSON.stringify(subscribers)
+          })`
+        )
+      }
     },
     close: async () => {
       await farm.ask({ close: true })
@@ -177,7 +189,8 @@ const main = async () => {
     "--max-connections=100000",
     "--max-connections-per-client=100000",
     "--capacity=1024",
-    "--heartbeat=off"
+    "--heartbeat=off",
+    "--max-event-loop-delay=off"
   ], /"port":(\d+)/)
   const hub = await startChild("bench/gateway/hubServer.ts", [], /port (\d+)/)
   const results: Record<string, number> = {}
@@ -188,72 +201,9 @@ const main = async () => {
   try {
     console.log(`gateway benchmark: ${seconds} s per load, ${clients} subscribers, taskset: ${hasTaskset}`)
     // publish throughput
-    const keyClient = await subscribe(gateway.port, "/sse/bench-key", 1, false)
-    for (const batch of [1, 50]) {
-      const rps = await load(16, () => post(gateway.port, "/internal/send", sendBody(batch)))
-      row(`/internal/send batch=${batch} (1 client) req/s`, rps, "req/s")
-      if (batch > 1) row(`/internal/send batch=${batch} events/s`, rps * batch, "ev/s")
-    }
-    await keyClient.close()
-    for (const subs of [0, clients]) {
-      const s = subs > 0 ? await subscribe(gateway.port, "/subscribe?topic=bench", subs, false) : undefined
-      for (const batch of [1, 50]) {
-        const rps = await load(16, () => post(gateway.port, "/publish", publishBody(batch)))
-        row(`/publish batch=${batch} subscribers=${subs} req/s`, rps, "req/s")
-        if (batch > 1) row(`/publish batch=${batch} subscribers=${subs} events/s`, rps * batch, "ev/s")
-      }
-      await s?.close()
-    }
-    // fan-out, closed loop
-    const fanout = async (port: number, path: string, burst: () => Promise<number>) => {
-      const s = await subscribe(port, path, clients, false)
-      const batch = 100
-      const deadline = performance.now() + seconds * 1000
-      const start = performance.now()
-      let target = 0
-      while (performance.now() < deadline) {
-        target += batch * clients
-        await burst()
-        await s.waitFor(target)
-      }
-      const rate = (await s.received()) / ((performance.now() - start) / 1000)
-      await s.close()
-      return rate
-    }
-    const viaGateway = await fanout(
-      gateway.port,
-      "/subscribe?topic=bench",
-      () => post(gateway.port, "/publish", publishBody(100))
-    )
-    const viaHub = await fanout(hub.port, "/subscribe", () => post(hub.port, "/burst?n=100", ""))
-    row(`fan-out gateway (${clients} subscribers) deliveries/s`, viaGateway, "del/s")
-    row(`fan-out in-process hub (${clients} subscribers) deliveries/s`, viaHub, "del/s")
-    row("fan-out ratio gateway / hub", viaGateway / viaHub, "x")
-    // latency, paced
-    const paced = async (port: number, path: string, send: (t: number) => Promise<number>) => {
-      const s = await subscribe(port, path, clients, true)
-      const count = Math.round(100 * seconds)
-      for (let i = 0; i < count; i++) {
-        const next = performance.now() + 10
-        await send(performance.timeOrigin + performance.now())
-        const wait = next - performance.now()
-        if (wait > 0) await new Promise((r) => setTimeout(r, wait))
-      }
-      await s.waitFor(count * clients)
-      const latencies = await s.latencies()
-      await s.close()
-      return { p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99) }
-    }
-    const gLat = await paced(
-      gateway.port,
-      "/subscribe?topic=bench",
-      (t) => post(gateway.port, "/publish", publishBody(1, t))
-    )
-    const hLat = await paced(hub.port, "/subscribe", (t) => post(hub.port, `/burst?n=1&t=${t}`, ""))
-    row(`publish-to-receive p50 gateway (${clients} subscribers)`, gLat.p50, "ms")
-    row(`publish-to-receive p99 gateway (${clients} subscribers)`, gLat.p99, "ms")
-    row(`publish-to-receive p50 in-process hub`, hLat.p50, "ms")
-    row(`publish-to-receive p99 in-process hub`, hLat.p99, "ms")
+    if (runs("publish")) await publishScenario(row, gateway)
+    if (runs("fanout")) await fanoutScenario(row, gateway, hub)
+    if (runs("latency")) await latencyScenario(row, gateway, hub)
   } finally {
     await gateway.stop()
     await hub.stop()
@@ -264,6 +214,96 @@ const main = async () => {
   writeFileSync(
     `${root}bench/results/gateway.json`,
     JSON.stringify({ at: new Date().toISOString(), node: process.version, seconds, clients, results }, null, 2) + "\n"
+  )
+}
+
+type Row = (name: string, value: number, unit: string) => void
+
+// Slow consumers the server disconnected (a counter of its /metrics).
+const slowConsumers = async (port: number, metric: string) => {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text().catch(() => "")
+  let total = 0
+  for (const m of text.matchAll(new RegExp(`^${metric}(?:\\{[^}]*\\})? (\\d+)`, "gm"))) total += Number(m[1])
+  return total
+}
+
+const publishScenario = async (row: Row, gateway: Child) => {
+  const keyClient = await subscribe(gateway.port, "/sse/bench-key", 1, false)
+  for (const batch of [1, 50]) {
+    const rps = await load(16, () => post(gateway.port, "/internal/send", sendBody(batch)))
+    row(`/internal/send batch=${batch} (1 client) req/s`, rps, "req/s")
+    if (batch > 1) row(`/internal/send batch=${batch} events/s`, rps * batch, "ev/s")
+  }
+  await keyClient.close()
+  for (const subs of [0, clients]) {
+    const s = subs > 0 ? await subscribe(gateway.port, "/subscribe?topic=bench", subs, false) : undefined
+    for (const batch of [1, 50]) {
+      const rps = await load(16, () => post(gateway.port, "/publish", publishBody(batch)))
+      row(`/publish batch=${batch} subscribers=${subs} req/s`, rps, "req/s")
+      if (batch > 1) row(`/publish batch=${batch} subscribers=${subs} events/s`, rps * batch, "ev/s")
+    }
+    await s?.close()
+  }
+}
+
+const fanoutScenario = async (row: Row, gateway: Child, hub: Child) => {
+  // fan-out, closed loop
+  const fanout = async (port: number, path: string, burst: () => Promise<number>) => {
+    const s = await subscribe(port, path, clients, false)
+    const batch = 100
+    const deadline = performance.now() + seconds * 1000
+    const start = performance.now()
+    let target = 0
+    while (performance.now() < deadline) {
+      target += batch * clients
+      await burst()
+      await s.waitFor(target)
+    }
+    const rate = (await s.received()) / ((performance.now() - start) / 1000)
+    await s.close()
+    return rate
+  }
+  const viaGateway = await fanout(
+    gateway.port,
+    "/subscribe?topic=bench",
+    () => post(gateway.port, "/publish", publishBody(100))
+  )
+  const viaHub = await fanout(hub.port, "/subscribe", () => post(hub.port, "/burst?n=100", ""))
+  row(`fan-out gateway (${clients} subscribers) deliveries/s`, viaGateway, "del/s")
+  row(`fan-out in-process hub (${clients} subscribers) deliveries/s`, viaHub, "del/s")
+  row("fan-out ratio gateway / hub", viaGateway / viaHub, "x")
+}
+
+const latencyScenario = async (row: Row, gateway: Child, hub: Child) => {
+  // latency, paced
+  const paced = async (port: number, path: string, send: (t: number) => Promise<number>) => {
+    const s = await subscribe(port, path, clients, true)
+    const count = Math.round(100 * seconds)
+    for (let i = 0; i < count; i++) {
+      const next = performance.now() + 10
+      await send(performance.timeOrigin + performance.now())
+      const wait = next - performance.now()
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait))
+    }
+    await s.waitFor(count * clients)
+    const latencies = await s.latencies()
+    await s.close()
+    return { p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99) }
+  }
+  const gLat = await paced(
+    gateway.port,
+    "/subscribe?topic=bench",
+    (t) => post(gateway.port, "/publish", publishBody(1, t))
+  )
+  const hLat = await paced(hub.port, "/subscribe", (t) => post(hub.port, `/burst?n=1&t=${t}`, ""))
+  row(`publish-to-receive p50 gateway (${clients} subscribers)`, gLat.p50, "ms")
+  row(`publish-to-receive p99 gateway (${clients} subscribers)`, gLat.p99, "ms")
+  row(`publish-to-receive p50 in-process hub`, hLat.p50, "ms")
+  row(`publish-to-receive p99 in-process hub`, hLat.p99, "ms")
+  row(
+    "slow consumers disconnected, gateway",
+    await slowConsumers(gateway.port, "sluice_gateway_slow_consumers_total"),
+    ""
   )
 }
 

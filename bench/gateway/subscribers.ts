@@ -3,8 +3,9 @@
  * reading a thousand streams never starves the runner's publishers (one
  * event loop cannot do both fairly). Driven over IPC by run.ts:
  *
- * - `{ open: { port, path, n, measure } }` → `{ opened: n }`
- * - `{ waitFor: total }` → `{ reached: received }` once `total` events arrived
+ * - `{ open: { port, path, n, measure } }` → `{ opened: n, accepted }` (accepted: status 200)
+ * - `{ waitFor: total, timeoutMs? }` → `{ reached: received }` once `total`
+ *   events arrived (or `timedOut: true` after `timeoutMs`, default 30 s)
  * - `{ stats: true }` → `{ received, latencies }` (latencies only when measuring)
  * - `{ close: true }` → `{ closed: true }`
  *
@@ -16,14 +17,16 @@ import * as Http from "node:http"
 let received = 0
 let latencies: Array<number> = []
 let requests: Array<Http.ClientRequest> = []
-let waiters: Array<{ total: number }> = []
+let perSubscriber: Array<{ n: number; ended: boolean }> = []
+let accepted = 0
+let waiters: Array<{ total: number; timer: ReturnType<typeof setTimeout> }> = []
 
 const send = (message: unknown) => process.send!(message)
 
 const check = () => {
   for (let i = waiters.length - 1; i >= 0; i--) {
     if (received >= waiters[i]!.total) {
-      waiters.splice(i, 1)
+      clearTimeout(waiters.splice(i, 1)[0]!.timer)
       send({ reached: received })
     }
   }
@@ -33,6 +36,10 @@ const open = (port: number, path: string, n: number, measure: boolean) =>
   Promise.all(Array.from({ length: n }, () =>
     new Promise<void>((resolve, reject) => {
       const req = Http.get({ host: "127.0.0.1", port, path, agent: false }, (res) => {
+        if (res.statusCode === 200) accepted++
+        const mine = { n: 0, ended: false }
+        perSubscriber.push(mine)
+        res.on("close", () => (mine.ended = true))
         let tail = ""
         res.on("data", (chunk: Buffer) => {
           const now = performance.timeOrigin + performance.now()
@@ -43,10 +50,13 @@ const open = (port: number, path: string, n: number, measure: boolean) =>
             end = text.indexOf("\n", at)
             if (end === -1) break
             received++
+            mine.n++
             if (measure) latencies.push(now - Number(text.slice(at + 8, end)))
             at = text.indexOf("data: t=", end)
           }
-          tail = at === -1 ? "" : text.slice(at)
+          // Keep what may be the start of a marker cut by the chunk boundary
+          // (it holds no whole marker, so nothing is counted twice).
+          tail = at === -1 ? text.slice(-7) : text.slice(at)
           check()
         })
         resolve()
@@ -59,15 +69,31 @@ process.on("message", (m: any) => {
   if (m.open !== undefined) {
     received = 0
     latencies = []
-    void open(m.open.port, m.open.path, m.open.n, m.open.measure).then(() => send({ opened: m.open.n }))
+    perSubscriber = []
+    accepted = 0
+    void open(m.open.port, m.open.path, m.open.n, m.open.measure).then(() => send({ opened: m.open.n, accepted }))
   } else if (m.waitFor !== undefined) {
-    waiters.push({ total: m.waitFor })
+    // Bounded: a subscriber that was cut off must not hang the run.
+    const waiter = {
+      total: m.waitFor,
+      timer: setTimeout(() => {
+        waiters = waiters.filter((w) => w !== waiter)
+        send({ reached: received, timedOut: true })
+      }, m.timeoutMs ?? 30_000)
+    }
+    waiters.push(waiter)
     check()
   } else if (m.stats) {
-    send({ received, latencies })
+    const counts = perSubscriber.map((p) => p.n).sort((a, b) => a - b)
+    send({
+      received,
+      latencies,
+      subscribers: { min: counts[0], max: counts.at(-1), ended: perSubscriber.filter((p) => p.ended).length }
+    })
   } else if (m.close) {
     for (const r of requests) r.destroy()
     requests = []
+    for (const w of waiters) clearTimeout(w.timer)
     waiters = []
     send({ closed: true })
   }

@@ -65,6 +65,7 @@ export interface Config {
   readonly heartbeatEvents: boolean
   readonly maxConnections: number
   readonly maxConnectionsPerClient: number
+  readonly maxEventLoopDelayMs: number | false
   readonly capacity: number
   readonly writeTimeoutMs: number | false
   readonly slowClient: SlowClientPolicy
@@ -368,6 +369,15 @@ export const options = {
     shown: "64",
     help: "Open streams per client address (beyond: 429 with Retry-After)",
     parse: int(1)
+  }),
+  maxEventLoopDelayMs: spec({
+    flag: "max-event-loop-delay",
+    env: "GATEWAY_MAX_EVENT_LOOP_DELAY",
+    default: 40 as number | false,
+    shown: "40ms",
+    help:
+      "Refuse new streams (503 with Retry-After) while the event loop lags more than this; off to admit by counts only",
+    parse: millisOrOff
   }),
   capacity: spec({
     flag: "capacity",

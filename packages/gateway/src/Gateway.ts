@@ -114,6 +114,7 @@ export const layer = (config: Config) =>
     Layer.provideMerge(SseServer.layer({
       maxConnections: config.maxConnections,
       maxConnectionsPerClient: config.maxConnectionsPerClient,
+      load: config.maxEventLoopDelayMs === false ? false : { maxEventLoopDelay: config.maxEventLoopDelayMs },
       shutdownTimeout: config.shutdownTimeoutMs
     })),
     // Released after the routes: the disconnect callbacks of the streams
