@@ -84,7 +84,7 @@ process.on("message", (m: any) => {
     waiters.push(waiter)
     check()
   } else if (m.stats) {
-    const counts = perSubscriber.map((p) => p.n).sort((a, b) => a - b)
+    const counts = perSubscriber.map((p) => p.n).toSorted((a, b) => a - b)
     send({
       received,
       latencies,
