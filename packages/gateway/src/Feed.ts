@@ -81,7 +81,7 @@ export interface Published {
  * @category models
  */
 export interface SubscribeOptions
-  extends Omit<Connection.Options, "producer" | "overflow" | "dropNotice" | "preamble" | "beforeClose">
+  extends Omit<Connection.Options, "producer" | "overflow" | "dropNotice" | "preamble">
 {
   readonly topics: ReadonlyArray<string>
   readonly lastEventId?: string | undefined

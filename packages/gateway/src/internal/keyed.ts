@@ -36,21 +36,17 @@ export const make = (options: Registry.Options = {}): Effect.Effect<Keyed.Servic
     const service: Keyed.Service = {
       connect: (key, token, connectOptions) =>
         Effect.gen(function*() {
-          const connection = yield* Registry.connect(registry, key, {
-            ...connectOptions,
-            onEnd: (outcome) => {
-              if (tokens.get(token)?.connection !== undefined) tokens.delete(token)
-              if (current.get(key) === token) current.delete(key)
-              connectOptions.onEnd?.(outcome)
-            }
-          }).pipe(
+          const connection = yield* Registry.connect(registry, key, connectOptions).pipe(
             // No `exists` lookup is configured: every key exists.
             Effect.catchTag("UnknownKeyError", (e) => Effect.die(e))
           )
-          if (connection.isOpen()) {
-            tokens.set(token, { key, connection })
-            current.set(key, token)
-          }
+          tokens.set(token, { key, connection })
+          current.set(key, token)
+          // Runs at once if the connection has already ended.
+          connection.addObserver(() => {
+            tokens.delete(token)
+            if (current.get(key) === token) current.delete(key)
+          })
           return connection
         }),
       send: (target, event, sendOptions) =>

@@ -11,7 +11,8 @@ import * as metrics from "../metrics.ts"
 import { type Entry, Log } from "./log.ts"
 
 interface Subscriber {
-  readonly conn: Connection.Connection
+  /** Set once the connection exists (it is registered a step before, with its replay fixed). */
+  conn: Connection.Connection | undefined
   readonly topics: ReadonlySet<string>
   readonly policy: Feed.Policy
   live: boolean
@@ -190,21 +191,29 @@ class MemoryFeed implements Feed.Service {
     this.dirty = []
     let delivered = 0
     for (const sub of dirty) {
+      const conn = sub.conn
+      if (!sub.live) {
+        sub.burst = undefined
+        continue
+      }
+      // Registered, its connection not made yet: it keeps its burst for the next hand-out.
+      if (conn === undefined) {
+        this.dirty.push(sub)
+        continue
+      }
       const burst = sub.burst!
       sub.burst = undefined
-      if (!sub.live) continue
       let at = 0
       while (at < burst.length) {
-        // The burst array is never changed again: frozen.
-        const stop = sub.conn.offerManyUnsafe(burst, at, true)
+        const stop = conn.offerManyUnsafe(burst, at)
         delivered += stop - at
         if (stop === burst.length) break
-        if (!sub.conn.accepting()) {
+        if (!conn.accepting()) {
           this.remove(sub)
           break
         }
         if (sub.policy === "disconnect") {
-          if (sub.conn.killUnsafe("slow-consumer")) metrics.slowConsumers.updateUnsafe(1, this.context)
+          if (conn.killUnsafe("slow-consumer")) metrics.slowConsumers.updateUnsafe(1, this.context)
           this.remove(sub)
           break
         }
@@ -213,6 +222,10 @@ class MemoryFeed implements Feed.Service {
       }
     }
     if (delivered > 0) metrics.deliveries.updateUnsafe(delivered, this.context)
+    if (this.dirty.length > 0 && !this.flushScheduled) {
+      this.flushScheduled = true
+      setImmediate(this.flush)
+    }
   }
 
   add(sub: Subscriber) {
@@ -282,7 +295,7 @@ class MemoryFeed implements Feed.Service {
   subscribe = (
     options: Feed.SubscribeOptions
   ): Effect.Effect<Feed.Subscription, SseEvent.InvalidEventError, Scope.Scope> => {
-    const { lastEventId, onEnd, policy = "disconnect", preamble, topics, ...connectionOptions } = options
+    const { lastEventId, policy = "disconnect", preamble, topics, ...connectionOptions } = options
     return Effect.gen({ self: this }, function*() {
       const opening: Array<Uint8Array> = []
       for (const frame of preamble ?? []) {
@@ -291,29 +304,30 @@ class MemoryFeed implements Feed.Service {
         opening.push(bytes.success)
       }
       const topicSet = new Set(topics)
-      let sub: Subscriber | undefined
-      let replay: Hub.Replay = { _tag: "Live" }
+      // One synchronous step: the replay is fixed and the subscriber
+      // registered, so every event is either replayed or routed to it, never
+      // both or neither. What is routed before its connection exists waits
+      // in its burst; the replay goes in the connection's preamble, which is
+      // written before anything offered.
+      const found = this.lookup(lastEventId, topicSet)
+      const sub: Subscriber = {
+        conn: undefined,
+        topics: topicSet,
+        policy,
+        live: false,
+        lastSeq: this.log.lastSeq,
+        burst: undefined
+      }
+      this.add(sub)
+      yield* Effect.addFinalizer(() => Effect.sync(() => this.remove(sub)))
       const connection = yield* Connection.make({
         ...connectionOptions,
         overflow: policy === "disconnect" ? "suspend" : policy,
-        // Once, synchronously, when the connection starts accepting: the
-        // replay is fixed and the subscriber registered in one step, so every
-        // event is either replayed or offered live, never both or neither.
-        preamble: (handle) => {
-          const found = this.lookup(lastEventId, topicSet)
-          replay = found.replay
-          sub = { conn: handle, topics: topicSet, policy, live: false, lastSeq: this.log.lastSeq, burst: undefined }
-          this.add(sub)
-          return found.frames.length === 0 ? opening : [...opening, ...found.frames]
-        },
-        // Events published before a close are written before its close frames.
-        beforeClose: this.flush,
-        onEnd: (outcome) => {
-          if (sub !== undefined) this.remove(sub)
-          onEnd?.(outcome)
-        }
+        preamble: found.frames.length === 0 ? opening : [...opening, ...found.frames]
       })
-      return { connection, replay }
+      sub.conn = connection
+      connection.addObserver(() => this.remove(sub))
+      return { connection, replay: found.replay }
     })
   }
 }

@@ -140,15 +140,14 @@ const streamRoute = (config: Config, pattern: string) => {
         const connected = yield* Effect.result(keyed.connect(answer.key, token, {
           ...prepared.connection,
           preamble: [...prepared.preamble, ...first],
-          closeFrames: prepared.closeFrames,
-          onEnd: (outcome) => {
-            prepared.connection.onEnd?.(outcome)
-            callbacks.disconnectUnsafe({ token, key: answer.key, reason: endReason(outcome), correlationId })
-          }
+          closeFrames: prepared.closeFrames
         }))
         if (connected._tag === "Failure") {
           return yield* refuse(route, "too_many_keys", 503, connected.failure.message, { "retry-after": "5" })
         }
+        connected.success.addObserver((outcome) =>
+          callbacks.disconnectUnsafe({ token, key: answer.key, reason: endReason(outcome), correlationId })
+        )
         return connected.success as Connection.Connection | HttpServerResponse.HttpServerResponse
       }),
     streamOptions(config)
