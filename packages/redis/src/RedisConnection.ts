@@ -26,6 +26,7 @@ import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Redis from "effect/persistence/Redis"
+import { describeCause } from "./internal/errors.ts"
 
 /**
  * Redis could not be reached or did not answer: at start-up (the layer
@@ -48,22 +49,11 @@ export class RedisUnavailableError extends Data.TaggedError("RedisUnavailableErr
   readonly cause?: unknown
 }> {
   override get message(): string {
-    const detail = describe(this.cause)
+    const detail = describeCause(this.cause)
     return `Redis at ${this.address} is unavailable (${this.operation})${detail === "" ? "" : `: ${detail}`}${
       this.uncertain ? "; the command may still have been applied" : ""
     }`
   }
-}
-
-const describe = (cause: unknown): string => {
-  if (cause === undefined || cause === null) return ""
-  if (typeof cause === "object" && "cause" in cause && (cause as { cause: unknown }).cause !== undefined) {
-    const inner = describe((cause as { cause: unknown }).cause)
-    if (inner !== "") return inner
-  }
-  if (cause instanceof Error && cause.message !== "") return cause.message
-  if (typeof cause === "object" && "message" in cause && typeof cause.message === "string") return cause.message
-  return String(cause)
 }
 
 /**

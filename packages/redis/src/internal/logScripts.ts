@@ -34,11 +34,11 @@ local function open(meta, log, candidate)
 end
 `
 
-// Wire bytes of an entry: its frame, plus the id line when the id is the
-// hub's (<epoch>-<seq>): "id: " + epoch + "-" + seq + "\\n".
+// Wire bytes of an entry: its fields and its id line, "id: " + id + "\\n",
+// where the id is the publisher's ("=" + id as stored) or <epoch>-<seq>.
 const size = `
 local function size(epoch, seq, body, cid)
-  if cid and cid ~= '' then return #body end
+  if cid and cid ~= '' then return #body + #cid + 4 end
   return #body + #epoch + #tostring(seq) + 6
 end
 `
@@ -100,18 +100,32 @@ export interface Bounds {
   readonly ttlMillis: number
 }
 
-/** One event of a burst: the publisher's own id (or `""`) and its frame text. @internal */
+/** One event of a burst: the publisher's own id, if any, and its fields (SSE text without the id line). @internal */
 export interface AppendEvent {
-  readonly callerId: string
+  readonly callerId: string | undefined
   readonly body: string
 }
+
+/**
+ * How a publisher's id travels and is stored: `"=" + id` (so that an empty
+ * id is not "no id"); `""` for none.
+ *
+ * @internal
+ */
+export const encodeCallerId = (id: string | undefined): string => id === undefined ? "" : `=${id}`
+
+/** @internal */
+export const decodeCallerId = (stored: string | undefined): string | undefined =>
+  stored === undefined || stored === "" ? undefined : stored.slice(1)
 
 /** `[epoch, firstSeq]` of the burst. @internal */
 export type AppendResult = readonly [epoch: string, first: number]
 
 /**
  * Appends a burst. The message published to the nodes is JSON:
- * `{"t": topic, "e": epoch, "s": firstSeq, "f": [frame…], "c": [index of events with their own id…]}`.
+ * `{"t": topic, "e": epoch, "s": firstSeq, "f": [fields…], "c": [publisher id…]}` (`c` only when
+ * some event has its publisher's id; each as {@link encodeCallerId} stores it). `fields` is the event's SSE text
+ * without its id line.
  *
  * @internal
  */
@@ -138,7 +152,7 @@ export const append = Redis.script(
       bounds.ttlMillis,
       events.length
     ]
-    for (const e of events) params.push(e.callerId, e.body)
+    for (const e of events) params.push(encodeCallerId(e.callerId), e.body)
     return params
   },
   {
@@ -153,13 +167,14 @@ local ttl = tonumber(ARGV[8])
 local n = tonumber(ARGV[9])
 local epoch, seq, bytes = open(meta, log, ARGV[3])
 local first = seq + 1
-local frames, callers = {}, {}
+local frames, callers, own = {}, {}, false
 for i = 1, n do
   seq = seq + 1
   local cid, body = ARGV[8 + 2 * i], ARGV[9 + 2 * i]
+  callers[i] = cid
   if cid ~= '' then
     redis.call('XADD', log, seq .. '-0', 'f', body, 't', now, 'c', cid)
-    callers[#callers + 1] = i - 1
+    own = true
   else
     redis.call('XADD', log, seq .. '-0', 'f', body, 't', now)
   end
@@ -170,7 +185,7 @@ bytes = trim(log, epoch, bytes, maxEvents, maxBytes, cutoffOf(now, tonumber(ARGV
 redis.call('HSET', meta, 's', seq, 'b', bytes)
 refresh(meta, log, ttl)
 local message = { t = ARGV[2], e = epoch, s = first, f = frames }
-if #callers > 0 then message.c = callers end
+if own then message.c = callers end
 redis.call('PUBLISH', ARGV[1], cjson.encode(message))
 return { epoch, first }
 `
@@ -179,7 +194,7 @@ return { epoch, first }
 
 /**
  * `[epoch, lastSeq, firstRetainedSeq, ...entries]`, each entry three values:
- * seq, the publisher's id (`""` when the hub's), frame text.
+ * seq, the publisher's id (as {@link encodeCallerId} stores it), fields (SSE text without the id line).
  *
  * @internal
  */
@@ -188,7 +203,8 @@ export type ReadResult = ReadonlyArray<string | number>
 /**
  * Reads the topic: its epoch, last sequence number, first retained sequence
  * number (`lastSeq + 1` when nothing is retained), and up to `count` entries
- * with `after < seq <= until` (`until` 0: no upper bound). Trims what the
+ * with `after < seq <= until` (`until` 0: no upper bound; `after` below 0: the
+ * newest `count` entries, oldest first). Trims what the
  * bounds no longer allow first, so nothing expired is returned.
  *
  * @internal
@@ -230,10 +246,16 @@ local out = { epoch, seq, seq + 1 }
 local oldest = redis.call('XRANGE', log, '-', '+', 'COUNT', 1)
 if #oldest > 0 then out[3] = tonumber(string.match(oldest[1][1], '^(%d+)')) end
 local after, upto, count = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
-if count > 0 and after < seq then
+local entries = {}
+if count > 0 and after < 0 then
+  local newest = redis.call('XREVRANGE', log, '+', '-', 'COUNT', count)
+  for i = #newest, 1, -1 do entries[#entries + 1] = newest[i] end
+elseif count > 0 and after < seq then
   local stop = '+'
   if upto > 0 then stop = upto .. '-0' end
-  local entries = redis.call('XRANGE', log, '(' .. after .. '-0', stop, 'COUNT', count)
+  entries = redis.call('XRANGE', log, '(' .. after .. '-0', stop, 'COUNT', count)
+end
+do
   for _, e in ipairs(entries) do
     local f = e[2]
     out[#out + 1] = tonumber(string.match(e[1], '^(%d+)'))
@@ -255,7 +277,7 @@ return out
  * @internal
  */
 export const findCallerId = Redis.script(
-  (keys: TopicKeys, callerId: string, limit: number) => [keys.log, callerId, limit],
+  (keys: TopicKeys, callerId: string, limit: number) => [keys.log, encodeCallerId(callerId), limit],
   {
     numberOfKeys: 1,
     lua: `
