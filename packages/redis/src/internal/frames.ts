@@ -28,10 +28,10 @@ export const texts = (
   fields: ReadonlyArray<string>,
   callerIds: ReadonlyArray<string> | undefined
 ): Array<string> => {
-  const out = new Array<string>(fields.length)
+  const out: Array<string> = []
   for (let i = 0; i < fields.length; i++) {
     const own = decodeCallerId(callerIds?.[i])
-    out[i] = Log.frameText(own ?? Log.formatId(epoch, first + i), fields[i]!)
+    out.push(Log.frameText(own ?? Log.formatId(epoch, first + i), fields[i]!))
   }
   return out
 }
@@ -43,11 +43,11 @@ export const encodeAll = (frames: ReadonlyArray<string>): Array<Uint8Array> => {
   for (const f of frames) chars += f.length
   const run = utf8(frames.join(""))
   if (run.byteLength !== chars) return frames.map(utf8)
-  const out = new Array<Uint8Array>(frames.length)
+  const out: Array<Uint8Array> = []
   let offset = 0
   for (let i = 0; i < frames.length; i++) {
     const end = offset + frames[i]!.length
-    out[i] = run.subarray(offset, end)
+    out.push(run.subarray(offset, end))
     offset = end
   }
   return out
