@@ -1,5 +1,5 @@
-import { Log } from "@sluice/core"
 import { describe, expect, it } from "@effect/vitest"
+import { Log } from "@sluice/core"
 import * as Effect from "effect/Effect"
 import * as Redis from "effect/persistence/Redis"
 import * as Queue from "effect/Queue"

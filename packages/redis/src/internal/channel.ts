@@ -72,15 +72,18 @@ export const run = (redis: Redis.Redis["Service"], options: Options): Effect.Eff
       let pinged = false
 
       const reader = Effect.forever(
-        Effect.flatMap(Queue.takeAll(queue), (messages) =>
-          Effect.flatMap(Clock.currentTimeMillis, (now) =>
-            Effect.sync(() => {
-              received = now
-              pinged = false
-              for (const m of messages) {
-                if (!isPing(m.message)) options.onMessage(m.message)
-              }
-            })))
+        Effect.flatMap(
+          Queue.takeAll(queue),
+          (messages) =>
+            Effect.flatMap(Clock.currentTimeMillis, (now) =>
+              Effect.sync(() => {
+                received = now
+                pinged = false
+                for (const m of messages) {
+                  if (!isPing(m.message)) options.onMessage(m.message)
+                }
+              }))
+        )
       )
 
       // Completes when the subscription stopped delivering.

@@ -183,14 +183,18 @@ export const make = (
     const check = Effect.suspend(() => {
       const now = checkNow
       checkNow = false
-      return Effect.forEach(opened, ([name, o]) =>
-        Effect.matchEffect(readRaw(name, boundsOf(o), o.tail.lastSeq, 0, "read"), {
-          onFailure: () =>
-            Effect.sync(() => {
-              checkNow = true
-            }),
-          onSuccess: (range) => Effect.sync(() => o.tail.checked(range, now))
-        }), { concurrency: 16, discard: true })
+      return Effect.forEach(
+        opened,
+        ([name, o]) =>
+          Effect.matchEffect(readRaw(name, boundsOf(o), o.tail.lastSeq, 0, "read"), {
+            onFailure: () =>
+              Effect.sync(() => {
+                checkNow = true
+              }),
+            onSuccess: (range) => Effect.sync(() => o.tail.checked(range, now))
+          }),
+        { concurrency: 16, discard: true }
+      )
     })
 
     const boundsByName = new Map<string, scripts.Bounds>()

@@ -206,7 +206,10 @@ export class Tail {
       this.deps.read(this.lastSeq, this.deps.chunk).pipe(
         Effect.retry(this.deps.retry),
         // Given up (the schedule ended): the next check or burst starts anew.
-        Effect.matchEffect({ onFailure: () => Effect.void, onSuccess: (range) => this.apply(range) ? Effect.void : step })
+        Effect.matchEffect({
+          onFailure: () => Effect.void,
+          onSuccess: (range) => this.apply(range) ? Effect.void : step
+        })
       )
     )
     this.deps.run(
