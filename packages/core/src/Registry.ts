@@ -293,12 +293,98 @@ export class TooManyKeysError extends Data.TaggedError("TooManyKeysError")<{ rea
 }
 
 /**
+ * A registry kept outside this process (see {@link Backend}) could not be
+ * reached: the send, connect or disconnect did not happen (or, for a send
+ * that timed out, may have). Never raised by an in-memory registry.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class RegistryUnavailableError extends Data.TaggedError("RegistryUnavailableError")<{
+  readonly key: string
+  readonly operation: "send" | "connect" | "disconnect"
+  /** Why, in words, naming the unreachable address. */
+  readonly reason: string
+  readonly cause?: unknown
+}> {
+  override get message(): string {
+    return `cannot ${this.operation} key ${JSON.stringify(this.key)}: ${this.reason}`
+  }
+}
+
+/**
  * Everything {@link send} can fail with.
  *
  * @since 0.1.0
  * @category errors
  */
-export type SendError = InvalidEventError | KeyClosedError | PendingFullError | PendingBudgetError | TooManyKeysError
+export type SendError =
+  | InvalidEventError
+  | KeyClosedError
+  | PendingFullError
+  | PendingBudgetError
+  | TooManyKeysError
+  | RegistryUnavailableError
+
+/**
+ * Everything {@link connect} can fail with.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export type ConnectError = UnknownKeyError | TooManyKeysError | RegistryUnavailableError
+
+/**
+ * The operations of a registry kept elsewhere (another process, Redis), for
+ * {@link fromBackend}: {@link send}, {@link connect} and {@link disconnect}
+ * on the registry it makes call these, so routes and code written for an
+ * in-memory registry work with it unchanged. They must keep this module's
+ * guarantees (one live connection per key, identity-checked cleanup, the
+ * outbox before live events, terminal events). `isLive`, `pendingCount` and
+ * `stats` may describe only what this process holds.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Backend {
+  readonly send: (key: string, event: Frame, options: SendOptions) => Effect.Effect<SendResult, SendError>
+  readonly connect: (
+    key: string,
+    options: ConnectOptions
+  ) => Effect.Effect<Connection.Connection, ConnectError, Scope.Scope>
+  readonly disconnect: (key: string, reason: string) => Effect.Effect<boolean, RegistryUnavailableError>
+  readonly isLive: (key: string) => boolean
+  readonly pendingCount: (key: string) => number
+  readonly stats: () => Stats
+}
+
+/**
+ * A registry whose operations are `backend`'s (a registry shared by many
+ * processes, such as `RedisRegistry` in `@sluice/redis`).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Registry } from "@sluice/core"
+ *
+ * const program = Effect.gen(function*() {
+ *   const local = yield* Registry.make()
+ *   // a backend that logs every send, then sends through an in-memory registry
+ *   const logged = Registry.fromBackend({
+ *     send: (key, event, options) => Effect.tap(Registry.send(local, key, event, options), (r) => Effect.log(key, r)),
+ *     connect: (key, options) => Registry.connect(local, key, options),
+ *     disconnect: (key, reason) => Registry.disconnect(local, key, reason),
+ *     isLive: local.isLive,
+ *     pendingCount: local.pendingCount,
+ *     stats: local.stats
+ *   })
+ * })
+ * ```
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const fromBackend = (backend: Backend): Registry => internal.fromBackend(backend)
 
 /**
  * Creates a registry in the current scope. Closing the scope stops its
@@ -348,7 +434,7 @@ export const connect: (
   self: Registry,
   key: string,
   options: ConnectOptions
-) => Effect.Effect<Connection.Connection, UnknownKeyError | TooManyKeysError, Scope.Scope> = internal.connect
+) => Effect.Effect<Connection.Connection, ConnectError, Scope.Scope> = internal.connect
 
 /**
  * Ends `key`'s live connection with the close frames for `reason` (what it
@@ -358,4 +444,8 @@ export const connect: (
  * @since 0.1.0
  * @category connecting
  */
-export const disconnect: (self: Registry, key: string, reason: string) => Effect.Effect<boolean> = internal.disconnect
+export const disconnect: (
+  self: Registry,
+  key: string,
+  reason: string
+) => Effect.Effect<boolean, RegistryUnavailableError> = internal.disconnect

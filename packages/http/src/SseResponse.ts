@@ -355,7 +355,9 @@ export interface KeyedOptions<P = undefined, RA = never> extends Options<P, RA> 
  * `/tasks/:id/stream`): the client gets the lifecycle events, then the key's
  * waiting events, then live ones; a newer connection for the same key
  * replaces this one (`connection_close` with reason `replaced`); a terminal
- * send ends it with its reason.
+ * send ends it with its reason. Beyond the registry's `maxKeys`, or while a
+ * registry kept elsewhere cannot be reached (`RegistryUnavailableError`), the
+ * request is answered `503` with problem details and `Retry-After`.
  *
  * @example
  * ```ts

@@ -23,6 +23,25 @@ import { atLeast, check } from "./options.ts"
 /** @internal */
 export const TypeId: unique symbol = Symbol.for("@sluice/core/Registry") as never
 
+// A registry made by `fromBackend` carries its backend here; the operations
+// below call it instead of the in-memory implementation.
+const BackendKey = Symbol.for("@sluice/core/Registry/Backend")
+
+const backendOf = (self: Registry.Registry): Registry.Backend | undefined =>
+  (self as { readonly [BackendKey]?: Registry.Backend })[BackendKey]
+
+/** @internal */
+export const fromBackend = (backend: Registry.Backend): Registry.Registry => {
+  const registry: Registry.Registry & { readonly [BackendKey]: Registry.Backend } = {
+    [TypeId]: TypeId,
+    [BackendKey]: backend,
+    isLive: (key) => backend.isLive(key),
+    pendingCount: (key) => backend.pendingCount(key),
+    stats: () => backend.stats()
+  }
+  return registry
+}
+
 interface Waiting {
   readonly bytes: Uint8Array
   readonly at: number
@@ -303,6 +322,8 @@ export const send = (
   options: Registry.SendOptions = {}
 ): Effect.Effect<Registry.SendResult, Registry.SendError> =>
   Effect.suspend((): Effect.Effect<Registry.SendResult, Registry.SendError> => {
+    const backend = backendOf(self)
+    if (backend !== undefined) return backend.send(key, event, options)
     const registry = impl(self)
     const bytes = frameBytes(event)
     if (!(bytes instanceof Uint8Array)) return Effect.fail(bytes)
@@ -362,8 +383,10 @@ export const connect = (
   self: Registry.Registry,
   key: string,
   options: Registry.ConnectOptions
-): Effect.Effect<Connection.Connection, UnknownKeyError | TooManyKeysError, Scope.Scope> =>
+): Effect.Effect<Connection.Connection, Registry.ConnectError, Scope.Scope> =>
   Effect.gen(function*() {
+    const backend = backendOf(self)
+    if (backend !== undefined) return yield* backend.connect(key, options)
     const registry = impl(self)
     // A key that already has a lane (events were sent to it) exists.
     if (registry.exists !== undefined && !registry.lanes.has(key)) {
@@ -426,16 +449,25 @@ export const connect = (
   })
 
 /** @internal */
-export const disconnect = (self: Registry.Registry, key: string, reason: string): Effect.Effect<boolean> =>
-  Effect.sync(() => {
-    const registry = impl(self)
-    const lane = registry.lanes.get(key)
-    if (lane === undefined) return false
-    registry.release(lane.outbox.splice(0))
-    const live = lane.live
-    if (live === undefined) {
-      registry.forgetIfIdle(lane)
-      return false
-    }
-    return live.connection.closeUnsafe(reason, live.closeFrames(reason))
+export const disconnect = (
+  self: Registry.Registry,
+  key: string,
+  reason: string
+): Effect.Effect<boolean, Registry.RegistryUnavailableError> =>
+  Effect.suspend(() => {
+    const backend = backendOf(self)
+    if (backend !== undefined) return backend.disconnect(key, reason)
+    return Effect.sync(() => disconnectLocal(impl(self), key, reason))
   })
+
+const disconnectLocal = (registry: RegistryImpl, key: string, reason: string): boolean => {
+  const lane = registry.lanes.get(key)
+  if (lane === undefined) return false
+  registry.release(lane.outbox.splice(0))
+  const live = lane.live
+  if (live === undefined) {
+    registry.forgetIfIdle(lane)
+    return false
+  }
+  return live.connection.closeUnsafe(reason, live.closeFrames(reason))
+}

@@ -462,7 +462,7 @@ export const keyed = <P = undefined, RA = never, RK = never>(
             })
           }),
           Effect.catchTag(
-            "TooManyKeysError",
+            ["TooManyKeysError", "RegistryUnavailableError"],
             (e) => Effect.succeed(problem(503, "Service Unavailable", e.message, { "retry-after": "5" }))
           )
         )),
