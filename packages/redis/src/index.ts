@@ -6,6 +6,8 @@
  *   reconnect forever).
  * - `RedisLog`: `Log.Store` on Redis: one stream per topic, one Pub/Sub
  *   subscription per node, epochs in Redis.
+ * - `RedisRegistry`: a `Registry` across nodes: one live connection per key
+ *   in the cluster, sends from any node, the outbox in Redis.
  *
  * @since 0.1.0
  */
@@ -15,3 +17,6 @@ export * as RedisConnection from "./RedisConnection.ts"
 
 /** @since 0.1.0 */
 export * as RedisLog from "./RedisLog.ts"
+
+/** @since 0.1.0 */
+export * as RedisRegistry from "./RedisRegistry.ts"

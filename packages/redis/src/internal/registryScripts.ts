@@ -15,7 +15,8 @@
  * hash): every identity check compares them, and a stale connection's
  * cleanup can never touch its successor's registration.
  *
- * Messages to a node's channel are JSON: `{"x":"e","k":key,"g":gen,"s":seq,"f":frame,"t":reason?}`
+ * Messages to a node's channel are JSON (generations as strings of digits):
+ * `{"x":"e","k":key,"g":gen,"s":seq,"f":frame,"t":reason?}`
  * (an event), `{"x":"r","k","g":old,"by":new}` (replaced), `{"x":"h","k","g":new}`
  * (the previous owner handed over), `{"x":"d","k","g","r":reason}` (disconnect).
  *
@@ -55,12 +56,13 @@ local function keep(h, q, ms)
     if redis.call('EXISTS', q) == 1 then redis.call('PEXPIRE', q, ms) end
   end
 end
+-- As a string of digits: cjson and tostring would print it in exponent notation.
 local function generation(h)
   local t = redis.call('TIME')
   local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
   local g = tonumber(redis.call('HGET', h, 'g') or '0')
-  if now > g then return now end
-  return g + 1
+  if g >= now then now = g + 1 end
+  return string.format('%.0f', now)
 end
 `
 
@@ -133,7 +135,7 @@ if isTerminal then redis.call('HSET', h, 'cr', terminal, 'ce', frame, 'ca', now)
 local owner = redis.call('HMGET', h, 'o', 'g')
 local status = 'pending'
 if owner[1] then
-  local message = { x = 'e', k = key, g = tonumber(owner[2]), s = seq, f = frame }
+  local message = { x = 'e', k = key, g = owner[2], s = seq, f = frame }
   if isTerminal then message.t = terminal end
   if redis.call('PUBLISH', prefix .. ':n:' .. owner[1], cjson.encode(message)) > 0 then status = 'delivered' end
 end
@@ -176,7 +178,7 @@ redis.call('HSET', h, 'o', node, 'g', g)
 local expired = expire(q, now, ttl)
 local listening = 0
 if old[1] then
-  listening = redis.call('PUBLISH', prefix .. ':n:' .. old[1], cjson.encode({ x = 'r', k = key, g = tonumber(old[2]), by = g }))
+  listening = redis.call('PUBLISH', prefix .. ':n:' .. old[1], cjson.encode({ x = 'r', k = key, g = old[2], by = g }))
 end
 local state = redis.call('HMGET', h, 'a', 'cr', 'ce')
 local out = { g, listening, tonumber(state[1] or '0'), expired, state[2], state[3] }
@@ -252,7 +254,7 @@ local state = redis.call('HMGET', h, 'o', 'g')
 local own = (state[2] == g)
 if mode == 'release' and own then redis.call('HDEL', h, 'o') end
 if mode == 'handover' and state[1] and not own then
-  redis.call('PUBLISH', prefix .. ':n:' .. state[1], cjson.encode({ x = 'h', k = key, g = tonumber(state[2]) }))
+  redis.call('PUBLISH', prefix .. ':n:' .. state[1], cjson.encode({ x = 'h', k = key, g = state[2] }))
 end
 if redis.call('EXISTS', h) == 1 then keep(h, q, keepMs) end
 if own then return 1 end
@@ -323,7 +325,7 @@ redis.call('DEL', q)
 if n > 0 then redis.call('HSET', h, 'a', n) end
 local state = redis.call('HMGET', h, 'o', 'g')
 if not state[1] then return 0 end
-return redis.call('PUBLISH', prefix .. ':n:' .. state[1], cjson.encode({ x = 'd', k = key, g = tonumber(state[2]), r = reason }))
+return redis.call('PUBLISH', prefix .. ':n:' .. state[1], cjson.encode({ x = 'd', k = key, g = state[2], r = reason }))
 `
   }
 ).withReturnType<number>()
