@@ -35,7 +35,8 @@
  * @since 0.1.0
  */
 import * as NodeRedis from "@effect/platform-node/NodeRedis"
-import { Log } from "@sluice/core"
+import { Hub, Log } from "@sluice/core"
+import type { SseEvent } from "@sluice/core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -161,3 +162,43 @@ export const make = (options: Options = {}): Effect.Effect<Log.Store["Service"],
  */
 export const layer = (options: Options = {}): Layer.Layer<Log.Store, never, Redis.Redis> =>
   Layer.effect(Log.Store, make(options))
+
+/**
+ * Options of {@link hub}: a hub's, without the log and the epoch (the log's
+ * epoch lives in Redis); `history` bounds the topic's stream.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type HubOptions = Omit<Hub.Options, "log" | "epoch">
+
+/**
+ * A hub over the log `name` of the `Log.Store` in context (for example
+ * {@link layer}): every process that makes the hub for the same name shares
+ * it. The log is released when the scope closes.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Hub } from "@sluice/core"
+ * import { RedisLog } from "@sluice/redis"
+ *
+ * const program = Effect.gen(function*() {
+ *   const prices = yield* RedisLog.hub("prices", { history: { maxEvents: 1000, maxAge: "5 minutes" } })
+ *   yield* Hub.publishJson(prices, { symbol: "ACME", price: 42 }, { event: "price" })
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const hub = (
+  name: string,
+  options: HubOptions = {}
+): Effect.Effect<Hub.Hub, Log.LogError | SseEvent.InvalidEventError, Log.Store | Scope.Scope> =>
+  Effect.gen(function*() {
+    const logs = yield* Log.Store
+    const { history, ...rest } = options
+    const log = yield* logs.open(name, history === false ? { maxEvents: 0 } : history)
+    return yield* Hub.make({ ...rest, log })
+  })
