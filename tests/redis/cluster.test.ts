@@ -148,9 +148,11 @@ describe("the Redis log across three processes", () => {
         yield* client.received(last).pipe(Effect.timeout("30 seconds"))
         const got = client.data()
         expect(new Set(got).size).toBe(got.length)
-        expect(got.map(Number)).toEqual([...got.map(Number)].sort((x, y) =>
-          x - y
-        ))
+        expect(got.map(Number)).toEqual(
+          got.map(Number).toSorted((x, y) =>
+            x - y
+          )
+        )
         for (const data of accepted) expect(got).toContain(data)
         for (const data of got) expect(accepted.includes(data) || refused.includes(data)).toBe(true)
       }).pipe(Effect.scoped),
