@@ -40,8 +40,8 @@ class Cluster extends Context.Service<Cluster, {
 
 layer(Cluster.layer, { excludeTestServices: true, timeout: "120 seconds" })(
   "keyed streams across three processes",
-  (it) => {
-    it.effect(
+  (shared) => {
+    shared.effect(
       "progress from node A reaches the client on node B; the outbox waits for a client on node C; a terminal send from A closes the stream on C",
       () =>
         Effect.gen(function*() {
@@ -69,7 +69,7 @@ layer(Cluster.layer, { excludeTestServices: true, timeout: "120 seconds" })(
     )
 
     for (const order of ["A then B", "B then A"] as const) {
-      it.effect(
+      shared.effect(
         `replacement across nodes (${order}): the first client gets connection_close replaced, the second gets what follows`,
         () =>
           Effect.gen(function*() {

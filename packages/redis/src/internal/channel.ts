@@ -94,9 +94,11 @@ export const run = (redis: Redis.Redis["Service"], options: Options): Effect.Eff
           if (now - received < options.pingMillis) continue
           if (pinged) return
           pinged = true
-          // A failed ping (Redis down) says nothing about the subscription:
-          // the next tick sends another.
-          const sent = yield* Effect.result(redis.send("PUBLISH", options.channel, pingText))
+          // A ping that failed or got no answer (Redis down, or stopped) says
+          // nothing about the subscription: the next tick sends another.
+          const sent = yield* Effect.result(
+            Effect.timeout(redis.send("PUBLISH", options.channel, pingText), options.pingMillis)
+          )
           if (sent._tag === "Failure") pinged = false
         }
       })
