@@ -180,6 +180,8 @@ export class Tail {
     if (range.epoch !== this.epoch) {
       if (this.retired.has(range.epoch)) return true
       this.changeEpoch(range.epoch)
+      // Read after the old epoch's position: read the new one from its start.
+      return false
     }
     const entries = range.entries.filter((e) => e.seq > this.lastSeq)
     const next = Math.min(range.firstRetained, entries[0]?.seq ?? Infinity)
