@@ -27,6 +27,8 @@ export interface AppProcess {
   readonly output: () => string
   /** `SIGKILL`, and waits for the exit. */
   readonly kill: Effect.Effect<void>
+  /** `SIGSTOP`: the process holds its sockets and does nothing. */
+  readonly pause: Effect.Effect<void>
   readonly alive: () => boolean
 }
 
@@ -90,6 +92,9 @@ export const start = (
     pid: child.pid ?? -1,
     output,
     alive: () => child.exitCode === null && child.signalCode === null,
+    pause: Effect.sync(() => {
+      child.kill("SIGSTOP")
+    }),
     kill: Effect.promise(() => {
       child.kill("SIGKILL")
       return exited

@@ -3,12 +3,29 @@
 // outbox waits in Redis for a client on any node, replacement and terminal
 // sends cross nodes, and a killed node's events are not lost.
 import { describe, expect, it, layer } from "@effect/vitest"
+import { RedisConnection } from "@sluice/redis"
 import { RedisServer } from "@sluice/redis/testing"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Redis from "effect/persistence/Redis"
+import * as Schedule from "effect/Schedule"
 import * as AppProcess from "./AppProcess.ts"
 import { post, readOnce, type Received } from "./support.ts"
+
+/** A client of the test's own (sluice's connection layer). */
+const connect = (server: RedisServer.RedisServer) =>
+  Effect.flatMap(
+    Layer.build(RedisConnection.layer({ url: server.url })),
+    (context) => Effect.provideContext(Redis.Redis, context)
+  )
+
+/** Waits (polling Redis, bounded) until the key's outbox holds nothing. */
+const untilOutboxEmpty = (redis: Redis.Redis["Service"], key: string) =>
+  redis.send<number>("ZCARD", `sluice:tasks:k:{${key}}:q`).pipe(
+    Effect.filterOrFail((n) => n === 0),
+    Effect.retry({ times: 250, schedule: Schedule.spaced("20 millis") })
+  )
 
 const nodes = (url: string, names: ReadonlyArray<string>) =>
   Effect.all(names.map((name) => AppProcess.start(name, url)), { concurrency: "unbounded" })
@@ -95,14 +112,17 @@ layer(Cluster.layer, { excludeTestServices: true, timeout: "120 seconds" })(
 
 describe("keyed streams when a node dies", () => {
   it.live(
-    "kill -9 the node holding a key: events sent meanwhile wait in Redis and reach the client when it connects to another node",
+    "kill -9 the node holding a key: what its client took is not sent again; events sent meanwhile wait in Redis for the client on another node",
     () =>
       Effect.gen(function*() {
         const redis = yield* RedisServer.make()
         const [a, b, c] = yield* nodes(redis.url, ["a", "b", "c"])
+        const client = yield* connect(redis)
         const onA = yield* readOnce(`${a!.url}/tasks/job/stream`)
         yield* onA.opened
         yield* send(c!, "job", "1")
+        // Taken by the client on A, and acknowledged (the outbox is empty again).
+        yield* untilOutboxEmpty(client, "job")
         yield* a!.kill
         yield* onA.ended.pipe(Effect.timeout("20 seconds"))
         // The dead node's subscription is gone: the events wait in the outbox.
@@ -114,6 +134,29 @@ describe("keyed streams when a node dies", () => {
         yield* onB.ended.pipe(Effect.timeout("20 seconds"))
         expect(seen(onA.events())).toEqual(["1"])
         expect(seen(onB.events())).toEqual(["2", "3", "4", "close:task_completed"])
+      }).pipe(Effect.scoped),
+    120_000
+  )
+
+  it.live(
+    "an event on its way to a node that dies before its connection took it is not lost: the next client gets it",
+    () =>
+      Effect.gen(function*() {
+        const redis = yield* RedisServer.make()
+        const [a, b, c] = yield* nodes(redis.url, ["a", "b", "c"])
+        const onA = yield* readOnce(`${a!.url}/tasks/job/stream`)
+        yield* onA.opened
+        // Node A is stopped: Redis hands it the event (its socket is open), it never takes it.
+        yield* a!.pause
+        expect(yield* send(c!, "job", "in flight")).toBe("delivered")
+        yield* a!.kill
+        yield* onA.ended.pipe(Effect.timeout("20 seconds"))
+        const onB = yield* readOnce(`${b!.url}/tasks/job/stream`)
+        yield* onB.opened
+        yield* send(c!, "job", "after", "task_completed")
+        yield* onB.ended.pipe(Effect.timeout("20 seconds"))
+        expect(seen(onA.events())).toEqual([])
+        expect(seen(onB.events())).toEqual(["in flight", "after", "close:task_completed"])
       }).pipe(Effect.scoped),
     120_000
   )

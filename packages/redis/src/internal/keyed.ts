@@ -371,45 +371,38 @@ export const make = (
         })
         lane.closeFrames = encodeClose(options)
         let closeWith: string | undefined = stale ? "replaced" : undefined
-        const { closeFrames: _, preamble, onEnd, ...connectionOptions } = options
-        const opening = (preamble ?? []).map(SseEncoder.encodeUnsafe)
-        const connection = yield* Connection.make({
-          ...connectionOptions,
-          // Synchronously, when the connection starts accepting: the outbox
-          // taken by the claim is its first frames, then what arrived meanwhile.
-          preamble: (conn) => {
-            forget()
-            lane.connection = conn
-            // Replaced before it started (another node claimed the key meanwhile).
-            if (claim.replaced.has(generation)) closeWith = "replaced"
-            const frames = [...opening]
-            for (const w of entries) {
-              if (closeWith !== undefined || w.seq <= lane.lastSeq) continue
-              frames.push(utf8(w.frame))
-              lane.lastSeq = w.seq
-              lane.taken = w.seq
-              if (w.terminal !== undefined) closeWith = w.terminal
-            }
-            if (closeWith === undefined && closed !== undefined) {
-              // The key ended with an earlier connection: tell this one at once.
-              frames.push(utf8(closed.frame))
-              closeWith = closed.reason
-            }
-            if (closeWith === undefined) {
-              lanes.set(key, lane)
-              for (const event of claim.events) lane.receive(event)
-            } else {
-              lane.ended = true
-            }
-            return frames
-          },
-          onEnd: (outcome) => {
-            end(lane)
-            onEnd?.(outcome)
-          }
-        })
-        if (closeWith !== undefined) connection.closeUnsafe(closeWith, lane.closeFrames(closeWith))
-        else if (lane.taken > acked) fork(Effect.ignore(ack(key, generation, lane.taken, "ack")))
+        const { closeFrames: _, preamble, ...connectionOptions } = options
+        // The first frames: the preamble, then the outbox the claim took (up
+        // to a terminal event), or the key's end when an earlier connection
+        // already took its terminal event.
+        const frames = (preamble ?? []).map(SseEncoder.encodeUnsafe)
+        for (const w of entries) {
+          if (closeWith !== undefined || w.seq <= lane.lastSeq) continue
+          frames.push(utf8(w.frame))
+          lane.lastSeq = w.seq
+          lane.taken = w.seq
+          if (w.terminal !== undefined) closeWith = w.terminal
+        }
+        if (closeWith === undefined && closed !== undefined) {
+          frames.push(utf8(closed.frame))
+          closeWith = closed.reason
+        }
+        const connection = yield* Connection.make({ ...connectionOptions, preamble: frames })
+        // In the same synchronous step as its start: registered, then what
+        // arrived during the claim (offered after the preamble, in order).
+        forget()
+        lane.connection = connection
+        // Replaced before it started (another node claimed the key meanwhile).
+        if (closeWith === undefined && claim.replaced.has(generation)) closeWith = "replaced"
+        if (closeWith === undefined) {
+          lanes.set(key, lane)
+          for (const event of claim.events) lane.receive(event)
+          if (lane.taken > acked) fork(Effect.ignore(ack(key, generation, lane.taken, "ack")))
+        } else {
+          lane.ended = true
+          connection.closeUnsafe(closeWith, lane.closeFrames(closeWith))
+        }
+        connection.addObserver(() => end(lane))
         return connection
       })
 
