@@ -29,8 +29,8 @@ export interface Collector {
   readonly opened: Effect.Effect<void>
   /** Resolves once `until` `n` events arrived. */
   readonly done: Effect.Effect<void>
-  /** Resolves once an `n` event with this data arrived. */
-  readonly received: (data: string) => Effect.Effect<void>
+  /** Resolves once an event satisfying `predicate` arrived. */
+  readonly until: (predicate: (event: Received) => boolean) => Effect.Effect<void>
 }
 
 const collector = (name: string, until: number) => {
@@ -39,14 +39,14 @@ const collector = (name: string, until: number) => {
   const done = Deferred.makeUnsafe<void>()
   let opens = 0
   let count = 0
-  const waiting = new Map<string, Deferred.Deferred<void>>()
-  const seen = new Set<string>()
+  const waiting = new Set<{ readonly predicate: (e: Received) => boolean; readonly done: Deferred.Deferred<void> }>()
   const push = (e: Received) => {
     events.push(e)
-    if (e.event === "n") {
-      seen.add(e.data)
-      const waiter = waiting.get(e.data)
-      if (waiter !== undefined) Deferred.doneUnsafe(waiter, Effect.void)
+    for (const w of waiting) {
+      if (w.predicate(e)) {
+        waiting.delete(w)
+        Deferred.doneUnsafe(w.done, Effect.void)
+      }
     }
     if (e.event === "connection_open") {
       opens++
@@ -61,12 +61,12 @@ const collector = (name: string, until: number) => {
     opens: () => opens,
     opened: Deferred.await(opened),
     done: Deferred.await(done),
-    received: (data) =>
+    until: (predicate) =>
       Effect.suspend(() => {
-        if (seen.has(data)) return Effect.void
-        const waiter = waiting.get(data) ?? Deferred.makeUnsafe<void>()
-        waiting.set(data, waiter)
-        return Deferred.await(waiter)
+        if (events.some(predicate)) return Effect.void
+        const done = Deferred.makeUnsafe<void>()
+        waiting.add({ predicate, done })
+        return Deferred.await(done)
       })
   }
   return { push, collected }
@@ -106,12 +106,12 @@ export const eventSourceClient = (url: string, until: number): Effect.Effect<Col
   })
 
 /** POSTs JSON; the status and the decoded answer. */
-export const post = (url: string, body: unknown) =>
+export const post = (url: string, body: unknown, headers: Record<string, string> = {}) =>
   Effect.tryPromise({
     try: async () => {
       const response = await fetch(url, {
         method: "POST",
-        headers: { "content-type": "application/json" },
+        headers: { "content-type": "application/json", ...headers },
         body: JSON.stringify(body)
       })
       return { status: response.status, body: (await response.json()) as Record<string, unknown> }

@@ -53,13 +53,14 @@ import * as keyed from "./internal/keyed.ts"
 import { addressOf } from "./RedisConnection.ts"
 
 /**
- * Settings: those of `Registry.make` (the outbox is in Redis), plus where
- * and how the registry lives in Redis.
+ * Settings: those of `Registry.make` (the outbox is in Redis) but the byte
+ * budget across keys (each key's outbox is bounded by `pending.capacity` and
+ * `pending.ttl`), plus where and how the registry lives in Redis.
  *
  * @since 0.1.0
  * @category models
  */
-export interface Options extends Registry.Options {
+export interface Options extends Omit<Registry.Options, "budget"> {
   /** Prefix of every Redis key and channel. Default `"sluice"`. */
   readonly prefix?: string | undefined
   /** This registry's name, for several registries in one Redis. Default `"registry"`. */

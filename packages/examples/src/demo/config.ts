@@ -19,6 +19,7 @@
  * | `MAX_EVENT_LOOP_DELAY_MS` | load admission threshold (`0`: off) | the library's default |
  * | `MAX_SOCKETS` | open sockets (streams + headroom for /health, /metrics) | `MAX_STREAMS` + 256 |
  * | `LOG_REQUESTS` | `1`: log every request (errors are always logged) | off |
+ * | `REDIS_URL` | run the ticker topic and the task streams on this Redis (several demo nodes share them) | none: in memory |
  */
 import { randomBytes } from "node:crypto"
 
@@ -40,6 +41,8 @@ export interface Config {
   readonly maxEventLoopDelayMs: number | undefined
   readonly maxSockets: number
   readonly logRequests: boolean
+  /** With a Redis URL, the ticker and the tasks live in Redis, shared by every demo node on it. */
+  readonly redisUrl: string | undefined
 }
 
 const number = (env: NodeJS.ProcessEnv, name: string, fallback: number): number => {
@@ -75,6 +78,7 @@ export const fromEnv = (env: NodeJS.ProcessEnv): Config => {
       ? undefined
       : number(env, "MAX_EVENT_LOOP_DELAY_MS", 0),
     maxSockets: number(env, "MAX_SOCKETS", maxStreams + 256),
-    logRequests: env["LOG_REQUESTS"] === "1" || env["LOG_REQUESTS"] === "true"
+    logRequests: env["LOG_REQUESTS"] === "1" || env["LOG_REQUESTS"] === "true",
+    redisUrl: env["REDIS_URL"] === undefined || env["REDIS_URL"].trim() === "" ? undefined : env["REDIS_URL"].trim()
   }
 }

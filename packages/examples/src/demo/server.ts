@@ -17,13 +17,17 @@
  * logged one by one unless `LOG_REQUESTS=1`; failures always are.
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import type { Log } from "@sluice/core"
 import { SocketGuard, SseResponse, SseResumable, SseServer } from "@sluice/http"
+import type { RedisConnection } from "@sluice/redis"
 import { Cause, Effect, Layer } from "effect"
 import { HttpRouter, HttpServer, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { PrometheusMetrics } from "effect/observability"
+import type { Redis } from "effect/persistence"
 import type * as Http from "node:http"
 import { decodeBody } from "./body.ts"
 import { Ask, chat, Chats, done } from "./chat.ts"
+import * as Cluster from "./cluster.ts"
 import { type Config, fromEnv } from "./config.ts"
 import { clientKey, firstRefusal, limitRate, requireBearer, requireJson } from "./guards.ts"
 import { PageRoutes } from "./page.ts"
@@ -116,7 +120,12 @@ const tickerRoutes = (options: Options, config: Config) => {
         if ("problem" in body) return body.problem
         const ticker = yield* Ticker
         const published = yield* Effect.result(ticker.publish(body.value))
-        if (published._tag === "Failure") return problem(400, "Bad Request", published.failure.message)
+        if (published._tag === "Failure") {
+          // Redis (REDIS_URL) did not record it: try again later.
+          return published.failure._tag === "LogError"
+            ? problem(503, "Service Unavailable", published.failure.message, { "retry-after": "5" })
+            : problem(400, "Bad Request", published.failure.message)
+        }
         return json({ id: published.success.id }, 202)
       })
     ),
@@ -233,6 +242,9 @@ const logFailures = <E, R>(
 /** The whole application for a given port; `Layer.launch` it or build it in tests. */
 export const layer = (options: Options) => {
   const config = fromEnv(options.env ?? process.env)
+  // With REDIS_URL: the ticker and the tasks in Redis (fails at start, naming the address, when unreachable).
+  const cluster: Layer.Layer<Log.Store | Redis.Redis, RedisConnection.RedisUnavailableError> | Layer.Layer<never> =
+    Cluster.layer(config.redisUrl)
   let nodeServer: Http.Server | undefined
   const announce = Layer.effectDiscard(
     config.publishTokenGenerated
@@ -260,9 +272,14 @@ export const layer = (options: Options) => {
         load: { maxEventLoopDelay: config.maxEventLoopDelayMs === 0 ? false : config.maxEventLoopDelayMs }
       })
     })),
-    Layer.provide(Tasks.layer({ maxPerClient: config.maxTasksPerClient, pendingBytes: config.pendingBytes })),
+    // With REDIS_URL the tasks and the ticker are in Redis (the chat's resumable answers stay in memory).
+    Layer.provide(
+      Tasks.layer({ maxPerClient: config.maxTasksPerClient, pendingBytes: config.pendingBytes }).pipe(
+        Layer.provide(cluster)
+      )
+    ),
     Layer.provide(Chats.layer({ maxChats: config.maxChats, pauseMs: config.chatPauseMs })),
-    Layer.provide(Ticker.layer({ intervalMs: options.tickerIntervalMs ?? 250 })),
+    Layer.provide(Ticker.layer({ intervalMs: options.tickerIntervalMs ?? 250 }).pipe(Layer.provide(cluster))),
     Layer.provideMerge(NodeHttpServer.layer(() => {
       nodeServer = SocketGuard.createServer({ maxSockets: config.maxSockets })
       return nodeServer

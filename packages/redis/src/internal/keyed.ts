@@ -424,8 +424,21 @@ export const make = (
       pendingCount: (key) => lanes.get(key)?.waiting ?? 0,
       stats: () => {
         let pending = 0
-        for (const lane of lanes.values()) pending += lane.waiting
-        return { keys: lanes.size, live: lanes.size, pending, ...counters }
+        let pendingBytes = 0
+        for (const lane of lanes.values()) {
+          pending += lane.waiting
+          pendingBytes += lane.waitingBytes
+        }
+        // No byte budget across keys here: each key's outbox is bounded in Redis.
+        return {
+          keys: lanes.size,
+          live: lanes.size,
+          pending,
+          pendingBytes,
+          droppedBudget: 0,
+          refusedBudget: 0,
+          ...counters
+        }
       },
       counters
     }

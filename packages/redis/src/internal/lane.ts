@@ -86,6 +86,13 @@ export class Lane {
     return this.held.length
   }
 
+  /** Their bytes. */
+  get waitingBytes(): number {
+    let n = 0
+    for (const h of this.held) n += h.bytes.byteLength
+    return n
+  }
+
   receive(event: Waiting): void {
     if (this.ended) return
     if (this.pulling) {
