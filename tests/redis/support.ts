@@ -64,9 +64,9 @@ const collector = (name: string, until: number) => {
     until: (predicate) =>
       Effect.suspend(() => {
         if (events.some(predicate)) return Effect.void
-        const done = Deferred.makeUnsafe<void>()
-        waiting.add({ predicate, done })
-        return Deferred.await(done)
+        const arrived = Deferred.makeUnsafe<void>()
+        waiting.add({ predicate, done: arrived })
+        return Deferred.await(arrived)
       })
   }
   return { push, collected }
