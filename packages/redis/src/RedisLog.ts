@@ -69,6 +69,8 @@ export interface Options {
   readonly maxPending?: number | undefined
   /** Events per script call. Default 512. */
   readonly maxBatch?: number | undefined
+  /** Script calls in flight per topic (pipelined, run by Redis in order). Default 2. */
+  readonly maxInFlight?: number | undefined
   /** Events a tail buffers while it fills a hole. Default 10 000. */
   readonly maxBuffered?: number | undefined
   /**
@@ -102,6 +104,7 @@ const config = (options: Options, address: string, node: string): store.Config =
     timeoutMillis: Math.max(1, millis(options.timeout ?? "5 seconds")),
     maxPending: positive("maxPending", options.maxPending, 10_000),
     maxBatch: positive("maxBatch", options.maxBatch, 512),
+    maxInFlight: positive("maxInFlight", options.maxInFlight, 2),
     maxBuffered: positive("maxBuffered", options.maxBuffered, 10_000),
     fillChunk: 1_000,
     expireIdle: expireIdle === false

@@ -97,8 +97,8 @@ describe("RedisLog on a real redis-server", () => {
       // Two entries recorded without a message to the nodes (as if Pub/Sub lost it).
       const b = { maxEvents: 1000, maxBytes: 1_048_576, maxAgeMillis: 3_600_000, ttlMillis: 0 }
       yield* a.redis.eval(scripts.append)(keys.topic("sluice", "t"), "elsewhere", "t", "x", Date.now(), b, [
-        { callerId: undefined, body: "data: lost1\n\n" },
-        { callerId: undefined, body: "data: lost2\n\n" }
+        { id: undefined, fields: "data: lost1\n\n" },
+        { id: undefined, fields: "data: lost2\n\n" }
       ])
       yield* log.append([entry("3")])
       const lines = yield* takeN(seen, 3)
@@ -117,7 +117,7 @@ describe("RedisLog on a real redis-server", () => {
       const seen = yield* watch(log)
       const b = { maxEvents: 1000, maxBytes: 1_048_576, maxAgeMillis: 3_600_000, ttlMillis: 0 }
       yield* a.redis.eval(scripts.append)(keys.topic("sluice", "t"), "elsewhere", "t", "x", Date.now(), b, [
-        { callerId: undefined, body: "data: silent\n\n" }
+        { id: undefined, fields: "data: silent\n\n" }
       ])
       const [line] = yield* takeN(seen, 1)
       expect(line).toMatch(/^A 1 id: \w+-1\ndata: silent\n\n$/)

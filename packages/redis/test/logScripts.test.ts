@@ -14,7 +14,7 @@ const bounds = (over: Partial<scripts.Bounds> = {}): scripts.Bounds => ({
   ttlMillis: 0,
   ...over
 })
-const events = (...bodies: Array<string>) => bodies.map((body) => ({ callerId: undefined, body }))
+const events = (...bodies: Array<string>) => bodies.map((fields) => ({ id: undefined, fields }))
 
 describe("log scripts on a real redis-server", () => {
   it.live("append numbers a burst, stores <seq>-0 entries and publishes it once", () =>
@@ -47,8 +47,8 @@ describe("log scripts on a real redis-server", () => {
       const { redis } = yield* fresh
       const messages = yield* redis.subscribe("t1:log")
       yield* redis.eval(scripts.append)(topic, "t1:log", "prices", "ep1", 1, bounds(), [
-        { callerId: undefined, body: "data: a\n\n" },
-        { callerId: "mine", body: "data: b\n\n" }
+        { id: undefined, fields: "data: a\n\n" },
+        { id: "mine", fields: "data: b\n\n" }
       ])
       expect(JSON.parse((yield* Queue.take(messages)).message).c).toEqual(["", "=mine"])
       expect(yield* redis.eval(scripts.findCallerId)(topic, "mine", 100)).toBe(2)

@@ -1,11 +1,12 @@
 /**
  * A log's publishing side on one node: appends coalesced into bursts, one
- * script call per burst, one call in flight per log.
+ * script call per burst, at most `maxInFlight` calls in flight per log
+ * (pipelined: Redis runs one while this node prepares the next).
  *
  * ```text
  * append(a) ─┐
  * append(b) ─┼─▶ [ waiting: bounded ] ─▶ one script call: a+b+c ─▶ each caller gets its positions
- * append(c) ─┘        (while the previous call is in flight)
+ * append(c) ─┘        (while the previous calls are in flight)
  * ```
  *
  * What it guarantees:
@@ -13,7 +14,9 @@
  *   call is in flight go out together in the next one (up to `maxBatch`
  *   events), so a busy topic costs a round trip per burst.
  * - **Order**: bursts go out one after another, in the order appends
- *   arrived; within one call the script numbers them in that order.
+ *   arrived; within one call the script numbers them in that order. Calls in
+ *   flight together are run by Redis in the order they were sent (one
+ *   connection answers in order, as the `Redis` service's clients do).
  * - **Bounded**: at most `maxPending` events wait; an append beyond that
  *   fails at once with a `LogError` (nothing is queued behind an outage).
  * - **Typed failures**: a call that fails or times out fails every append in
@@ -40,6 +43,8 @@ export interface Deps {
   readonly run: (effect: Effect.Effect<void>) => void
   readonly maxPending: number
   readonly maxBatch: number
+  /** Script calls in flight at once (1: one after another). */
+  readonly maxInFlight: number
   /** The error for an append refused because too many events wait. */
   readonly full: (waiting: number) => Log.LogError
 }
@@ -48,7 +53,7 @@ export interface Deps {
 export class Appender {
   private waiting: Array<Request> = []
   private waitingEvents = 0
-  private sending = false
+  private sending = 0
   private readonly deps: Deps
 
   constructor(deps: Deps) {
@@ -83,13 +88,13 @@ export class Appender {
   }
 
   private kick(): void {
-    if (this.sending) return
-    this.sending = true
+    if (this.sending >= this.deps.maxInFlight) return
+    this.sending++
     this.deps.run(Effect.ensuring(this.loop, Effect.sync(() => this.stop())))
   }
 
   private stop(): void {
-    this.sending = false
+    this.sending--
     if (this.waiting.length > 0) this.kick()
   }
 

@@ -102,8 +102,8 @@ export interface Bounds {
 
 /** One event of a burst: the publisher's own id, if any, and its fields (SSE text without the id line). @internal */
 export interface AppendEvent {
-  readonly callerId: string | undefined
-  readonly body: string
+  readonly id: string | undefined
+  readonly fields: string
 }
 
 /**
@@ -152,7 +152,7 @@ export const append = Redis.script(
       bounds.ttlMillis,
       events.length
     ]
-    for (const e of events) params.push(encodeCallerId(e.callerId), e.body)
+    for (const e of events) params.push(encodeCallerId(e.id), e.fields)
     return params
   },
   {

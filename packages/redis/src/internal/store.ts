@@ -33,6 +33,7 @@ export interface Config {
   readonly timeoutMillis: number
   readonly maxPending: number
   readonly maxBatch: number
+  readonly maxInFlight: number
   readonly maxBuffered: number
   readonly fillChunk: number
   /** Expiry of an idle topic's keys for a history age limit (`Infinity`: none): `0` for none. */
@@ -223,11 +224,10 @@ export const make = (
           Effect.gen(function*() {
             const candidate = yield* randomEpoch
             const now = yield* Clock.currentTimeMillis
-            const events = entries.map((e) => ({ callerId: e.id, body: e.fields }))
             const [epoch, first] = yield* guarded(
               name,
               "append",
-              redis.eval(scripts.append)(topicKeys, logChannel, name, candidate, now, b, events)
+              redis.eval(scripts.append)(topicKeys, logChannel, name, candidate, now, b, entries)
             )
             return entries.map((e, i): Log.Recorded => ({
               seq: Number(first) + i,
@@ -237,6 +237,7 @@ export const make = (
         run: fork,
         maxPending: config.maxPending,
         maxBatch: config.maxBatch,
+        maxInFlight: config.maxInFlight,
         full: (waiting) =>
           new Log.LogError({
             log: name,
