@@ -82,8 +82,7 @@ if (part("http")) {
   say(
     `| paced C=1000, p99 | ${fmt(p99Memory)} ms | ${fmt(p99Redis)} ms | ${
       p99Redis >= p99Memory ? `${fmt(p99Redis - p99Memory, 2)} ms more` : `${fmt(p99Memory - p99Redis, 2)} ms less`
-    } | <= 5 ms more |`)
-    } ms more | <= 5 ms more |`
+    } | <= 5 ms more |`
   )
 }
 
