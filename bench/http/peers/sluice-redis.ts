@@ -55,9 +55,9 @@ export const peer: Peer = {
     // publishes, which the hub appends in one call.
     let burst: Array<Hub.EventInput> = []
     const flush = () => {
-      const events = burst
+      const run = burst
       burst = []
-      Effect.runFork(Effect.forEach(events, (e) => Hub.publish(hub, e), { concurrency: "unbounded", discard: true }))
+      Effect.runFork(Effect.forEach(run, (e) => Hub.publish(hub, e), { concurrency: "unbounded", discard: true }))
     }
     return {
       port: address.port,
