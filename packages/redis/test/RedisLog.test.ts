@@ -156,10 +156,11 @@ describe("RedisLog on a real redis-server", () => {
       expect(ids(yield* log.read(Log.afterId(`${epoch}-3`, all)))).toEqual([`${epoch}-4`, `${epoch}-5`])
       expect(ids(yield* log.read(Log.afterId("own", all)))).toEqual([`${epoch}-4`, `${epoch}-5`])
       expect(ids(yield* log.read(Log.afterSeq(epoch, 5, all)))).toEqual([])
-      expect(ids(yield* log.read(Log.newest({ maxEvents: 2, maxBytes: 1_000_000 })))).toEqual([
-        `${epoch}-4`,
-        `${epoch}-5`
-      ])
+      const newest = yield* log.read(Log.newest({ maxEvents: 2, maxBytes: 1_000_000 }))
+      expect(ids(newest)).toEqual([`${epoch}-4`, `${epoch}-5`])
+      expect(newest._tag === "Found" && newest.complete).toBe(false) // 3 is retained too
+      const all3 = yield* log.read(Log.newest(all))
+      expect(all3._tag === "Found" && [all3.entries.length, all3.complete]).toEqual([3, true])
       expect(ids(yield* log.read(Log.afterId(`${epoch}-1`, all)))).toBe("expired")
       expect(ids(yield* log.read(Log.afterId("zzz-1", all)))).toBe("restarted")
       expect(ids(yield* log.read(Log.afterId("nonsense", all)))).toBe("unknown")

@@ -252,7 +252,9 @@ export const make = (
           const count = Math.max(0, Math.min(budget.maxEvents, 10_000))
           if (request._tag === "Newest") {
             const r = yield* readRaw(name, b, -1, count, "read")
-            return Log.found(r.epoch, r.lastSeq, cut(toEntries(r.epoch, r), budget, true), true)
+            const entries = cut(toEntries(r.epoch, r), budget, true)
+            // Complete: everything retained (the oldest retained entry is among them).
+            return Log.found(r.epoch, r.lastSeq, entries, (entries[0]?.seq ?? r.firstRetained) <= r.firstRetained)
           }
           const after = (r: Range, seq: number): Log.ReadResult => {
             if (seq > r.lastSeq) return Log.notFound(r.epoch, r.lastSeq, "unknown")
