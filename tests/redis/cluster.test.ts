@@ -155,6 +155,8 @@ describe("the Redis log across three processes", () => {
         )
         for (const data of accepted) expect(got).toContain(data)
         for (const data of got) expect(accepted.includes(data) || refused.includes(data)).toBe(true)
+        // The client stayed connected through the outage (heartbeats), never reconnected.
+        expect(client.opens()).toBe(1)
       }).pipe(Effect.scoped),
     120_000
   )

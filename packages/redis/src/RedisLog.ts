@@ -45,7 +45,7 @@ import * as Redis from "effect/persistence/Redis"
 import * as Random from "effect/Random"
 import type * as Scope from "effect/Scope"
 import * as store from "./internal/store.ts"
-import { addressOf } from "./RedisConnection.ts"
+import { addressOf, RedisUnavailableError } from "./RedisConnection.ts"
 
 /**
  * Settings of the Redis logs of one process.
@@ -102,6 +102,8 @@ const config = (options: Options, address: string, node: string): store.Config =
     pingMillis: Math.max(1, millis(options.ping ?? "5 seconds")),
     checkMillis: options.positionCheck === false ? 0 : Math.max(1, millis(options.positionCheck ?? "1 second")),
     timeoutMillis: Math.max(1, millis(options.timeout ?? "5 seconds")),
+    unavailable: (operation, detail) =>
+      new RedisUnavailableError({ address, operation, uncertain: false, cause: detail }),
     maxPending: positive("maxPending", options.maxPending, 10_000),
     maxBatch: positive("maxBatch", options.maxBatch, 512),
     maxInFlight: positive("maxInFlight", options.maxInFlight, 2),
@@ -117,7 +119,8 @@ const config = (options: Options, address: string, node: string): store.Config =
 
 /**
  * Makes the `Log.Store` of this process in the current scope: its Pub/Sub
- * subscription is in place when it returns; closing the scope ends it.
+ * subscription is in place when it returns (or it fails with
+ * `RedisUnavailableError` after `timeout`); closing the scope ends it.
  * Invalid options are a defect naming the option.
  *
  * @example
@@ -134,7 +137,9 @@ const config = (options: Options, address: string, node: string): store.Config =
  * @since 0.1.0
  * @category constructors
  */
-export const make = (options: Options = {}): Effect.Effect<Log.Store["Service"], never, Redis.Redis | Scope.Scope> =>
+export const make = (
+  options: Options = {}
+): Effect.Effect<Log.Store["Service"], RedisUnavailableError, Redis.Redis | Scope.Scope> =>
   Effect.gen(function*() {
     const redis = yield* Redis.Redis
     const nodeRedis = yield* Effect.serviceOption(NodeRedis.NodeRedis)
@@ -163,7 +168,7 @@ export const make = (options: Options = {}): Effect.Effect<Log.Store["Service"],
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: Options = {}): Layer.Layer<Log.Store, never, Redis.Redis> =>
+export const layer = (options: Options = {}): Layer.Layer<Log.Store, RedisUnavailableError, Redis.Redis> =>
   Layer.effect(Log.Store, make(options))
 
 /**

@@ -50,7 +50,7 @@ import * as Redis from "effect/persistence/Redis"
 import * as Random from "effect/Random"
 import type * as Scope from "effect/Scope"
 import * as keyed from "./internal/keyed.ts"
-import { addressOf } from "./RedisConnection.ts"
+import { addressOf, RedisUnavailableError } from "./RedisConnection.ts"
 
 /**
  * Settings: those of `Registry.make` (the outbox is in Redis) but the byte
@@ -109,6 +109,8 @@ const config = (options: Options, address: string, node: string): keyed.Config =
       ? 0
       : Math.max(1, Math.min(millis(options.positionCheck ?? "2 seconds"), lease / 3)),
     timeoutMillis: Math.max(1, millis(options.timeout ?? "5 seconds")),
+    unavailable: (operation, detail) =>
+      new RedisUnavailableError({ address, operation, uncertain: false, cause: detail }),
     handoverMillis: Math.max(0, millis(options.handover ?? "2 seconds")),
     limits: {
       capacity: Math.floor(capacity ?? 256),
@@ -123,7 +125,8 @@ const config = (options: Options, address: string, node: string): keyed.Config =
 
 /**
  * Makes this node's side of the registry in the current scope (its Pub/Sub
- * subscription is in place when it returns; closing the scope ends it).
+ * subscription is in place when it returns, or it fails with
+ * `RedisUnavailableError` after `timeout`; closing the scope ends it).
  * Invalid options are a defect naming the option.
  *
  * @example
@@ -142,7 +145,9 @@ const config = (options: Options, address: string, node: string): keyed.Config =
  * @since 0.1.0
  * @category constructors
  */
-export const make = (options: Options = {}): Effect.Effect<Registry.Registry, never, Redis.Redis | Scope.Scope> =>
+export const make = (
+  options: Options = {}
+): Effect.Effect<Registry.Registry, RedisUnavailableError, Redis.Redis | Scope.Scope> =>
   Effect.gen(function*() {
     const redis = yield* Redis.Redis
     const nodeRedis = yield* Effect.serviceOption(NodeRedis.NodeRedis)

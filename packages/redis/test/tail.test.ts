@@ -64,7 +64,8 @@ const tailOver = (r: Record, at: number, maxBuffered = 100) =>
       },
       maxBuffered,
       chunk: 3,
-      retry: Schedule.spaced("1 millis")
+      retry: Schedule.spaced("1 millis"),
+      count: () => {}
     })
     const changes = yield* Queue.unbounded<string>()
     tail.listeners.add((c) => {

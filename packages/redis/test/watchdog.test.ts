@@ -4,6 +4,7 @@ import * as Effect from "effect/Effect"
 import * as Redis from "effect/persistence/Redis"
 import * as Queue from "effect/Queue"
 import * as RedisLog from "../src/RedisLog.ts"
+import * as RedisRegistry from "../src/RedisRegistry.ts"
 import * as RedisServer from "../src/testing/RedisServer.ts"
 import { connect } from "./support.ts"
 
@@ -81,5 +82,32 @@ describe("a subscription that silently stopped delivering", () => {
       const change = yield* Queue.take(seen).pipe(Effect.timeout("10 seconds"))
       expect(change._tag === "Appended" && [change.firstSeq, change.frames.length]).toEqual([1, 2])
       expect(state.subscriptions).toBe(1)
+    }).pipe(Effect.scoped))
+})
+
+describe("a subscription that cannot be made at start", () => {
+  it.live("fails RedisLog.make and RedisRegistry.make with RedisUnavailableError naming the address", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.make()
+      const real = yield* connect(server)
+      // Commands work, subscriptions never come.
+      const redis = yield* Redis.make({
+        send: real.send,
+        subscribe: () => Effect.fail(new Redis.RedisError({ cause: new Error("subscriptions refused") })),
+        connect: Effect.die("no reserved connections here")
+      })
+      const log = yield* Effect.flip(
+        RedisLog.make({ address: server.url, timeout: "300 millis" }).pipe(Effect.provideService(Redis.Redis, redis))
+      )
+      expect(log._tag).toBe("RedisUnavailableError")
+      expect(log.message).toBe(
+        `Redis at ${server.url} is unavailable (subscribe to sluice:log): no subscription within 300 ms`
+      )
+      const registry = yield* Effect.flip(
+        RedisRegistry.make({ address: server.url, timeout: "300 millis" }).pipe(
+          Effect.provideService(Redis.Redis, redis)
+        )
+      )
+      expect(registry.message).toContain(`Redis at ${server.url} is unavailable (subscribe to sluice:registry:n:`)
     }).pipe(Effect.scoped))
 })

@@ -83,7 +83,9 @@ export class Tasks extends Context.Service<Tasks, {
         const redis = yield* Effect.serviceOption(Redis.Redis)
         const registry = Option.isSome(redis)
           ? yield* RedisRegistry.make({ ...shared, name: "demo-tasks" }).pipe(
-            Effect.provideService(Redis.Redis, redis.value)
+            Effect.provideService(Redis.Redis, redis.value),
+            // Redis answered the connection layer a moment ago: a subscription it refuses stops the demo.
+            Effect.orDie
           )
           : yield* Registry.make({ ...shared, budget: { maxBytes: options.pendingBytes, strategy: "fail" } })
         const running = yield* FiberSet.make()

@@ -11,8 +11,9 @@
  *    └──────────── re-subscribe (onSubscribed: the owner checks what it missed) ◀───────┘
  * ```
  *
- * A subscription that fails (its connection could not be re-established) is
- * re-established the same way. Messages published while a subscription was
+ * A subscription counts as in place once a ping of its own came back through
+ * it; one that fails (its connection could not be re-established) or never
+ * delivers is re-established the same way. Messages published while a subscription was
  * down are not replayed by Pub/Sub: the owner learns that it must catch up
  * from `onSubscribed` (and from its own position checks).
  *
@@ -21,6 +22,7 @@
 import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import type * as Redis from "effect/persistence/Redis"
 import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
@@ -65,9 +67,7 @@ export const run = (redis: Redis.Redis["Service"], options: Options): Effect.Eff
 
     const session = Effect.gen(function*() {
       const queue = yield* redis.subscribe(options.channel)
-      subscriptions++
-      options.onSubscribed(subscriptions === 1)
-      yield* Deferred.succeed(ready, undefined)
+      const confirmed = yield* Deferred.make<void>()
       let received = yield* Clock.currentTimeMillis
       let pinged = false
 
@@ -79,12 +79,23 @@ export const run = (redis: Redis.Redis["Service"], options: Options): Effect.Eff
               Effect.sync(() => {
                 received = now
                 pinged = false
+                Deferred.doneUnsafe(confirmed, Effect.void)
                 for (const m of messages) {
                   if (!isPing(m.message)) options.onMessage(m.message)
                 }
               }))
         )
       )
+      const reading = yield* Effect.forkScoped(Effect.ignore(reader))
+
+      // In place only once it delivers: our own ping must come back through it
+      // (a subscription whose connection failed is an empty queue otherwise).
+      yield* Effect.ignore(Effect.timeout(redis.send("PUBLISH", options.channel, pingText), options.pingMillis))
+      const works = yield* Effect.timeoutOption(Deferred.await(confirmed), options.pingMillis)
+      if (works._tag === "None") return
+      subscriptions++
+      options.onSubscribed(subscriptions === 1)
+      yield* Deferred.succeed(ready, undefined)
 
       // Completes when the subscription stopped delivering.
       const watchdog = Effect.gen(function*() {
@@ -102,7 +113,7 @@ export const run = (redis: Redis.Redis["Service"], options: Options): Effect.Eff
           if (sent._tag === "Failure") pinged = false
         }
       })
-      yield* Effect.raceFirst(Effect.ignore(reader), watchdog)
+      yield* Effect.raceFirst(Fiber.join(reading), watchdog)
     })
 
     const loop = Effect.scoped(session).pipe(

@@ -21,11 +21,13 @@ import type * as Redis from "effect/persistence/Redis"
 import * as Result from "effect/Result"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
+import type { RedisUnavailableError } from "../RedisConnection.ts"
 import * as channel from "./channel.ts"
 import { describeCause } from "./errors.ts"
 import { utf8 } from "./frames.ts"
 import * as keys from "./keys.ts"
 import { Lane } from "./lane.ts"
+import * as metrics from "./metrics.ts"
 import * as scripts from "./registryScripts.ts"
 
 /** Validated settings. @internal */
@@ -38,6 +40,8 @@ export interface Config {
   /** Renewals (and position checks) of this node's connections; `0`: none. */
   readonly renewMillis: number
   readonly timeoutMillis: number
+  /** The error for Redis unreachable at start (made by the public module). */
+  readonly unavailable: (operation: string, detail: string) => RedisUnavailableError
   readonly handoverMillis: number
   readonly limits: scripts.Limits
   readonly maxKeys: number
@@ -77,9 +81,10 @@ export interface Counters {
 export const make = (
   redis: Redis.Redis["Service"],
   config: Config
-): Effect.Effect<Registry.Backend & { readonly counters: Counters }, never, Scope.Scope> =>
+): Effect.Effect<Registry.Backend & { readonly counters: Counters }, RedisUnavailableError, Scope.Scope> =>
   Effect.gen(function*() {
     const run = yield* FiberSet.makeRuntime<never, void, never>()
+    const context = yield* Effect.context<never>()
     const fork = (effect: Effect.Effect<void>) => {
       run(effect)
     }
@@ -122,15 +127,16 @@ export const make = (
       )
 
     const pull = (key: string, generation: number, after: number) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        withTimeout(redis.eval(scripts.pull)(keys.keyed(config.prefix, key), generation, after, now, limits)).pipe(
-          Effect.map((reply) => ({
-            stale: reply[0] === "stale",
-            entries: reply.slice(2).map((m) =>
-              scripts.parseMember(String(m))
-            )
-          }))
-        ))
+      Effect.flatMap(
+        Clock.currentTimeMillis,
+        (now) =>
+          withTimeout(redis.eval(scripts.pull)(keys.keyed(config.prefix, key), generation, after, now, limits)).pipe(
+            Effect.map((reply) => ({
+              stale: reply[0] === "stale",
+              entries: reply.slice(2).map((m) => scripts.parseMember(String(m)))
+            }))
+          )
+      )
 
     // A lane whose key another connection owns now: closed as replaced (it
     // writes what it took, then its close frames). What it took is final at
@@ -139,6 +145,7 @@ export const make = (
       if (lane.ended || lane.replaced) return
       lane.replaced = true
       counters.replaced++
+      metrics.keyedReplaced.updateUnsafe(1, context)
       lane.close("replaced")
       fork(Effect.ignore(Effect.retry(ack(lane.key, lane.generation, lane.taken, "handover"), {
         schedule: retry,
@@ -212,7 +219,19 @@ export const make = (
         if (!first) { for (const lane of lanes.values()) lane.pull() }
       }
     })
-    yield* subscription.ready
+    // A subscription that cannot be made at start is a clear error, not a hang.
+    yield* subscription.ready.pipe(
+      Effect.timeoutOrElse({
+        duration: config.timeoutMillis,
+        orElse: () =>
+          Effect.fail(
+            config.unavailable(
+              `subscribe to ${keys.nodeChannel(config.prefix, config.node)}`,
+              `no subscription within ${config.timeoutMillis} ms`
+            )
+          )
+      })
+    )
 
     // Renewals: keep live registrations from expiring, notice a replacement
     // whose message was lost, re-register after Redis lost its data, and
@@ -362,7 +381,10 @@ export const make = (
           }))
         const { generation, acked, closed, entries, stale } = claimed
         const lane = new Lane(key, generation, acked, {
-          pull: (after) => pull(key, generation, after),
+          pull: (after) => {
+            metrics.keyedPulls.updateUnsafe(1, context)
+            return pull(key, generation, after)
+          },
           ack: (seq) => ack(key, generation, seq, "ack"),
           run: fork,
           retry,

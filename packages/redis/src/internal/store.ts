@@ -11,15 +11,18 @@ import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as FiberSet from "effect/FiberSet"
+import * as Metric from "effect/Metric"
 import type * as Redis from "effect/persistence/Redis"
 import * as Random from "effect/Random"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
+import type { RedisUnavailableError } from "../RedisConnection.ts"
 import { Appender } from "./appender.ts"
 import * as channel from "./channel.ts"
 import { describeCause } from "./errors.ts"
 import * as keys from "./keys.ts"
 import * as scripts from "./logScripts.ts"
+import * as metrics from "./metrics.ts"
 import { type Burst, type Range, Tail } from "./tail.ts"
 
 /** Validated settings of a store. @internal */
@@ -31,6 +34,8 @@ export interface Config {
   /** `0`: no periodic checks. */
   readonly checkMillis: number
   readonly timeoutMillis: number
+  /** The error for Redis unreachable at start (made by the public module). */
+  readonly unavailable: (operation: string, detail: string) => RedisUnavailableError
   readonly maxPending: number
   readonly maxBatch: number
   readonly maxInFlight: number
@@ -114,9 +119,23 @@ const cut = (entries: Array<Log.Entry>, budget: Log.Budget, fromNewest: boolean)
 export const make = (
   redis: Redis.Redis["Service"],
   config: Config
-): Effect.Effect<Log.Store["Service"] & { readonly opened: () => ReadonlyMap<string, Tail> }, never, Scope.Scope> =>
+): Effect.Effect<
+  Log.Store["Service"] & { readonly opened: () => ReadonlyMap<string, Tail> },
+  RedisUnavailableError,
+  Scope.Scope
+> =>
   Effect.gen(function*() {
     const run = yield* FiberSet.makeRuntime<never, void, never>()
+    const context = yield* Effect.context<never>()
+    const counted = {
+      fill: metrics.fills,
+      missed: metrics.missed,
+      epoch: metrics.epochChanges,
+      unavailable: Metric.withAttributes(metrics.appendFailures, { reason: "unavailable" }),
+      timeout: Metric.withAttributes(metrics.appendFailures, { reason: "timeout" }),
+      full: Metric.withAttributes(metrics.appendFailures, { reason: "full" })
+    }
+    const record = (what: keyof typeof counted) => counted[what].updateUnsafe(1, context)
     const fork = (effect: Effect.Effect<void>) => {
       run(effect)
     }
@@ -208,11 +227,21 @@ export const make = (
       onMessage,
       onSubscribed: (first) => {
         if (first) return
+        metrics.resubscriptions.updateUnsafe(1, context)
         checkNow = true
         fork(check)
       }
     })
-    yield* subscription.ready
+    // A subscription that cannot be made at start is a clear error, not a hang.
+    yield* subscription.ready.pipe(
+      Effect.timeoutOrElse({
+        duration: config.timeoutMillis,
+        orElse: () =>
+          Effect.fail(
+            config.unavailable(`subscribe to ${logChannel}`, `no subscription within ${config.timeoutMillis} ms`)
+          )
+      })
+    )
     if (config.checkMillis > 0) {
       fork(Effect.repeat(Effect.andThen(Effect.sleep(config.checkMillis), check), Schedule.forever))
     }
@@ -228,7 +257,8 @@ export const make = (
               name,
               "append",
               redis.eval(scripts.append)(topicKeys, logChannel, name, candidate, now, b, entries)
-            )
+            ).pipe(Effect.tapError((e) => Effect.sync(() => record(e.cause === undefined ? "timeout" : "unavailable"))))
+            metrics.appendCalls.updateUnsafe(1, context)
             return entries.map((e, i): Log.Recorded => ({
               seq: Number(first) + i,
               id: e.id ?? Log.formatId(String(epoch), Number(first) + i)
@@ -238,12 +268,14 @@ export const make = (
         maxPending: config.maxPending,
         maxBatch: config.maxBatch,
         maxInFlight: config.maxInFlight,
-        full: (waiting) =>
-          new Log.LogError({
+        full: (waiting) => {
+          record("full")
+          return new Log.LogError({
             log: name,
             operation: "append",
             reason: `${waiting} events already wait for Redis at ${config.address} (maxPending ${config.maxPending})`
           })
+        }
       })
 
       const read = (request: Log.ReadRequest): Effect.Effect<Log.ReadResult, Log.LogError> =>
@@ -323,7 +355,8 @@ export const make = (
             run: fork,
             maxBuffered: config.maxBuffered,
             chunk: config.fillChunk,
-            retry
+            retry,
+            count: record
           })
           // Registered before the first read: bursts that arrive meanwhile are
           // buffered and replayed once the position is known.

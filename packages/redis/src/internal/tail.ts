@@ -68,6 +68,8 @@ export interface Deps {
   readonly chunk: number
   /** Pause between attempts while the stream cannot be read. */
   readonly retry: Schedule.Schedule<unknown>
+  /** Counts what happened (metrics). */
+  readonly count: (what: "fill" | "missed" | "epoch") => void
 }
 
 type State = "opening" | "live" | "filling"
@@ -137,6 +139,7 @@ export class Tail {
   }
 
   private changeEpoch(epoch: string): void {
+    this.deps.count("epoch")
     this.retired.add(this.epoch)
     this.epoch = epoch
     this.lastSeq = 0
@@ -187,6 +190,7 @@ export class Tail {
     const next = Math.min(range.firstRetained, entries[0]?.seq ?? Infinity)
     if (next > this.lastSeq + 1 && next <= range.lastSeq + 1) {
       // Trimmed before this node read it: the record no longer has the hole.
+      this.deps.count("missed")
       this.emit(Log.missed(this.epoch, this.lastSeq))
       this.lastSeq = next - 1
     }
@@ -204,6 +208,7 @@ export class Tail {
     if (this.state === "filling") return
     this.state = "filling"
     this.fills++
+    this.deps.count("fill")
     const step: Effect.Effect<void> = Effect.suspend(() =>
       this.deps.read(this.lastSeq, this.deps.chunk).pipe(
         Effect.retry(this.deps.retry),
