@@ -6,24 +6,23 @@
  * @internal
  */
 import { Log } from "@sluice/core"
-import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as FiberSet from "effect/FiberSet"
 import * as Metric from "effect/Metric"
 import type * as Redis from "effect/persistence/Redis"
-import * as Random from "effect/Random"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import type { RedisUnavailableError } from "../RedisConnection.ts"
 import { Appender } from "./appender.ts"
 import * as channel from "./channel.ts"
-import { describeCause } from "./errors.ts"
 import * as keys from "./keys.ts"
-import * as scripts from "./logScripts.ts"
+import type * as scripts from "./logScripts.ts"
 import * as metrics from "./metrics.ts"
-import { type Burst, type Range, Tail } from "./tail.ts"
+import { type Burst, Tail } from "./tail.ts"
+import * as topicClient from "./topicClient.ts"
+import * as topicLog from "./topicLog.ts"
 
 /** Validated settings of a store. @internal */
 export interface Config {
@@ -79,42 +78,6 @@ export const bounds = (options: Log.Options | undefined, config: Config): script
   }
 }
 
-// 10 base-36 characters, as in-memory logs have (36^10 < 2^53).
-const randomEpoch = Effect.map(Random.next, (n) => Math.floor(n * 36 ** 10).toString(36).padStart(10, "0"))
-
-const parseRange = (reply: scripts.ReadResult): Range => {
-  const entries = []
-  for (let i = 3; i + 2 < reply.length; i += 3) {
-    entries.push({ seq: Number(reply[i]), callerId: String(reply[i + 1]), fields: String(reply[i + 2]) })
-  }
-  return {
-    epoch: String(reply[0]),
-    lastSeq: Number(reply[1]),
-    firstRetained: Number(reply[2]),
-    entries
-  }
-}
-
-const toEntries = (epoch: string, range: Range): Array<Log.Entry> =>
-  range.entries.map((e) => {
-    const id = scripts.decodeCallerId(e.callerId) ?? Log.formatId(epoch, e.seq)
-    return { seq: e.seq, id, frame: new TextEncoder().encode(Log.frameText(id, e.fields)) }
-  })
-
-// At least one entry (progress), then as many as fit the budget's bytes.
-const cut = (entries: Array<Log.Entry>, budget: Log.Budget, fromNewest: boolean): Array<Log.Entry> => {
-  let bytes = 0
-  let n = 0
-  const at = (i: number) => entries[fromNewest ? entries.length - 1 - i : i]!
-  while (n < entries.length && n < budget.maxEvents) {
-    const size = at(n).frame.byteLength
-    if (n > 0 && bytes + size > budget.maxBytes) break
-    bytes += size
-    n++
-  }
-  return fromNewest ? entries.slice(entries.length - n) : entries.slice(0, n)
-}
-
 /** @internal */
 export const make = (
   redis: Redis.Redis["Service"],
@@ -143,39 +106,8 @@ export const make = (
     const logChannel = keys.logChannel(config.prefix)
     const retry = Schedule.spaced(Math.max(50, Math.min(config.pingMillis, 500)))
 
-    const fail = (name: string, operation: "open" | "append" | "read") => (cause: unknown) =>
-      new Log.LogError({
-        log: name,
-        operation,
-        reason: `Redis at ${config.address} is unavailable: ${describeCause(cause)}`,
-        cause
-      })
-    const timedOut = (name: string, operation: "open" | "append" | "read") => () =>
-      Effect.fail(
-        new Log.LogError({
-          log: name,
-          operation,
-          reason: `Redis at ${config.address} did not answer within ${config.timeoutMillis} ms` +
-            (operation === "append" ? " (the append may still be recorded)" : "")
-        })
-      )
-    const guarded = <A>(name: string, operation: "open" | "append" | "read", effect: Effect.Effect<A, unknown>) =>
-      effect.pipe(
-        Effect.mapError(fail(name, operation)),
-        Effect.timeoutOrElse({ duration: config.timeoutMillis, orElse: timedOut(name, operation) })
-      )
-
-    const readRaw = (name: string, b: scripts.Bounds, after: number, count: number, operation: "open" | "read") =>
-      Effect.gen(function*() {
-        const epoch = yield* randomEpoch
-        const now = yield* Clock.currentTimeMillis
-        const reply = yield* guarded(
-          name,
-          operation,
-          redis.eval(scripts.read)(keys.topic(config.prefix, name), epoch, now, b, after, 0, count)
-        )
-        return parseRange(reply)
-      })
+    const client = topicClient.make(redis, config)
+    const readRaw = client.read
 
     const onMessage = (message: string) => {
       let parsed: { t?: unknown; e?: unknown; s?: unknown; f?: unknown; c?: unknown }
@@ -246,24 +178,19 @@ export const make = (
       fork(Effect.repeat(Effect.andThen(Effect.sleep(config.checkMillis), check), Schedule.forever))
     }
 
-    const makeLog = (name: string, b: scripts.Bounds, tail: Tail): Log.Log => {
-      const topicKeys = keys.topic(config.prefix, name)
-      const appender = new Appender({
+    const appenderFor = (name: string, b: scripts.Bounds) =>
+      new Appender({
         send: (entries) =>
-          Effect.gen(function*() {
-            const candidate = yield* randomEpoch
-            const now = yield* Clock.currentTimeMillis
-            const [epoch, first] = yield* guarded(
-              name,
-              "append",
-              redis.eval(scripts.append)(topicKeys, logChannel, name, candidate, now, b, entries)
-            ).pipe(Effect.tapError((e) => Effect.sync(() => record(e.cause === undefined ? "timeout" : "unavailable"))))
-            metrics.appendCalls.updateUnsafe(1, context)
-            return entries.map((e, i): Log.Recorded => ({
-              seq: Number(first) + i,
-              id: e.id ?? Log.formatId(String(epoch), Number(first) + i)
-            }))
-          }),
+          client.append(name, b, entries).pipe(
+            Effect.tapError((e) => Effect.sync(() => record(e.cause === undefined ? "timeout" : "unavailable"))),
+            Effect.map(([epoch, first]) => {
+              metrics.appendCalls.updateUnsafe(1, context)
+              return entries.map((e, i): Log.Recorded => ({
+                seq: Number(first) + i,
+                id: e.id ?? Log.formatId(String(epoch), Number(first) + i)
+              }))
+            })
+          ),
         run: fork,
         maxPending: config.maxPending,
         maxBatch: config.maxBatch,
@@ -277,61 +204,6 @@ export const make = (
           })
         }
       })
-
-      const read = (request: Log.ReadRequest): Effect.Effect<Log.ReadResult, Log.LogError> =>
-        Effect.gen(function*() {
-          const budget = request.budget
-          const count = Math.max(0, Math.min(budget.maxEvents, 10_000))
-          if (request._tag === "Newest") {
-            const r = yield* readRaw(name, b, -1, count, "read")
-            const entries = cut(toEntries(r.epoch, r), budget, true)
-            // Complete: everything retained (the oldest retained entry is among them).
-            return Log.found(r.epoch, r.lastSeq, entries, (entries[0]?.seq ?? r.firstRetained) <= r.firstRetained)
-          }
-          const after = (r: Range, seq: number): Log.ReadResult => {
-            if (seq > r.lastSeq) return Log.notFound(r.epoch, r.lastSeq, "unknown")
-            if (seq < r.firstRetained - 1) return Log.notFound(r.epoch, r.lastSeq, "expired")
-            const entries = cut(toEntries(r.epoch, r), budget, false)
-            const last = entries.length === 0 ? seq : entries[entries.length - 1]!.seq
-            return Log.found(r.epoch, r.lastSeq, entries, last >= r.lastSeq)
-          }
-          if (request._tag === "AfterSeq") {
-            const r = yield* readRaw(name, b, Math.max(0, request.seq), count, "read")
-            return r.epoch === request.epoch ? after(r, request.seq) : Log.notFound(r.epoch, r.lastSeq, "restarted")
-          }
-          const parsed = Log.parseId(request.id)
-          let r: Range | undefined
-          if (parsed !== undefined) {
-            r = yield* readRaw(name, b, parsed.seq, count, "read")
-            if (r.epoch === parsed.epoch) return after(r, parsed.seq)
-          }
-          // A publisher's own id: found by a scan of the retained history.
-          const own = yield* guarded(
-            name,
-            "read",
-            redis.eval(scripts.findCallerId)(topicKeys, request.id, Math.max(1, b.maxEvents))
-          )
-          if (typeof own === "number") return after(yield* readRaw(name, b, own, count, "read"), own)
-          r ??= yield* readRaw(name, b, 0, 0, "read")
-          return Log.notFound(r.epoch, r.lastSeq, parsed === undefined ? "unknown" : "restarted")
-        })
-
-      return {
-        [Log.TypeId]: Log.TypeId,
-        name,
-        position: () => ({ epoch: tail.epoch, seq: tail.lastSeq }),
-        append: (entries) => appender.append(entries),
-        read,
-        listen: (listener) => {
-          tail.listeners.add(listener)
-          return () => {
-            tail.listeners.delete(listener)
-          }
-        },
-        stats: () => ({ events: 0, bytes: 0, expiresAt: undefined }),
-        synchronous: undefined
-      }
-    }
 
     const release = (name: string, entry: Opened) => {
       if (--entry.refs === 0 && opened.get(name) === entry) {
@@ -360,7 +232,12 @@ export const make = (
           })
           // Registered before the first read: bursts that arrive meanwhile are
           // buffered and replayed once the position is known.
-          entry = { log: makeLog(name, b, tail), tail, ready: Deferred.makeUnsafe(), refs: 1 }
+          entry = {
+            log: topicLog.make(name, b, tail, appenderFor(name, b), client),
+            tail,
+            ready: Deferred.makeUnsafe(),
+            refs: 1
+          }
           boundsByName.set(name, b)
           opened.set(name, entry)
           const first = yield* Effect.exit(readRaw(name, b, 0, 0, "open"))
