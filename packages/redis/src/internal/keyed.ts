@@ -13,7 +13,6 @@
  */
 import { Connection, Registry, SseEncoder } from "@sluice/core"
 import type { SseEvent } from "@sluice/core"
-import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as FiberSet from "effect/FiberSet"
@@ -25,6 +24,7 @@ import type { RedisUnavailableError } from "../RedisConnection.ts"
 import * as channel from "./channel.ts"
 import { describeCause } from "./errors.ts"
 import { utf8 } from "./frames.ts"
+import * as keyedClient from "./keyedClient.ts"
 import * as keys from "./keys.ts"
 import { Lane } from "./lane.ts"
 import * as metrics from "./metrics.ts"
@@ -94,49 +94,9 @@ export const make = (
     const retry = Schedule.spaced(Math.max(50, Math.min(config.pingMillis, 500)))
     const limits = config.limits
 
-    const unavailable = (key: string, operation: "send" | "connect" | "disconnect") => (cause: unknown) =>
-      new Registry.RegistryUnavailableError({
-        key,
-        operation,
-        reason: `Redis at ${config.address} is unavailable: ${describeCause(cause)}`,
-        cause
-      })
-    const guarded = <A>(key: string, operation: "send" | "connect" | "disconnect", effect: Effect.Effect<A, unknown>) =>
-      effect.pipe(
-        Effect.mapError(unavailable(key, operation)),
-        Effect.timeoutOrElse({
-          duration: config.timeoutMillis,
-          orElse: () =>
-            Effect.fail(
-              new Registry.RegistryUnavailableError({
-                key,
-                operation,
-                reason: `Redis at ${config.address} did not answer within ${config.timeoutMillis} ms` +
-                  (operation === "send" ? " (the event may still have been sent)" : "")
-              })
-            )
-        })
-      )
-    const withTimeout = <A>(effect: Effect.Effect<A, unknown>) =>
-      Effect.timeoutOrElse(effect, { duration: config.timeoutMillis, orElse: () => Effect.fail("timeout") })
-
-    const ackScript = redis.eval(scripts.ack)
-    const ack = (key: string, generation: number, seq: number, mode: "ack" | "release" | "handover") =>
-      withTimeout(
-        ackScript(keys.keyed(config.prefix, key), config.prefix, key, generation, seq, mode, limits.keepMillis)
-      )
-
-    const pull = (key: string, generation: number, after: number) =>
-      Effect.flatMap(
-        Clock.currentTimeMillis,
-        (now) =>
-          withTimeout(redis.eval(scripts.pull)(keys.keyed(config.prefix, key), generation, after, now, limits)).pipe(
-            Effect.map((reply) => ({
-              stale: reply[0] === "stale",
-              entries: reply.slice(2).map((m) => scripts.parseMember(String(m)))
-            }))
-          )
-      )
+    const client = keyedClient.make(redis, config)
+    const ack = client.ack
+    const pull = client.pull
 
     // A lane whose key another connection owns now: closed as replaced (it
     // writes what it took, then its close frames). What it took is final at
@@ -216,7 +176,9 @@ export const make = (
       onMessage,
       // Events published while the subscription was down are in the outboxes.
       onSubscribed: (first) => {
-        if (!first) { for (const lane of lanes.values()) lane.pull() }
+        if (first) return
+        metrics.resubscriptions.updateUnsafe(1, context)
+        for (const lane of lanes.values()) lane.pull()
       }
     })
     // A subscription that cannot be made at start is a clear error, not a hang.
@@ -238,14 +200,7 @@ export const make = (
     // catch up on events whose message was lost.
     const renewOne = (lane: Lane) =>
       Effect.matchEffect(
-        withTimeout(
-          redis.eval(scripts.renew)(
-            keys.keyed(config.prefix, lane.key),
-            config.node,
-            lane.generation,
-            limits.keepMillis
-          )
-        ),
+        client.renew(lane.key, lane.generation),
         {
           onFailure: () => Effect.void,
           onSuccess: ([status, last, acked]) =>
@@ -283,20 +238,7 @@ export const make = (
       Effect.gen(function*() {
         const text = SseEncoder.encodeText(event)
         if (Result.isFailure(text)) return yield* Effect.fail(text.failure)
-        const now = yield* Clock.currentTimeMillis
-        const [status, detail, overflowed, expired] = yield* guarded(
-          key,
-          "send",
-          redis.eval(scripts.send)(
-            keys.keyed(config.prefix, key),
-            config.prefix,
-            key,
-            text.success,
-            options.terminal,
-            now,
-            limits
-          )
-        )
+        const [status, detail, overflowed, expired] = yield* client.send(key, text.success, options.terminal)
         counters.droppedOverflow += Number(overflowed)
         counters.droppedExpired += Number(expired)
         switch (status) {
@@ -315,12 +257,7 @@ export const make = (
 
     const claimKey = (key: string, claim: Claim) =>
       Effect.gen(function*() {
-        const now = yield* Clock.currentTimeMillis
-        const reply = yield* guarded(
-          key,
-          "connect",
-          redis.eval(scripts.claim)(keys.keyed(config.prefix, key), config.prefix, key, config.node, now, limits)
-        )
+        const reply = yield* client.claim(key)
         const generation = Number(reply[0])
         claim.generation = generation
         counters.droppedExpired += Number(reply[3])
@@ -338,7 +275,16 @@ export const make = (
           if (!claim.handedOver.has(generation)) {
             yield* Effect.timeoutOption(Deferred.await(claim.wake), config.handoverMillis)
           }
-          const pulled = yield* Effect.mapError(pull(key, generation, 0), unavailable(key, "connect"))
+          const pulled = yield* Effect.mapError(
+            pull(key, generation, 0),
+            (cause) =>
+              new Registry.RegistryUnavailableError({
+                key,
+                operation: "connect",
+                reason: `Redis at ${config.address} did not hand the key's outbox over: ${describeCause(cause)}`,
+                cause
+              })
+          )
           stale = pulled.stale
           entries = [...pulled.entries]
         }
@@ -351,12 +297,10 @@ export const make = (
     ): Effect.Effect<Connection.Connection, Registry.ConnectError, Scope.Scope> =>
       Effect.gen(function*() {
         if (config.exists !== undefined && !lanes.has(key)) {
-          const known = yield* guarded(
-            key,
-            "connect",
-            redis.send<number>("EXISTS", keys.keyed(config.prefix, key).state)
-          )
-          if (known === 0 && !(yield* config.exists(key))) return yield* new Registry.UnknownKeyError({ key })
+          // A key Redis holds something for (events were sent to it) exists.
+          if (!(yield* client.known(key)) && !(yield* config.exists(key))) {
+            return yield* new Registry.UnknownKeyError({ key })
+          }
         }
         if (!lanes.has(key) && lanes.size + claims.size >= config.maxKeys) {
           return yield* new Registry.TooManyKeysError({ maxKeys: config.maxKeys })
@@ -429,14 +373,7 @@ export const make = (
       })
 
     const disconnect = (key: string, reason: string): Effect.Effect<boolean, Registry.RegistryUnavailableError> =>
-      Effect.map(
-        guarded(
-          key,
-          "disconnect",
-          redis.eval(scripts.disconnect)(keys.keyed(config.prefix, key), config.prefix, key, reason)
-        ),
-        (told) => told > 0
-      )
+      Effect.map(client.disconnect(key, reason), (told) => told > 0)
 
     return {
       send,
