@@ -60,7 +60,13 @@ export const make = (
   appender: Appender,
   client: TopicClient
 ): Log.Log => {
-  const readAfter = (seq: number, count: number) => client.read(name, bounds, seq, count, "read")
+  const readAfter = (seq: number, count: number) =>
+    Effect.tap(client.read(name, bounds, seq, count, "read"), (range) =>
+      Effect.sync(() => {
+        // A read that finds a new life of the record: the tail catches up now
+        // rather than at its next position check.
+        if (range.epoch !== tail.epoch) tail.checked(range, true)
+      }))
 
   const read = (request: Log.ReadRequest): Effect.Effect<Log.ReadResult, Log.LogError> =>
     Effect.gen(function*() {
