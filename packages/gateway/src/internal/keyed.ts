@@ -37,8 +37,9 @@ export const make = (options: Registry.Options = {}): Effect.Effect<Keyed.Servic
       connect: (key, token, connectOptions) =>
         Effect.gen(function*() {
           const connection = yield* Registry.connect(registry, key, connectOptions).pipe(
-            // No `exists` lookup is configured: every key exists.
-            Effect.catchTag("UnknownKeyError", (e) => Effect.die(e))
+            // No `exists` lookup is configured: every key exists; an in-memory
+            // registry is always reachable.
+            Effect.catchTag(["UnknownKeyError", "RegistryUnavailableError"], (e) => Effect.die(e))
           )
           tokens.set(token, { key, connection })
           current.set(key, token)
@@ -59,7 +60,8 @@ export const make = (options: Registry.Options = {}): Effect.Effect<Keyed.Servic
           const key = resolve(target)
           if (typeof key !== "string") return Effect.fail(key)
           return Effect.map(
-            Registry.disconnect(registry, key, reason),
+            // An in-memory registry is always reachable.
+            Effect.orDie(Registry.disconnect(registry, key, reason)),
             (closed): Keyed.CloseResult => (closed ? "closed" : "not_connected")
           )
         }),

@@ -145,6 +145,8 @@ const failed = (e: Registry.SendError | Keyed.UnknownTokenError): Outcome => {
       return { status: 503, reason: "pending_budget", detail: e.message }
     case "InvalidEventError":
       return { status: 400, reason: "invalid_event", detail: e.message }
+    case "RegistryUnavailableError":
+      return { status: 503, reason: "registry_unavailable", detail: e.message }
   }
 }
 
