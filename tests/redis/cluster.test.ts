@@ -177,12 +177,20 @@ describe("the Redis log across three processes", () => {
             Effect.map((answer) => (answer.body["ids"] as Array<string>)[0]!)
           )
         const afterId = yield* publish("after the restart")
-        const resumed = yield* sluiceClient(`${b!.url}/events`, 1, { lastEventId: oldId })
-        yield* resumed.until((e) => e.event === "replay_gap").pipe(Effect.timeout("20 seconds"))
+        // Node b's own connection may still be coming back: a 503 (with Retry-After) is retried.
+        const resumed = yield* sluiceClient(`${b!.url}/events`, 1, { lastEventId: oldId, retryStatus: true })
+        // A wait that fails says what the client saw.
+        const saw = (what: string) => () =>
+          Effect.die(new Error(`no ${what} within 20 s; the client saw ${JSON.stringify(resumed.events)}`))
+        yield* resumed.until((e) => e.event === "replay_gap").pipe(
+          Effect.timeoutOrElse({ duration: "20 seconds", orElse: saw("replay_gap") })
+        )
         // Then live events (the hub replays nothing after a gap by default),
         // from where the gap's id says the client stands.
         const liveId = yield* publish("live")
-        yield* resumed.until((e) => e.event === "n" && e.data === "live").pipe(Effect.timeout("20 seconds"))
+        yield* resumed.until((e) => e.event === "n" && e.data === "live").pipe(
+          Effect.timeoutOrElse({ duration: "20 seconds", orElse: saw("live event") })
+        )
         const [open, ...rest] = resumed.events
         expect(open!.event).toBe("connection_open")
         const newEpoch = afterId.slice(0, afterId.lastIndexOf("-"))

@@ -291,7 +291,10 @@ export interface HubOptions<P = undefined, RA = never> extends Options<P, RA> {
  * Responds with a subscription to `hub`: the client gets the lifecycle
  * events, then (when it sent a `Last-Event-ID`) every retained event after
  * that id or a `replay_gap` signal, then live events, through its own
- * bounded mailbox and slow-client policy.
+ * bounded mailbox and slow-client policy. When the hub is over a remote log
+ * that cannot be read for that replay (Redis down), the request is answered
+ * `503` with problem details and `Retry-After` (the log's error, which names
+ * internal addresses, stays on the server).
  *
  * @example
  * ```ts
@@ -316,7 +319,8 @@ export const hub: <P = undefined, RA = never>(
 /**
  * Like {@link hub}, for a topic of `topics` chosen from the request (for
  * example from a path parameter). Beyond the topic limit the request is
- * answered `503` with problem details.
+ * answered `503` with problem details, as is a replay whose record (a remote
+ * log) cannot be read.
  *
  * @since 0.1.0
  * @category constructors

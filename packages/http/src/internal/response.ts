@@ -393,6 +393,14 @@ const subscribeOptions = <P, RA>(
   dropNotice: options.dropNotice
 })
 
+// The hub's record (a remote log) could not be read for the client's replay:
+// a 503 to try again shortly. The log's own message names internals (an
+// address): it stays on the server.
+const recordUnavailable = () =>
+  problem(503, "Service Unavailable", "the stream's history cannot be read right now; try again shortly", {
+    "retry-after": "2"
+  })
+
 /** @internal */
 export const hub = <P = undefined, RA = never>(
   target: Hub.Hub,
@@ -400,8 +408,12 @@ export const hub = <P = undefined, RA = never>(
 ): Effect.Effect<HttpServerResponse.HttpServerResponse, never, HttpServerRequest | SseServer | Scope.Scope | RA> =>
   attach<P, never, never, RA>(
     (info, prepared) =>
-      // The preamble is made of sluice's own valid frames.
-      Effect.map(Effect.orDie(Hub.subscribe(target, subscribeOptions(info, prepared, options))), (s) => s.connection),
+      Hub.subscribe(target, subscribeOptions(info, prepared, options)).pipe(
+        Effect.map((s): Connection.Connection | HttpServerResponse.HttpServerResponse => s.connection),
+        Effect.catchTag("LogError", () => Effect.succeed(recordUnavailable())),
+        // The preamble is made of sluice's own valid frames.
+        Effect.orDie
+      ),
     options
   )
 
@@ -422,6 +434,7 @@ export const topic = <P = undefined, RA = never, RT = never>(
               "TopicLimitError",
               (e) => Effect.succeed(problem(503, "Service Unavailable", e.message, { "retry-after": "5" }))
             ),
+            Effect.catchTag("LogError", () => Effect.succeed(recordUnavailable())),
             Effect.orDie
           )
       ),
