@@ -3,7 +3,7 @@
  * `Hub` is published to in its own process (no HTTP per event), serving the
  * same kind of subscribers as the gateway's `/subscribe`.
  *
- * - `GET /subscribe`: `SseResponse.hub` (policy and capacity as the gateway's);
+ * - `GET /subscribe`: `SseResponse.hub` (strategy and capacity as the gateway's);
  * - `POST /burst?n=<events>&t=<ms>`: publishes `n` events at once with
  *   `Hub.publishUnsafe`; their data carries `t` (the runner's send time).
  *
@@ -25,7 +25,7 @@ const program = Effect.gen(function*() {
     HttpRouter.add(
       "GET",
       "/subscribe",
-      SseResponse.hub(hub, { capacity, heartbeat: false, policy: "disconnect" })
+      SseResponse.hub(hub, { capacity, heartbeat: false, strategy: "disconnect" })
     ),
     HttpRouter.add(
       "POST",

@@ -2,7 +2,7 @@
  * `sluice`: a sluice hub behind `SseResponse.hub` on NodeHttpServer. Each event is validated and
  * encoded once by the hub and offered to every subscriber's bounded mailbox; each subscriber's
  * writer takes everything waiting and writes it as one chunk. The route is what a user writes,
- * with the defaults (mailbox of 64 frames, `disconnect` policy) except a mailbox large enough for
+ * with the defaults (mailbox of 64 frames, `disconnect` strategy) except a mailbox large enough for
  * the harness's bursts of 256 events, and no `connection_open` event (the harness's clients
  * expect only numbered messages; the stream still starts with a `retry:` hint).
  *

@@ -33,9 +33,9 @@
  *   end and finalizers run once.
  * - **Heartbeats**: a comment frame after `heartbeat` without any write; every
  *   write resets the timer; none after the end.
- * - **Overflow**: by default a full mailbox suspends the producer; a
+ * - **When full**: by default a full mailbox suspends the producer; a
  *   connection can instead drop the oldest or the newest frame
- *   ({@link Overflow}), counting drops and optionally telling the client where
+ *   ({@link Strategy}), counting drops and optionally telling the client where
  *   the gap is ({@link Options.dropNotice}).
  * - **Preamble**: frames written before anything in the mailbox (an opening
  *   event), outside the mailbox's capacity.
@@ -107,23 +107,33 @@ export interface Terminal<E> {
 }
 
 /**
- * What a connection does with an offer when its mailbox is full.
+ * What a connection does with an offer when its mailbox is full (the
+ * `strategy` words of CONVENTIONS.md, as Effect's `Queue` uses them).
  *
  * - `suspend` (default): `offer` waits for room; `offerUnsafe` returns `false`
  *   and leaves the decision to the caller (a hub disconnects or waits).
- * - `drop-oldest`: the oldest frame waiting in the mailbox is dropped to make
+ * - `sliding`: the oldest frame waiting in the mailbox is dropped to make
  *   room; the new one is accepted. Offers never wait.
- * - `drop-newest`: the new frame is dropped; what is waiting is kept. Offers
+ * - `dropping`: the new frame is dropped; what is waiting is kept. Offers
  *   never wait.
  *
  * Drops are counted (`dropped` in {@link Stats} and {@link Outcome}, the
- * `sluice_events_dropped_total` metric) and can be announced to the client
- * with {@link Options.dropNotice}.
+ * `sluice_events_dropped_total{reason}` metric) and can be announced to the
+ * client with {@link Options.dropNotice}.
  *
- * @since 0.1.0
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Connection } from "@sluice/core"
+ *
+ * // A live view: when the client falls behind, only the newest frames matter.
+ * const view = Connection.make({ sink: () => Effect.void, capacity: 16, strategy: "sliding" })
+ * ```
+ *
+ * @since 0.2.0
  * @category models
  */
-export type Overflow = "suspend" | "drop-oldest" | "drop-newest"
+export type Strategy = "suspend" | "sliding" | "dropping"
 
 /**
  * What a connection runs and how. A capacity that is not a finite number of
@@ -153,10 +163,10 @@ export interface Options<E = never, R = never> {
   readonly terminal?: Terminal<E> | undefined
   /** An id for logs, metrics and the outcome. Default: a process-unique `c<n>`. */
   readonly id?: string | undefined
-  /** What to do with an offer when the mailbox is full. Default `suspend`. See {@link Overflow}. */
-  readonly overflow?: Overflow | undefined
+  /** What to do with an offer when the mailbox is full. Default `suspend`. See {@link Strategy}. */
+  readonly strategy?: Strategy | undefined
   /**
-   * With a dropping {@link Overflow}: the frame that tells the client how many
+   * With `sliding` or `dropping` (see {@link Strategy}): the frame that tells the client how many
    * events it missed. It is written where the gap is (before the next frame
    * after the dropped ones), as part of the writer's next batch, so it never
    * needs room in the mailbox. Default: no notice (drops are only counted).
@@ -212,7 +222,7 @@ export interface Stats {
   readonly delivered: number
   /** Events accepted into the mailbox (or the preamble) but never written because the connection ended first. */
   readonly discarded: number
-  /** Events dropped by a dropping {@link Overflow} (refused, or pushed out by newer ones). */
+  /** Events dropped under `sliding` or `dropping` (see {@link Strategy}) (refused, or pushed out by newer ones). */
   readonly dropped: number
   readonly heartbeats: number
   readonly writes: number
@@ -228,12 +238,12 @@ export interface Stats {
 export interface Connection {
   readonly id: string
   readonly capacity: number
-  readonly overflow: Overflow
+  readonly strategy: Strategy
   /**
    * Offers encoded bytes without waiting: `false` when the bytes were not
    * accepted (the mailbox is full under `suspend`, the bytes were dropped under
-   * `drop-newest`, or the connection is closing or has ended). Under
-   * `drop-oldest` a full mailbox drops its oldest frame and accepts the bytes.
+   * `dropping`, or the connection is closing or has ended). Under `sliding` a
+   * full mailbox drops its oldest frame and accepts the bytes.
    * This is how a hub feeds many connections from one fiber without ever
    * blocking on one of them.
    */
@@ -250,7 +260,7 @@ export interface Connection {
   readonly offerManyUnsafe: (frames: ReadonlyArray<Uint8Array>, from: number) => number
   /**
    * Offers encoded bytes. Under `suspend` it waits while the mailbox is full;
-   * under the dropping overflows it never waits (a drop counts as handled).
+   * under `sliding` and `dropping` it never waits (a drop counts as handled).
    * `false` once the connection is closing or has ended.
    */
   readonly offer: (bytes: Uint8Array) => Effect.Effect<boolean>

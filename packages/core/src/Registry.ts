@@ -11,7 +11,7 @@
  *   successor, it can never remove or close the successor.
  * - **Pending events**: {@link send} to a key without a live connection (or
  *   whose live connection's mailbox is full) keeps the event in the key's
- *   bounded outbox (capacity, time-to-live, overflow policy). A connection
+ *   bounded outbox (capacity, time-to-live, what to do when full). A connection
  *   for the key receives the outbox first, in order, then live events. Events
  *   move from the outbox to a connection only in synchronous steps (accepted
  *   and removed together), so sending and connecting at the same moment
@@ -48,15 +48,27 @@ import * as internal from "./internal/registry.ts"
 import type { Frame, InvalidEventError } from "./SseEvent.ts"
 
 /**
- * What happens when a key's outbox is full and another event is sent:
- * - `drop-oldest` (default): the oldest waiting event is dropped (counted);
- * - `drop-newest`: the new event is dropped (counted, `send` says `dropped`);
+ * What happens when a key's outbox is full and another event is sent (the
+ * `strategy` words of CONVENTIONS.md):
+ * - `sliding` (default): the oldest waiting event is dropped (counted);
+ * - `dropping`: the new event is dropped (counted, `send` says `dropped`);
  * - `fail`: `send` fails with {@link PendingFullError}.
  *
- * @since 0.1.0
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Registry } from "@sluice/core"
+ *
+ * // Progress updates: when nobody listens, only the newest 10 matter.
+ * const progress = Registry.make({ pending: { capacity: 10, strategy: "sliding" } })
+ * // Commands: refuse the 101st rather than lose one.
+ * const commands = Registry.make({ pending: { capacity: 100, strategy: "fail" } })
+ * ```
+ *
+ * @since 0.2.0
  * @category models
  */
-export type PendingOverflow = "drop-oldest" | "drop-newest" | "fail"
+export type PendingStrategy = "sliding" | "dropping" | "fail"
 
 /**
  * @since 0.1.0
@@ -67,8 +79,8 @@ export interface PendingOptions {
   readonly capacity?: number | undefined
   /** How long a waiting event (and a finished key's terminal event) is kept. Default 5 minutes. */
   readonly ttl?: Duration.Input | undefined
-  /** Default `drop-oldest`. */
-  readonly overflow?: PendingOverflow | undefined
+  /** What to do when the outbox is full. Default `sliding`. See {@link PendingStrategy}. */
+  readonly strategy?: PendingStrategy | undefined
 }
 
 /**
@@ -135,7 +147,7 @@ export interface Options {
  * Where a sent event went.
  * - `delivered`: accepted by the key's live connection;
  * - `pending`: waiting in the key's outbox;
- * - `dropped`: refused by a full outbox under `drop-newest`, or by a spent
+ * - `dropped`: refused by a full outbox under `dropping`, or by a spent
  *   budget under the `dropping` strategy.
  *
  * @since 0.1.0
@@ -159,7 +171,7 @@ export interface SendOptions {
  * @since 0.1.0
  * @category models
  */
-export interface ConnectOptions extends Omit<Connection.Options<never, never>, "producer" | "preamble" | "overflow"> {
+export interface ConnectOptions extends Omit<Connection.Options<never, never>, "producer" | "preamble" | "strategy"> {
   /** Frames written first (an opening event, a `retry:` hint), before the key's waiting events. */
   readonly preamble?: ReadonlyArray<Frame> | undefined
   /** The frames that end this connection for a reason (`replaced`, a terminal reason). Default: none. */
@@ -233,7 +245,7 @@ export class KeyClosedError extends Data.TaggedError("KeyClosedError")<{
 }
 
 /**
- * A send to a key whose outbox is full, under the `fail` overflow policy.
+ * A send to a key whose outbox is full, under the `fail` strategy.
  *
  * @since 0.1.0
  * @category errors

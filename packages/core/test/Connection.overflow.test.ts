@@ -13,7 +13,7 @@ const notice = (missed: number) => SseEvent.make({ event: "events_dropped", data
 const noticeText = (missed: number) => `event: events_dropped\ndata: ${missed}\n\n`
 
 describe("Connection overflow, preamble and feeder hooks", () => {
-  it.effect("drop-oldest: a full mailbox drops its oldest frame; the notice goes where the gap is", () =>
+  it.effect("sliding: a full mailbox drops its oldest frame; the notice goes where the gap is", () =>
     Effect.gen(function*() {
       const sink = yield* TestSink.make({ hangAfter: 1 })
       const tracker = LeakTracker.make()
@@ -21,7 +21,7 @@ describe("Connection overflow, preamble and feeder hooks", () => {
         const conn = yield* Connection.make({
           sink: sink.sink,
           capacity: 3,
-          overflow: "drop-oldest",
+          strategy: "sliding",
           dropNotice: notice,
           heartbeat: false,
           writeTimeout: false
@@ -38,14 +38,14 @@ describe("Connection overflow, preamble and feeder hooks", () => {
       yield* tracker.assertNoLeaks()
     }))
 
-  it.effect("drop-oldest: after drops the writer writes the notice first, then the survivors", () =>
+  it.effect("sliding: after drops the writer writes the notice first, then the survivors", () =>
     Effect.gen(function*() {
       const sink = yield* TestSink.make()
       const outcome = yield* Effect.scoped(Effect.gen(function*() {
         const conn = yield* Connection.make({
           sink: sink.sink,
           capacity: 2,
-          overflow: "drop-oldest",
+          strategy: "sliding",
           dropNotice: notice
         })
         // Synchronous: the writer has not run, so the mailbox holds at most 2.
@@ -60,14 +60,14 @@ describe("Connection overflow, preamble and feeder hooks", () => {
       expect(outcome).toMatchObject({ reason: "closed", dropped: 3, delivered: 4, discarded: 0 })
     }))
 
-  it.effect("drop-newest: a full mailbox refuses new frames; the notice follows what was kept", () =>
+  it.effect("dropping: a full mailbox refuses new frames; the notice follows what was kept", () =>
     Effect.gen(function*() {
       const sink = yield* TestSink.make()
       const outcome = yield* Effect.scoped(Effect.gen(function*() {
         const conn = yield* Connection.make({
           sink: sink.sink,
           capacity: 2,
-          overflow: "drop-newest",
+          strategy: "dropping",
           dropNotice: notice
         })
         const accepted = [1, 2, 3, 4].map((i) => conn.offerUnsafe(frame(i)))
@@ -82,7 +82,7 @@ describe("Connection overflow, preamble and feeder hooks", () => {
       expect(outcome).toMatchObject({ dropped: 2, delivered: 4 })
     }))
 
-  it.effect("a waiting heartbeat never takes an event's room under drop-oldest (and is never counted as a drop)", () =>
+  it.effect("a waiting heartbeat never takes an event's room under sliding (and is never counted as a drop)", () =>
     Effect.gen(function*() {
       const hold = yield* Latch.make(false)
       const sink = frameSink({ hold })
@@ -90,7 +90,7 @@ describe("Connection overflow, preamble and feeder hooks", () => {
         const conn = yield* Connection.make({
           sink: sink.sink,
           capacity: 2,
-          overflow: "drop-oldest",
+          strategy: "sliding",
           dropNotice: notice,
           heartbeat: "1 second",
           writeTimeout: false
@@ -121,7 +121,7 @@ describe("Connection overflow, preamble and feeder hooks", () => {
       const burst = [frame(1), frame(2), frame(3)]
       const original = [...burst]
       yield* Effect.scoped(Effect.gen(function*() {
-        const options = { overflow: "drop-oldest", heartbeat: false, writeTimeout: false } as const
+        const options = { strategy: "sliding", heartbeat: false, writeTimeout: false } as const
         // Fed connections (a hub's): only a feeder offers bursts.
         const a = yield* connection.makeFed({ ...options, capacity: 3, sink: sinkA.sink }, { start: () => [] })
         const b = yield* connection.makeFed({ ...options, capacity: 4, sink: sinkB.sink }, { start: () => [] })
@@ -151,8 +151,8 @@ describe("Connection overflow, preamble and feeder hooks", () => {
     Effect.gen(function*() {
       const sink = yield* TestSink.make()
       yield* Effect.scoped(Effect.gen(function*() {
-        const a = yield* Connection.make({ sink: sink.sink, capacity: 1, overflow: "drop-newest" })
-        const b = yield* Connection.make({ sink: sink.sink, capacity: 1, overflow: "drop-oldest" })
+        const a = yield* Connection.make({ sink: sink.sink, capacity: 1, strategy: "dropping" })
+        const b = yield* Connection.make({ sink: sink.sink, capacity: 1, strategy: "sliding" })
         for (let i = 1; i <= 4; i++) {
           a.offerUnsafe(frame(i))
           b.offerUnsafe(frame(i))
@@ -166,8 +166,8 @@ describe("Connection overflow, preamble and feeder hooks", () => {
       const snapshot = yield* Metric.snapshot
       const dropped = (reason: string) =>
         snapshot.find((m) => m.id === "sluice_events_dropped_total" && m.attributes?.["reason"] === reason)?.state
-      expect(dropped("drop-newest")).toMatchObject({ count: 3 })
-      expect(dropped("drop-oldest")).toMatchObject({ count: 3 })
+      expect(dropped("dropping")).toMatchObject({ count: 3 })
+      expect(dropped("sliding")).toMatchObject({ count: 3 })
     }).pipe(Effect.provideService(Metric.MetricRegistry, new Map())))
 
   it.effect("a producer never waits under a dropping overflow", () =>
@@ -179,7 +179,7 @@ describe("Connection overflow, preamble and feeder hooks", () => {
           producer: producer.producer,
           sink: sink.sink,
           capacity: 4,
-          overflow: "drop-newest",
+          strategy: "dropping",
           writeTimeout: "1 second"
         }),
         { step: "100 millis" }

@@ -388,14 +388,14 @@ describe("Hub over a remote log: the tail", () => {
       expect(sink.events().slice(4)).toEqual([gap("restarted", "new-1", "newer-0"), { id: "newer-1", data: "4" }])
     }))
 
-  it.effect("backpressure over a remote log: delivery waits for room (later changes held, in order)", () =>
+  it.effect("suspend over a remote log: delivery waits for room (later changes held, in order)", () =>
     Effect.gen(function*() {
       const log = new FakeLog({ epoch: "r" })
       const hub = yield* Hub.make({ log })
       const hold = yield* Latch.make(false)
       const slow = frameSink({ hold })
       const fast = frameSink()
-      yield* Hub.subscribe(hub, { sink: slow.sink, policy: "backpressure", capacity: 1, writeTimeout: false })
+      yield* Hub.subscribe(hub, { sink: slow.sink, strategy: "suspend", capacity: 1, writeTimeout: false })
       yield* Hub.subscribe(hub, { sink: fast.sink, capacity: 100 })
       for (const i of range(1, 4)) {
         yield* publishAll(hub, [String(i)])

@@ -20,11 +20,11 @@ describe("Hub.publishUnsafe", () => {
       expect(hub.stats().published).toBe(1)
     }))
 
-  it.effect("refuses (publishing nothing) while a backpressured subscriber exists", () =>
+  it.effect("refuses (publishing nothing) while a subscriber under suspend exists", () =>
     Effect.gen(function*() {
       const hub = yield* Hub.make()
       const sink = yield* TestSink.make()
-      yield* Hub.subscribe(hub, { sink: sink.sink, heartbeat: false, policy: "backpressure" })
+      yield* Hub.subscribe(hub, { sink: sink.sink, heartbeat: false, strategy: "suspend" })
       const result = Hub.publishUnsafe(hub, { data: "x" })
       expect(Result.isFailure(result) && result.failure).toMatchObject({ _tag: "WouldBlockError", subscribers: 1 })
       expect(hub.stats().published).toBe(0)

@@ -116,7 +116,7 @@ describe("Registry", () => {
       expect(dataOf(a.sink.text())).toEqual(["1", "failed at 2", "connection_close:task_failed"])
     }))
 
-  it.effect("bounded outbox: drop-oldest (default), drop-newest and fail", () =>
+  it.effect("bounded outbox: sliding (default), dropping and fail", () =>
     Effect.gen(function*() {
       const oldest = yield* Registry.make({ pending: { capacity: 3 } })
       for (const d of ["1", "2", "3", "4", "5"]) yield* Registry.send(oldest, "k", ev(d))
@@ -125,11 +125,11 @@ describe("Registry", () => {
       expect(dataOf(a.sink.text())).toEqual(["3", "4", "5"])
       expect(oldest.stats().droppedOverflow).toBe(2)
 
-      const newest = yield* Registry.make({ pending: { capacity: 3, overflow: "drop-newest" } })
+      const newest = yield* Registry.make({ pending: { capacity: 3, strategy: "dropping" } })
       const results = yield* Effect.forEach(["1", "2", "3", "4"], (d) => Registry.send(newest, "k", ev(d)))
       expect(results).toEqual(["pending", "pending", "pending", "dropped"])
 
-      const strict = yield* Registry.make({ pending: { capacity: 1, overflow: "fail" } })
+      const strict = yield* Registry.make({ pending: { capacity: 1, strategy: "fail" } })
       yield* Registry.send(strict, "k", ev("1"))
       expect(yield* Effect.flip(Registry.send(strict, "k", ev("2")))).toMatchObject({
         _tag: "PendingFullError",

@@ -30,12 +30,12 @@ export type RefusalMode = "status" | "stream"
 
 /**
  * What a subscriber of a topic gets when its mailbox is full (see
- * `Feed.Policy`).
+ * `Feed.Strategy`).
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category models
  */
-export type SlowClientPolicy = "disconnect" | "drop-oldest" | "drop-newest"
+export type SlowClientStrategy = "disconnect" | "sliding" | "dropping"
 
 /**
  * The parsed configuration. Durations are in milliseconds.
@@ -68,7 +68,7 @@ export interface Config {
   readonly maxEventLoopDelayMs: number | false
   readonly capacity: number
   readonly writeTimeoutMs: number | false
-  readonly slowClient: SlowClientPolicy
+  readonly slowClient: SlowClientStrategy
   readonly maxBodyBytes: number
   readonly maxEventBytes: number
   readonly pendingCapacity: number
@@ -384,7 +384,7 @@ export const options = {
     env: "GATEWAY_CAPACITY",
     default: 256,
     shown: "256",
-    help: "Events a stream's mailbox holds before its slow-client policy applies",
+    help: "Events a stream's mailbox holds before its slow-client strategy applies",
     parse: int(1)
   }),
   writeTimeoutMs: spec({
@@ -398,11 +398,11 @@ export const options = {
   slowClient: spec({
     flag: "slow-client",
     env: "GATEWAY_SLOW_CLIENT",
-    default: "disconnect" as SlowClientPolicy,
+    default: "disconnect" as SlowClientStrategy,
     shown: "disconnect",
     help:
-      "Topic subscriber whose mailbox is full: disconnect (it resumes with Last-Event-ID), drop-oldest or drop-newest",
-    parse: oneOf("disconnect", "drop-oldest", "drop-newest")
+      "Topic subscriber whose mailbox is full: disconnect (it resumes with Last-Event-ID), sliding (drop the oldest) or dropping (drop the newest)",
+    parse: oneOf("disconnect", "sliding", "dropping")
   }),
   maxBodyBytes: spec({
     flag: "max-body-bytes",

@@ -15,7 +15,7 @@
  * id (`<epoch>-<seq>`) names a position in every topic at once; each
  * subscriber receives its topics' events in that one order, and resumes
  * after its last id on all of them. Per subscriber it reuses sluice's
- * connection actor as a hub does (bounded mailbox, slow-client policy,
+ * connection actor as a hub does (bounded mailbox, slow-client strategy,
  * heartbeats, coalesced writes).
  *
  * What it guarantees:
@@ -42,14 +42,15 @@ import type * as Scope from "effect/Scope"
 import * as internal from "./internal/feed/memory.ts"
 
 /**
- * What a subscriber does when its mailbox is full: `disconnect` (it ends;
- * the client resumes with its `Last-Event-ID`), `drop-oldest` or
- * `drop-newest` (drops counted).
+ * What a subscriber does when its mailbox is full (the `strategy` words of
+ * `Hub.Strategy`): `disconnect` (it ends; the client resumes with its
+ * `Last-Event-ID`), `sliding` or `dropping` (the oldest or the new event is
+ * dropped, and counted).
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category models
  */
-export type Policy = "disconnect" | "drop-oldest" | "drop-newest"
+export type Strategy = "disconnect" | "sliding" | "dropping"
 
 /**
  * One event to publish, to one or more topics.
@@ -81,11 +82,12 @@ export interface Published {
  * @category models
  */
 export interface SubscribeOptions
-  extends Omit<Connection.Options, "producer" | "overflow" | "dropNotice" | "preamble">
+  extends Omit<Connection.Options, "producer" | "strategy" | "dropNotice" | "preamble">
 {
   readonly topics: ReadonlyArray<string>
   readonly lastEventId?: string | undefined
-  readonly policy?: Policy | undefined
+  /** What to do when the mailbox is full. Default `disconnect`. */
+  readonly strategy?: Strategy | undefined
   /** Frames written first (`retry:`, `connection_open`). */
   readonly preamble?: ReadonlyArray<SseEvent.Frame> | undefined
 }

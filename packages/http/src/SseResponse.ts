@@ -273,17 +273,17 @@ export interface Prepared {
 
 /**
  * Options of a hub or topic route: those of any stream, plus the
- * subscriber's slow-client policy.
+ * subscriber's {@link Hub.Strategy} (what to do when its mailbox is full).
  *
  * @since 0.1.0
  * @category models
  */
 export interface HubOptions<P = undefined, RA = never> extends Options<P, RA> {
-  /** Slow-client policy for this route's subscribers. Default `disconnect` (see `Hub.Policy`). */
-  readonly policy?: Hub.Policy | undefined
-  /** Under `backpressure`: how long a publisher may wait for one subscriber. */
-  readonly backpressureTimeout?: Duration.Input | undefined
-  /** Under the dropping policies: tell the client how many events it missed (see `Hub.SubscribeOptions`). */
+  /** What to do when a subscriber's mailbox is full. Default `disconnect` (see `Hub.Strategy`). */
+  readonly strategy?: Hub.Strategy | undefined
+  /** Under `suspend`: how long a publisher may wait for one subscriber. */
+  readonly suspendTimeout?: Duration.Input | undefined
+  /** Under `sliding` / `dropping`: tell the client how many events it missed (see `Hub.SubscribeOptions`). */
   readonly dropNotice?: Hub.SubscribeOptions["dropNotice"]
 }
 
@@ -291,7 +291,7 @@ export interface HubOptions<P = undefined, RA = never> extends Options<P, RA> {
  * Responds with a subscription to `hub`: the client gets the lifecycle
  * events, then (when it sent a `Last-Event-ID`) every retained event after
  * that id or a `replay_gap` signal, then live events, through its own
- * bounded mailbox and slow-client policy. When the hub is over a remote log
+ * bounded mailbox and slow-client strategy. When the hub is over a remote log
  * that cannot be read for that replay (Redis down), the request is answered
  * `503` with problem details and `Retry-After` (the log's error, which names
  * internal addresses, stays on the server).
@@ -304,7 +304,7 @@ export interface HubOptions<P = undefined, RA = never> extends Options<P, RA> {
  * import { SseResponse } from "@sluice/http"
  *
  * const Prices = Layer.unwrap(Effect.map(Hub.make({ history: { maxEvents: 1000 } }), (hub) =>
- *   HttpRouter.add("GET", "/prices", SseResponse.hub(hub, { policy: "drop-oldest" }))
+ *   HttpRouter.add("GET", "/prices", SseResponse.hub(hub, { strategy: "sliding" }))
  * ))
  * ```
  *

@@ -20,7 +20,7 @@
  *   order the race takes.
  * - **Send from anywhere**: `send(key, event)` reaches the node holding the
  *   key's connection. With nobody connected, events wait in a bounded outbox
- *   in Redis (capacity, time-to-live, overflow policy) and arrive in order,
+ *   in Redis (capacity, time-to-live, what to do when full) and arrive in order,
  *   before live events, when a client connects on any node.
  * - **Nothing lost without a trace**: an event stays in the outbox until a
  *   connection took it, so a node that dies (`kill -9`) with events on their
@@ -115,7 +115,7 @@ const config = (options: Options, address: string, node: string): keyed.Config =
     limits: {
       capacity: Math.floor(capacity ?? 256),
       ttlMillis,
-      overflow: options.pending?.overflow ?? "drop-oldest",
+      overflow: options.pending?.strategy ?? "sliding",
       keepMillis: Math.max(lease, ttlMillis)
     },
     maxKeys: maxKeys ?? 100_000,

@@ -184,7 +184,7 @@ describe("RedisRegistry on a real redis-server", () => {
       expect(yield* again.until(2)).toEqual(["100", "connection_close:task_completed"])
     }).pipe(Effect.scoped))
 
-  it.live("the outbox is bounded: drop-oldest counts its drops", () =>
+  it.live("the outbox is bounded: sliding counts its drops", () =>
     Effect.gen(function*() {
       const server = yield* RedisServer.make()
       const a = yield* node(server, { pending: { capacity: 2 } })
@@ -192,7 +192,7 @@ describe("RedisRegistry on a real redis-server", () => {
       expect(a.registry.stats().droppedOverflow).toBe(2)
       const c = yield* client(a.registry, "k")
       expect(yield* c.until(2)).toEqual(["3", "4"])
-      const strict = yield* node(server, { name: "strict", pending: { capacity: 1, overflow: "fail" } })
+      const strict = yield* node(server, { name: "strict", pending: { capacity: 1, strategy: "fail" } })
       yield* Registry.send(strict.registry, "k", ev("1"))
       expect((yield* Effect.flip(Registry.send(strict.registry, "k", ev("2"))))._tag).toBe("PendingFullError")
     }).pipe(Effect.scoped))

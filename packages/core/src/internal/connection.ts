@@ -85,7 +85,7 @@ const heartbeatBytes = (text: string): Uint8Array =>
 interface Parts {
   readonly id: string
   readonly capacity: number
-  readonly overflow: Connection.Overflow
+  readonly overflow: Connection.Strategy
   readonly box: Mailbox
   readonly ending: Ending
   readonly feeder: Feeder | undefined
@@ -98,7 +98,7 @@ const handle = (parts: Parts): Fed => {
   return {
     id,
     capacity: parts.capacity,
-    overflow: parts.overflow,
+    strategy: parts.overflow,
     offerUnsafe: (bytes) => box.offerUnsafe(bytes),
     offerManyUnsafe: (frames, from) => box.offerManyUnsafe(frames, from),
     offerBurstUnsafe: (burst, from) => box.offerBurstUnsafe(burst, from),
@@ -166,7 +166,7 @@ const build = <E, R>(
       options.capacity
     )
     const capacity = Math.floor(options.capacity ?? 64)
-    const overflow = options.overflow ?? "suspend"
+    const overflow = options.strategy ?? "suspend"
     const dropNotice = overflow === "suspend" ? undefined : options.dropNotice
 
     const ending = new Ending(

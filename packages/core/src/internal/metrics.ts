@@ -44,7 +44,7 @@ export const connectionOutcomes = Metric.counter("sluice_connection_outcomes_tot
 
 /** @internal */
 export const eventsDropped = Metric.counter("sluice_events_dropped_total", {
-  description: "Events dropped by a connection's dropping overflow (reason: drop-oldest, drop-newest)",
+  description: "Events dropped by a full connection mailbox (reason: the strategy, sliding or dropping)",
   incremental: true
 })
 
@@ -69,7 +69,7 @@ export const hubDeliveries = Metric.counter("sluice_hub_deliveries_total", {
 
 /** @internal */
 export const hubSlowConsumers = Metric.counter("sluice_hub_slow_consumers_total", {
-  description: "Subscribers disconnected because they could not keep up (policy: disconnect, backpressure)",
+  description: "Subscribers disconnected because they could not keep up (strategy: disconnect, suspend)",
   incremental: true
 })
 

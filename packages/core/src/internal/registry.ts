@@ -101,7 +101,7 @@ class RegistryImpl implements Registry.Registry {
   lastBudgetSweep = Number.NEGATIVE_INFINITY
   readonly capacity: number
   readonly ttlMillis: number
-  readonly overflow: Registry.PendingOverflow
+  readonly strategy: Registry.PendingStrategy
   readonly maxKeys: number
   readonly budget: { readonly maxBytes: number; readonly strategy: Registry.BudgetStrategy } | undefined
   readonly exists: ((key: string) => Effect.Effect<boolean>) | undefined
@@ -127,7 +127,7 @@ class RegistryImpl implements Registry.Registry {
     check("Registry", "maxKeys (a number, at least 1)", atLeast(options.maxKeys, 1, false), options.maxKeys)
     this.capacity = Math.floor(pending ?? 256)
     this.ttlMillis = Duration.toMillis(Duration.fromInputUnsafe(options.pending?.ttl ?? "5 minutes"))
-    this.overflow = options.pending?.overflow ?? "drop-oldest"
+    this.strategy = options.pending?.strategy ?? "sliding"
     this.maxKeys = options.maxKeys ?? 100_000
     const budget = options.budget
     if (budget !== false) {
@@ -343,8 +343,8 @@ export const send = (
 
     const full = lane.outbox.length >= registry.capacity
     // A terminal event always gets in: it ends the key.
-    if (full && terminal === undefined && registry.overflow !== "drop-oldest") {
-      if (registry.overflow === "fail") return Effect.fail(new PendingFullError({ key, capacity: registry.capacity }))
+    if (full && terminal === undefined && registry.strategy !== "sliding") {
+      if (registry.strategy === "fail") return Effect.fail(new PendingFullError({ key, capacity: registry.capacity }))
       registry.counters.droppedOverflow++
       registry.metrics.overflow.updateUnsafe(1, registry.context)
       return Effect.succeed("dropped" as const)

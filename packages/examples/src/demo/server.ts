@@ -103,7 +103,7 @@ const tickerRoutes = (options: Options, config: Config) => {
       "/api/ticker/stream",
       Effect.flatMap(Ticker, (ticker) =>
         // A client that cannot keep up is dropped and resumes from the history.
-        SseResponse.hub(ticker.hub, { policy: "disconnect", capacity: 256, heartbeat: options.heartbeatMs ?? 5_000 }))
+        SseResponse.hub(ticker.hub, { strategy: "disconnect", capacity: 256, heartbeat: options.heartbeatMs ?? 5_000 }))
     ),
     HttpRouter.add(
       "POST",

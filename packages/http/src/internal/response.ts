@@ -388,8 +388,8 @@ const subscribeOptions = <P, RA>(
   ...prepared.connection,
   preamble: prepared.preamble,
   lastEventId: info.lastEventId,
-  policy: options.policy,
-  backpressureTimeout: options.backpressureTimeout,
+  strategy: options.strategy,
+  suspendTimeout: options.suspendTimeout,
   dropNotice: options.dropNotice
 })
 

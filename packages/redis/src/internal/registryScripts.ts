@@ -72,7 +72,7 @@ export interface Limits {
   readonly capacity: number
   /** Milliseconds an event waits at most; `0` for no limit. */
   readonly ttlMillis: number
-  readonly overflow: "drop-oldest" | "drop-newest" | "fail"
+  readonly overflow: "sliding" | "dropping" | "fail"
   /** Milliseconds the key's keys live after the last activity (at least the ttl). */
   readonly keepMillis: number
 }
@@ -80,7 +80,7 @@ export interface Limits {
 /**
  * `[status, seq | reason, droppedOverflow, droppedExpired]` where status is
  * `delivered` (handed to the owner's node), `pending` (waiting in the outbox),
- * `dropped` (refused by a full outbox under drop-newest), `full` (under
+ * `dropped` (refused by a full outbox under dropping), `full` (under
  * fail), `closed` (the second value is the terminal reason).
  *
  * @internal
@@ -123,7 +123,7 @@ local expired = expire(q, now, ttl)
 local overflowed = 0
 if redis.call('ZCARD', q) >= capacity then
   if not isTerminal and overflow == 'fail' then return { 'full', capacity, 0, expired } end
-  if not isTerminal and overflow == 'drop-newest' then return { 'dropped', 0, 1, expired } end
+  if not isTerminal and overflow == 'dropping' then return { 'dropped', 0, 1, expired } end
   while redis.call('ZCARD', q) >= capacity do
     redis.call('ZPOPMIN', q, 1)
     overflowed = overflowed + 1

@@ -9,7 +9,7 @@
  * array push, a take hands the whole waiting array over (the writer always
  * takes everything), a hub's burst is shared rather than copied (see
  * `burst`), capacity counts events (heartbeats never fill it), and the
- * dropping overflows act on events in place.
+ * dropping strategies (`sliding`, `dropping`) act on events in place.
  *
  * The writer parks on the mailbox with a wake-up function; the mailbox calls
  * it when there is something to take (through the scheduler, or at once when
@@ -55,7 +55,7 @@ const shutdownTake: Take = { _tag: "Shutdown" }
 /** @internal */
 export class Mailbox {
   readonly capacity: number
-  readonly overflow: Connection.Overflow
+  readonly overflow: Connection.Strategy
   private readonly heartbeat: Uint8Array
   private readonly onDrop: () => void
   private readonly frames = new Frames()
@@ -71,7 +71,7 @@ export class Mailbox {
   private dispatcher: SchedulerDispatcher | undefined = undefined
   private wakeScheduled = false
 
-  constructor(capacity: number, overflow: Connection.Overflow, heartbeat: Uint8Array, onDrop: () => void) {
+  constructor(capacity: number, overflow: Connection.Strategy, heartbeat: Uint8Array, onDrop: () => void) {
     this.capacity = capacity
     this.overflow = overflow
     this.heartbeat = heartbeat
@@ -96,7 +96,7 @@ export class Mailbox {
     if (this.events >= this.capacity) {
       if (this.overflow === "suspend") return false
       this.onDrop()
-      if (this.overflow === "drop-newest") return false
+      if (this.overflow === "dropping") return false
       this.dropOldest()
     }
     this.frames.pushOne(bytes)

@@ -3,7 +3,7 @@
  * and how its end becomes the mailbox's end marker.
  *
  * - Every send waits while the mailbox is full under `suspend` (never under
- *   the dropping overflows); once the connection no longer accepts, the
+ *   the `sliding` and `dropping` strategies); once the connection no longer accepts, the
  *   sending fiber is interrupted, which ends a producer loop without any
  *   check in user code.
  * - A stream's batches are encoded at most a mailbox's worth ahead of the
@@ -51,7 +51,7 @@ export const encodeAll = (id: string, frames: ReadonlyArray<Frame>): Effect.Effe
 
 /**
  * An offer that waits for room under `suspend` (a drop counts as handled
- * under the dropping overflows): `false` once the mailbox no longer accepts.
+ * under the `sliding` and `dropping` strategies): `false` once the mailbox no longer accepts.
  *
  * @internal
  */

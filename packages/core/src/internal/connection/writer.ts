@@ -13,8 +13,8 @@
  *   ends the connection as `client-gone` (or `failed` for a defect).
  * - The preamble is written first, in batches of at most `capacity` frames.
  * - A drop notice goes where the gap is: before the batch under
- *   `drop-oldest` (the dropped frames were the oldest waiting), after it under
- *   `drop-newest` (the mailbox stayed full from the first drop until the take).
+ *   `sliding` (the dropped frames were the oldest waiting), after it under
+ *   `dropping` (the mailbox stayed full from the first drop until the take).
  * - At the mailbox's end marker: its frames, then the outcome.
  *
  * Metric: `sluice_events_delivered_total`, `sluice_events_dropped_total{reason}`.
@@ -36,8 +36,8 @@ import type { Mailbox, Take } from "./mailbox.ts"
 import type { Ending } from "./outcome.ts"
 
 const dropMetrics = {
-  "drop-oldest": Metric.withAttributes(metrics.eventsDropped, { reason: "drop-oldest" }),
-  "drop-newest": Metric.withAttributes(metrics.eventsDropped, { reason: "drop-newest" })
+  sliding: Metric.withAttributes(metrics.eventsDropped, { reason: "sliding" }),
+  dropping: Metric.withAttributes(metrics.eventsDropped, { reason: "dropping" })
 } as const
 
 /** @internal */
@@ -60,7 +60,7 @@ export class Writer implements Activity {
   private readonly dropMetric: Metric.Metric<number, unknown> | undefined
   private readonly sink: Sink
   private readonly capacity: number
-  private readonly overflow: Connection.Overflow
+  private readonly overflow: Connection.Strategy
   private readonly notice: ((missed: number) => Effect.Effect<ReadonlyArray<Uint8Array>>) | undefined
   private readonly ending: Ending
   private readonly clock: Clock.Clock
@@ -70,7 +70,7 @@ export class Writer implements Activity {
   constructor(
     sink: Sink,
     capacity: number,
-    overflow: Connection.Overflow,
+    overflow: Connection.Strategy,
     notice: ((missed: number) => Effect.Effect<ReadonlyArray<Uint8Array>>) | undefined,
     ending: Ending,
     clock: Clock.Clock,
@@ -99,7 +99,7 @@ export class Writer implements Activity {
     this.preamble = frames
   }
 
-  /** The mailbox dropped an event under a dropping overflow. */
+  /** The mailbox dropped an event under `sliding` or `dropping`. */
   readonly recordDrop = (): void => {
     this.ending.stats.dropped++
     if (this.notice !== undefined) this.missed++
@@ -223,7 +223,7 @@ export class Writer implements Activity {
     return Effect.map(this.notice!(count), (notice) =>
       notice.length === 0
         ? batch
-        : this.overflow === "drop-oldest"
+        : this.overflow === "sliding"
         ? [...notice, ...batch]
         : [...batch, ...notice])
   }

@@ -88,10 +88,10 @@ export const subscribe = (
   Effect.gen(function*() {
     const { fanOut, log } = parts
     const {
-      backpressureTimeout,
+      suspendTimeout,
       dropNotice,
       lastEventId,
-      policy = "disconnect",
+      strategy: policy = "disconnect",
       preamble,
       ...connectionOptions
     } = options
@@ -109,12 +109,12 @@ export const subscribe = (
 
     let sub: Subscriber | undefined
     let replayed: Hub.Replay = { _tag: "Live" }
-    const timeoutMillis = backpressureTimeout === undefined
+    const timeoutMillis = suspendTimeout === undefined
       ? defaultBackpressureTimeoutMillis
-      : toMillis(backpressureTimeout)
+      : toMillis(suspendTimeout)
     const conn = yield* connection.makeFed({
       ...connectionOptions,
-      overflow: policy === "drop-oldest" || policy === "drop-newest" ? policy : "suspend",
+      strategy: policy === "sliding" || policy === "dropping" ? policy : "suspend",
       dropNotice: notice
     }, {
       // Once, synchronously, when the connection starts accepting offers: the
@@ -127,7 +127,7 @@ export const subscribe = (
         sub = { conn: handle, policy, timeoutMillis, slow: undefined, index: -1, live: false, fromSeq }
         // A backpressured subscriber makes publishes synchronous again: hand
         // the burst still held out first, to everyone already there.
-        if (policy === "backpressure") log.synchronous?.flush()
+        if (policy === "suspend") log.synchronous?.flush()
         fanOut.add(sub)
         return frames.length === 0 ? opening : [...opening, ...frames]
       },

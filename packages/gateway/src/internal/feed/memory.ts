@@ -14,7 +14,7 @@ interface Subscriber {
   /** Set once the connection exists (it is registered a step before, with its replay fixed). */
   conn: Connection.Connection | undefined
   readonly topics: ReadonlySet<string>
-  readonly policy: Feed.Policy
+  readonly policy: Feed.Strategy
   live: boolean
   /** The last sequence number handed to it (dedupes an event on several of its topics). */
   lastSeq: number
@@ -184,7 +184,7 @@ class MemoryFeed implements Feed.Service {
   // not a microtask): publishes of every request that arrived together are
   // handed to each subscriber in one offer, so one write per subscriber
   // carries them all instead of one write per request. The subscriber's
-  // slow-client policy applies to what does not fit.
+  // slow-client strategy applies to what does not fit.
   flush = () => {
     this.flushScheduled = false
     const dirty = this.dirty
@@ -295,7 +295,7 @@ class MemoryFeed implements Feed.Service {
   subscribe = (
     options: Feed.SubscribeOptions
   ): Effect.Effect<Feed.Subscription, SseEvent.InvalidEventError, Scope.Scope> => {
-    const { lastEventId, policy = "disconnect", preamble, topics, ...connectionOptions } = options
+    const { lastEventId, preamble, strategy: policy = "disconnect", topics, ...connectionOptions } = options
     return Effect.gen({ self: this }, function*() {
       const opening: Array<Uint8Array> = []
       for (const frame of preamble ?? []) {
@@ -322,7 +322,7 @@ class MemoryFeed implements Feed.Service {
       yield* Effect.addFinalizer(() => Effect.sync(() => this.remove(sub)))
       const connection = yield* Connection.make({
         ...connectionOptions,
-        overflow: policy === "disconnect" ? "suspend" : policy,
+        strategy: policy === "disconnect" ? "suspend" : policy,
         preamble: found.frames.length === 0 ? opening : [...opening, ...found.frames]
       })
       sub.conn = connection

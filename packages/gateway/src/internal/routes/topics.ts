@@ -217,7 +217,7 @@ const subscribeRoute = (config: Config, verifier: Verifier) => {
           preamble: prepared.preamble,
           topics,
           lastEventId: info.lastEventId,
-          policy: config.slowClient
+          strategy: config.slowClient
         }))
         const expiresAt = info.principal.expiresAt
         if (expiresAt !== undefined) {
