@@ -58,16 +58,32 @@ import type { Sink, WriteError } from "./Sink.ts"
 import type { Frame, InvalidEventError } from "./SseEvent.ts"
 
 /**
- * What a function producer receives: the write end of the mailbox.
+ * What a function producer receives: the sending end of the connection
+ * (its mailbox stays inside the connection).
  *
- * Every method suspends while the mailbox is full (backpressure). When the
- * connection has ended (client gone, closed), the calling fiber is
- * interrupted, which ends a producer loop without any check in user code.
+ * Every method suspends while the mailbox is full (backpressure, under the
+ * default `suspend` strategy). When the connection has ended (client gone,
+ * closed), the calling fiber is interrupted, which ends a producer loop
+ * without any check in user code.
  *
- * @since 0.1.0
+ * @example
+ * ```ts
+ * import { Effect, Schedule } from "effect"
+ * import { Connection, SseEvent } from "@sluice/core"
+ *
+ * // A clock: one event a second until the client goes (the loop needs no check).
+ * const clock = (sender: Connection.Sender) =>
+ *   Effect.repeat(
+ *     Effect.suspend(() => sender.send(SseEvent.make({ event: "time", data: new Date().toISOString() }))),
+ *     Schedule.spaced("1 second")
+ *   )
+ * const outcome = Connection.run({ producer: clock, sink: () => Effect.void })
+ * ```
+ *
+ * @since 0.2.0
  * @category models
  */
-export interface Mailbox {
+export interface Sender {
   /** Encodes a frame and offers it. Fails with `InvalidEventError` for an invalid frame (nothing is offered). */
   readonly send: (frame: Frame) => Effect.Effect<void, InvalidEventError>
   /** Encodes frames and offers them in order; stops at the first invalid frame (the valid ones before it are offered). */
@@ -79,14 +95,14 @@ export interface Mailbox {
 /**
  * What produces a connection's events:
  * - a `Stream` of frames, run to completion (its failure is the connection's failure);
- * - or a function given the {@link Mailbox}, for producers that push.
+ * - or a function given the {@link Sender}, for producers that push.
  *
  * Omit it when something else feeds the connection through its handle (a hub).
  *
  * @since 0.1.0
  * @category models
  */
-export type Producer<E, R> = Stream.Stream<Frame, E, R> | ((mailbox: Mailbox) => Effect.Effect<void, E, R>)
+export type Producer<E, R> = Stream.Stream<Frame, E, R> | ((sender: Sender) => Effect.Effect<void, E, R>)
 
 /**
  * How the end of a stream is rendered as final frames, written after every

@@ -140,7 +140,7 @@ export type EndKind = model.EndKind
 export const reasonOf: (end: End) => string = model.reasonOf
 
 /**
- * What a function producer is given: the write end of the stream's record.
+ * What a function producer is given: the sending end of the stream's record.
  * Sends do not wait for clients (the record is the buffer); an invalid
  * event fails with `InvalidEventError` (an event that carries its own `id`
  * is invalid: the record assigns ids). Beyond the stream's bounds the
@@ -149,7 +149,7 @@ export const reasonOf: (end: End) => string = model.reasonOf
  * @since 0.2.0
  * @category models
  */
-export interface Mailbox {
+export interface Sender {
   readonly send: (event: Event) => Effect.Effect<void, InvalidEventError>
   /** Records events in order; stops at the first invalid one (those before it are recorded). */
   readonly sendAll: (events: Iterable<Event>) => Effect.Effect<void, InvalidEventError>
@@ -157,14 +157,14 @@ export interface Mailbox {
 
 /**
  * What produces a stream's events: a `Stream` of events, or a function given
- * the {@link Mailbox}. It runs in a scope of the collection, with the
+ * the {@link Sender}. It runs in a scope of the collection, with the
  * services of the `start` caller; its own finalizers (`Effect.addFinalizer`)
  * run once, when it ends.
  *
  * @since 0.2.0
  * @category models
  */
-export type Producer<E, R> = Stream.Stream<Event, E, R> | ((mailbox: Mailbox) => Effect.Effect<void, E, R>)
+export type Producer<E, R> = Stream.Stream<Event, E, R> | ((sender: Sender) => Effect.Effect<void, E, R>)
 
 /**
  * Settings of one stream. Values that cannot work (a count below 1, a

@@ -223,7 +223,7 @@ describe("Connection", () => {
           Effect.sync(() => {
             log.push(`${t / 1000}s ${JSON.stringify(new TextDecoder().decode(chunk))}`)
           }))
-      const producer = (mailbox: Connection.Mailbox) =>
+      const producer = (mailbox: Connection.Sender) =>
         Effect.gen(function*() {
           yield* mailbox.send(SseEvent.data("e1"))
           yield* Effect.sleep("40 seconds")
@@ -252,7 +252,7 @@ describe("Connection", () => {
         Effect.sync(() => {
           written.push(new TextDecoder().decode(chunk))
         })
-      const producer = (mailbox: Connection.Mailbox) =>
+      const producer = (mailbox: Connection.Sender) =>
         Effect.andThen(mailbox.send(SseEvent.data("e1")), Effect.sleep("20 seconds"))
       yield* TestTime.runToEnd(
         Connection.run({ producer, sink, heartbeat: "15 seconds", heartbeatText: "hb\n\ndata: injected\r\uD800" }),
@@ -265,7 +265,7 @@ describe("Connection", () => {
     Effect.gen(function*() {
       const tracker = LeakTracker.make()
       const sink = yield* TestSink.make({ hangAfter: 1 })
-      const producer = (mailbox: Connection.Mailbox) =>
+      const producer = (mailbox: Connection.Sender) =>
         Effect.gen(function*() {
           yield* mailbox.send(SseEvent.data("one"))
           yield* Effect.sleep("2 seconds")
@@ -287,7 +287,7 @@ describe("Connection", () => {
   it.effect("a write timeout shorter than the heartbeat is still detected on time", () =>
     Effect.gen(function*() {
       const sink = yield* TestSink.make({ hangAfter: 0 })
-      const producer = (mailbox: Connection.Mailbox) =>
+      const producer = (mailbox: Connection.Sender) =>
         Effect.andThen(Effect.sleep("7 seconds"), mailbox.send(SseEvent.data("x")))
       const outcome = yield* TestTime.runToEnd(
         Connection.run({ producer, sink: sink.sink, writeTimeout: "1 second", heartbeat: "1 minute" }),

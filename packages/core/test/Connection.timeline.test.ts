@@ -26,7 +26,7 @@ it.effect("producer every 1 s, capacity 2, writes of 3.5 s, the 3rd write fails:
         yield* at(`write ${n} done`)
       })
 
-    const producer = (mailbox: Connection.Mailbox) =>
+    const producer = (mailbox: Connection.Sender) =>
       Effect.gen(function*() {
         for (let i = 1;; i++) {
           yield* Effect.sleep("1 second")

@@ -135,7 +135,7 @@ describe("Resumable: concurrent starts", () => {
             const a = yield* Effect.provide(Resumable.make({ node: "a" }), layer)
             const b = yield* Effect.provide(Resumable.make({ node: "b" }), layer)
             let runs = 0
-            const producer = (m: Resumable.Mailbox) => Effect.andThen(Effect.sync(() => runs++), m.send(token(1)))
+            const producer = (m: Resumable.Sender) => Effect.andThen(Effect.sync(() => runs++), m.send(token(1)))
             const nodes = seed % 2 === 0 ? [a, a, a, a, a, a] : [a, b, a, b, b, a]
             const results = yield* Effect.all(nodes.map((rs) => Resumable.start(rs, "s", producer)), {
               concurrency: "unbounded"

@@ -11,7 +11,7 @@ import { client, nodeLayer, partitionable, read, sharedStore, token } from "./su
 const lease = 4_000
 const names = (n: number) => range(1, n).map((i) => `t${i}`)
 
-const held = (n: number, release: Deferred.Deferred<void>, finalized: { count: number }) => (m: Resumable.Mailbox) =>
+const held = (n: number, release: Deferred.Deferred<void>, finalized: { count: number }) => (m: Resumable.Sender) =>
   Effect.gen(function*() {
     yield* Effect.addFinalizer(() => Effect.sync(() => finalized.count++))
     yield* m.sendAll(range(1, n).map(token))
@@ -58,7 +58,7 @@ describe("Resumable across nodes (shared coordinator and logs, in memory)", () =
       const { a, b } = yield* cluster
       let runs = 0
       const producer = held(1, yield* Deferred.make<void>(), { count: 0 })
-      const counted = (m: Resumable.Mailbox) => Effect.andThen(Effect.sync(() => runs++), producer(m))
+      const counted = (m: Resumable.Sender) => Effect.andThen(Effect.sync(() => runs++), producer(m))
       expect(yield* Resumable.start(a, "s", counted)).toMatchObject({ _tag: "Started" })
       expect(yield* Resumable.start(b, "s", counted)).toEqual({
         _tag: "AlreadyStarted",

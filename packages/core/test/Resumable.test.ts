@@ -10,7 +10,7 @@ const tokens = (n: number) => Stream.fromIterable(range(1, n)).pipe(Stream.map(t
 const names = (n: number) => range(1, n).map((i) => `t${i}`)
 
 /** A producer that sends `n` tokens, then waits for `release` (a running stream), counting its finalizers. */
-const held = (n: number, release: Deferred.Deferred<void>, finalized: { count: number }) => (m: Resumable.Mailbox) =>
+const held = (n: number, release: Deferred.Deferred<void>, finalized: { count: number }) => (m: Resumable.Sender) =>
   Effect.gen(function*() {
     yield* Effect.addFinalizer(() => Effect.sync(() => finalized.count++))
     yield* m.sendAll(range(1, n).map(token))
@@ -28,7 +28,7 @@ describe("Resumable: start", () => {
       const rs = yield* Resumable.make()
       const release = yield* Deferred.make<void>()
       let runs = 0
-      const producer = (m: Resumable.Mailbox) =>
+      const producer = (m: Resumable.Sender) =>
         Effect.andThen(Effect.sync(() => runs++), held(1, release, { count: 0 })(m))
       expect(yield* Resumable.start(rs, "a", producer)).toEqual({ _tag: "Started", id: "a" })
       expect(yield* Resumable.start(rs, "a", producer)).toEqual({

@@ -223,7 +223,7 @@ export interface HeartbeatEventOptions {
 /**
  * Responds with an SSE stream fed by `producer`, which is given the
  * {@link StreamInfo} (connection id, last event id, principal) and returns a
- * `Stream` of frames or a function of the mailbox.
+ * `Stream` of frames or a function of its `Connection.Sender`.
  *
  * @since 0.1.0
  * @category constructors

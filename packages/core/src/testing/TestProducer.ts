@@ -13,7 +13,7 @@
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import type { Mailbox } from "../Connection.ts"
+import type { Sender } from "../Connection.ts"
 import type { Event } from "../SseEvent.ts"
 
 /**
@@ -30,7 +30,7 @@ export type State = "running" | "completed" | "failed" | "interrupted"
  */
 export interface TestProducer<E = never> {
   /** Pass this as a connection's `producer`. */
-  readonly producer: (mailbox: Mailbox) => Effect.Effect<void, E>
+  readonly producer: (sender: Sender) => Effect.Effect<void, E>
   /**
    * Events whose offer completed: the producer saw them accepted.
    *
@@ -56,18 +56,18 @@ export interface TestProducer<E = never> {
 export const event = (i: number): Event => ({ _tag: "Event", id: String(i), data: String(i) })
 
 const instrument = <E>(
-  body: (mailbox: Mailbox, send: (i: number) => Effect.Effect<void>) => Effect.Effect<void, E>
+  body: (sender: Sender, send: (i: number) => Effect.Effect<void>) => Effect.Effect<void, E>
 ): TestProducer<E> => {
   let offered = 0
   let attempted = 0
   let state: State = "running"
   let finalized = 0
   return {
-    producer: (mailbox) =>
-      body(mailbox, (i) =>
+    producer: (sender) =>
+      body(sender, (i) =>
         Effect.suspend(() => {
           attempted++
-          return Effect.map(Effect.orDie(mailbox.send(event(i))), () => {
+          return Effect.map(Effect.orDie(sender.send(event(i))), () => {
             offered++
           })
         })).pipe(

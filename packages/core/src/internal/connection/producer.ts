@@ -1,5 +1,5 @@
 /**
- * A connection's producer: what it is given (the write end of the mailbox)
+ * A connection's producer: what it is given (its `Sender`, the write end of the mailbox)
  * and how its end becomes the mailbox's end marker.
  *
  * - Every send waits while the mailbox is full under `suspend` (never under
@@ -63,7 +63,7 @@ export const offerOf = (box: Mailbox): (bytes: Uint8Array) => Effect.Effect<bool
 const refuseOffer = Effect.interrupt
 
 /** The producer's side of the mailbox. @internal */
-export const mailboxOf = (box: Mailbox): Connection.Mailbox => {
+export const mailboxOf = (box: Mailbox): Connection.Sender => {
   const offer = offerOf(box)
   // In order: what fits at once, then one waiting offer at a time.
   const offerAll = (frames: ReadonlyArray<Uint8Array>): Effect.Effect<boolean> =>
@@ -148,7 +148,7 @@ export const run = <E, R>(
       E,
       R
     >
-    : (producer as (mailbox: Connection.Mailbox) => Effect.Effect<void, E, R>)(mailbox)
+    : (producer as (mailbox: Connection.Sender) => Effect.Effect<void, E, R>)(mailbox)
   const endWith = (end: End) => Effect.sync(() => box.endUnsafe(end))
   return Effect.ignore(Effect.onExit(effect, (exit) => {
     if (Exit.isSuccess(exit)) {

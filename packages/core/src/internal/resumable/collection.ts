@@ -45,7 +45,7 @@ import { ask, type Node, now, openRecord, type StartOutcome } from "./node.ts"
 import { Owned, run, type Settings } from "./owner.ts"
 import { type Reader as ReaderType } from "./reader.ts"
 import * as reader from "./reader.ts"
-import type { Mailbox } from "./recorder.ts"
+import type { Sender } from "./recorder.ts"
 import * as remote from "./remote.ts"
 
 class Collection implements Resumable.Resumable {
@@ -180,14 +180,14 @@ const shutdown = (node: Node): Effect.Effect<void> =>
 // -----------------------------------------------------------------------------
 // start
 
-const asFunction = <E, R>(producer: Resumable.Producer<E, R>): (mailbox: Mailbox) => Effect.Effect<void, E, R> =>
+const asFunction = <E, R>(producer: Resumable.Producer<E, R>): (sender: Sender) => Effect.Effect<void, E, R> =>
   Stream.isStream(producer)
-    ? (mailbox) =>
+    ? (sender) =>
       Stream.runForEachArray(
         producer as Stream.Stream<import("../../SseEvent.ts").Event, E, R>,
-        (events) => mailbox.sendAll(events)
+        (events) => sender.sendAll(events)
       ) as Effect.Effect<void, E, R>
-    : producer as (mailbox: Mailbox) => Effect.Effect<void, E, R>
+    : producer as (sender: Sender) => Effect.Effect<void, E, R>
 
 const statusOf = (id: string, node: Node, state: Coordinator.State): Resumable.Status =>
   state._tag === "Ended"
@@ -219,7 +219,7 @@ export const start = <E, R>(
     const body = asFunction(producer)
     // The producer's own scope inside the caller's services: its finalizers
     // run when it ends, not when the caller's scope closes.
-    const runnable = (mailbox: Mailbox) => Effect.provideContext(Effect.scoped(body(mailbox)), context)
+    const runnable = (sender: Sender) => Effect.provideContext(Effect.scoped(body(sender)), context)
     const outcome = yield* startOnce(node, id, runnable, settings)
     if (outcome._tag === "Started") return outcome
     const existing = node.owned.get(id)
@@ -232,7 +232,7 @@ export const start = <E, R>(
 const startOnce = (
   node: Node,
   id: string,
-  producer: (mailbox: Mailbox) => Effect.Effect<void, unknown>,
+  producer: (sender: Sender) => Effect.Effect<void, unknown>,
   settings: Settings
 ): Effect.Effect<StartOutcome, Resumable.StartError> =>
   Effect.gen(function*() {
@@ -272,7 +272,7 @@ const startOnce = (
 const claim = (
   node: Node,
   id: string,
-  producer: (mailbox: Mailbox) => Effect.Effect<void, unknown>,
+  producer: (sender: Sender) => Effect.Effect<void, unknown>,
   settings: Settings
 ): Effect.Effect<StartOutcome, Resumable.StartError> =>
   Effect.gen(function*() {
@@ -419,8 +419,8 @@ export const attach = (
     const connection = yield* Connection.make({
       ...connectionOptions,
       preamble,
-      producer: (mailbox) =>
-        Effect.map(r.run(mailbox), (f) => {
+      producer: (sender) =>
+        Effect.map(r.run(sender), (f) => {
           finish = f
         }),
       terminal: {

@@ -31,7 +31,7 @@ import { forkLabelled } from "../fiberLabel.ts"
 import * as metrics from "./metrics.ts"
 import { completed, type End, expired, failed, kindOf, producerLost, stopped } from "./model.ts"
 import { appendMarker, ask, listen, type Node, now, retried } from "./node.ts"
-import { type Mailbox, Recorder } from "./recorder.ts"
+import { Recorder, type Sender } from "./recorder.ts"
 
 /** A stream's settings, checked and in milliseconds. @internal */
 export interface Settings {
@@ -130,7 +130,7 @@ const fromExit = (owned: Owned, exit: Exit.Exit<void, unknown> | undefined): End
 export const run = (
   node: Node,
   owned: Owned,
-  producer: (mailbox: Mailbox) => Effect.Effect<void, unknown>
+  producer: (sender: Sender) => Effect.Effect<void, unknown>
 ): Effect.Effect<void> =>
   Effect.uninterruptibleMask((restore) =>
     Effect.gen(function*() {
@@ -143,7 +143,7 @@ export const run = (
       // A stop may have come between the claim and this fiber's start.
       if (owned.requested === undefined) {
         owned.producer = yield* forkLabelled(
-          producer(recorder.mailbox),
+          producer(recorder.sender),
           running,
           `sluice/resumable/${owned.id}/producer`
         )

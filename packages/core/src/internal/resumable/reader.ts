@@ -112,7 +112,7 @@ export class Reader {
   }
 
   /** Hands the record to `mailbox` from the start position to the end marker. */
-  run(mailbox: Connection.Mailbox): Effect.Effect<Finish> {
+  run(mailbox: Connection.Sender): Effect.Effect<Finish> {
     return Effect.gen({ self: this }, function*() {
       let end = yield* this.deliver(this.first, mailbox)
       this.first = []
@@ -145,7 +145,7 @@ export class Reader {
   // Writes entries until the marker (returned, not written).
   private deliver(
     entries: ReadonlyArray<Log.Entry | Uint8Array>,
-    mailbox: Connection.Mailbox
+    mailbox: Connection.Sender
   ): Effect.Effect<End | undefined> {
     return Effect.gen({ self: this }, function*() {
       for (let i = 0; i < entries.length; i++) {

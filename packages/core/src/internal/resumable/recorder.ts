@@ -34,7 +34,7 @@ export interface Limits {
 }
 
 /** What the producer sees. @internal */
-export interface Mailbox {
+export interface Sender {
   readonly send: (event: Event) => Effect.Effect<void, InvalidEventError>
   readonly sendAll: (events: Iterable<Event>) => Effect.Effect<void, InvalidEventError>
 }
@@ -103,7 +103,7 @@ export class Recorder {
       return fields.length === 0 ? after : Effect.andThen(this.record(fields, bytes), after)
     })
 
-  readonly mailbox: Mailbox = {
+  readonly sender: Sender = {
     send: (event) => this.append([event]),
     sendAll: (events) => this.append(Array.isArray(events) ? events : Array.from(events))
   }
