@@ -197,35 +197,103 @@ export interface Options<E = never, R = never> {
 }
 
 /**
- * Why a connection ended.
+ * How a connection ended, as a value: a union on `_tag`, each with the
+ * connection's id and final {@link Stats}.
  *
- * - `completed`: the producer finished and everything was written;
- * - `failed`: the producer failed (buffered events and the failure frames were written);
- * - `client-gone`: a write failed or timed out;
- * - `interrupted`: the connection's scope was closed from outside;
- * - `closed`: ended through the handle ({@link Connection.close} / {@link Connection.kill}), with the caller's reason.
+ * - `Completed`: the producer finished and everything was written;
+ * - `Failed`: the producer failed (buffered events and the failure frames were written);
+ * - `ClientGone`: a write failed or timed out, or the transport said the client left;
+ * - `Interrupted`: the connection's scope was closed from outside;
+ * - `Closed`: ended through the handle ({@link Connection.close} /
+ *   {@link Connection.kill}), with the caller's `reason`.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Stream } from "effect"
+ * import { Connection, SseEvent } from "@sluice/core"
+ *
+ * const describe = (outcome: Connection.Outcome): string => {
+ *   switch (outcome._tag) {
+ *     case "ClientGone":
+ *       return `client left after ${outcome.delivered} events (${outcome.error.reason})`
+ *     case "Closed":
+ *       return `closed: ${outcome.reason}`
+ *     default:
+ *       return outcome._tag
+ *   }
+ * }
+ * const program = Effect.map(
+ *   Connection.run({ producer: Stream.make(SseEvent.data("hi")), sink: () => Effect.void }),
+ *   describe
+ * )
+ * ```
  *
  * @since 0.1.0
  * @category models
  */
-export type Reason = "completed" | "failed" | "client-gone" | "interrupted" | "closed"
+export type Outcome = Completed | Failed | ClientGone | Interrupted | Closed
 
-interface OutcomeBase extends Stats {
+/**
+ * The producer finished and everything it produced was written.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Completed extends Stats {
+  readonly _tag: "Completed"
   readonly id: string
 }
 
 /**
- * How a connection ended, as a value.
+ * The producer failed: what it had produced was written, then the
+ * `terminal.failed` frames. The cause stays on the server.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category models
  */
-export type Outcome =
-  | (OutcomeBase & { readonly reason: "completed" })
-  | (OutcomeBase & { readonly reason: "failed"; readonly cause: Cause.Cause<unknown> })
-  | (OutcomeBase & { readonly reason: "client-gone"; readonly error: WriteError })
-  | (OutcomeBase & { readonly reason: "interrupted" })
-  | (OutcomeBase & { readonly reason: "closed"; readonly closeReason: string })
+export interface Failed extends Stats {
+  readonly _tag: "Failed"
+  readonly id: string
+  readonly cause: Cause.Cause<unknown>
+}
+
+/**
+ * The client is gone: a write failed or timed out, or the transport said so
+ * ({@link Connection.lost}).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface ClientGone extends Stats {
+  readonly _tag: "ClientGone"
+  readonly id: string
+  readonly error: WriteError
+}
+
+/**
+ * The connection's scope was closed from outside (server shutdown, the
+ * calling fiber interrupted).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Interrupted extends Stats {
+  readonly _tag: "Interrupted"
+  readonly id: string
+}
+
+/**
+ * Ended through the handle ({@link Connection.close}, {@link Connection.kill})
+ * with the caller's `reason` (a wire close reason such as `replaced`).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Closed extends Stats {
+  readonly _tag: "Closed"
+  readonly id: string
+  readonly reason: string
+}
 
 /**
  * Counters of a live connection (and, with its id, of an ended one).
@@ -298,7 +366,7 @@ export interface Connection {
   /**
    * Ends the connection gracefully: nothing offered after this call is
    * accepted, everything accepted before it is written, then `frames`, then the
-   * stream ends with reason `closed` and `closeReason` = `reason`. The producer
+   * stream ends as {@link Closed} with this `reason`. The producer
    * is interrupted. Returns `false` when the connection had already ended (or
    * was already closing).
    */
@@ -318,8 +386,8 @@ export interface Connection {
   readonly kill: (reason: string) => Effect.Effect<void>
   /**
    * Tells the connection that its client is gone (the transport noticed,
-   * for example the socket closed while the writer was idle). Ends it now with
-   * reason `client-gone`, discarding what is buffered. Never waits.
+   * for example the socket closed while the writer was idle). Ends it now as
+   * {@link ClientGone}, discarding what is buffered. Never waits.
    */
   readonly lost: (error: WriteError) => Effect.Effect<void>
   /**
@@ -350,7 +418,7 @@ export interface Connection {
 
 /**
  * Starts a connection in the current scope and returns its handle. Closing the
- * scope interrupts it (outcome `interrupted`).
+ * scope interrupts it (outcome {@link Interrupted}).
  *
  * Use it when something outside the producer needs to feed or end the
  * connection (a hub, a keyed registry). Otherwise use {@link run}.
@@ -387,7 +455,7 @@ export const make: <E = never, R = never>(options: Options<E, R>) => Effect.Effe
  *   producer: Stream.make(SseEvent.data("hello"), SseEvent.data("world")),
  *   sink: (chunk) => Effect.sync(() => process.stdout.write(chunk))
  * })
- * // Effect<Outcome>: { reason: "completed", delivered: 2, ... }
+ * // Effect<Outcome>: { _tag: "Completed", delivered: 2, ... }
  * ```
  *
  * @since 0.1.0

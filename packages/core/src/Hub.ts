@@ -230,13 +230,13 @@ export interface Published {
  * CONVENTIONS.md):
  *
  * - `disconnect` (default): it is removed at once and ends with a
- *   `SlowConsumer` outcome; nobody else notices. With replay, the client
+ *   {@link SlowConsumer} outcome; nobody else notices. With replay, the client
  *   reconnects with its `Last-Event-ID` and loses nothing still retained.
  * - `sliding` / `dropping`: the oldest waiting or the new event is dropped
  *   for that subscriber only (counted; see {@link SubscribeOptions.dropNotice}).
  * - `suspend`: the publisher waits for room, up to
  *   {@link SubscribeOptions.suspendTimeout}; then the subscriber is
- *   disconnected with a `SlowConsumer` outcome. Meanwhile the hub's other
+ *   disconnected with a {@link SlowConsumer} outcome. Meanwhile the hub's other
  *   publishers wait too (one order for everyone).
  *
  * @example
@@ -326,31 +326,53 @@ export type Replay =
 
 /**
  * A subscriber that could not keep up: its mailbox was full under
- * `disconnect`, or stayed full for the whole `suspend` timeout.
+ * `disconnect`, or stayed full for the whole `suspend` timeout. It names the
+ * subscriber, its strategy and its capacity.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category errors
  */
-export const SlowConsumer: typeof errors.SlowConsumer = errors.SlowConsumer
+export const SlowConsumerError: typeof errors.SlowConsumerError = errors.SlowConsumerError
 
 /**
- * @since 0.1.0
+ * @since 0.2.0
  * @category errors
  */
-export type SlowConsumer = errors.SlowConsumer
+export type SlowConsumerError = errors.SlowConsumerError
 
 /**
- * How a subscription ended: a connection outcome, or `slow-consumer`.
+ * The outcome of a subscriber the hub disconnected because it could not keep
+ * up (see {@link SlowConsumerError}).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface SlowConsumer extends Connection.Stats {
+  readonly _tag: "SlowConsumer"
+  readonly id: string
+  readonly error: SlowConsumerError
+}
+
+/**
+ * How a subscription ended: a connection's {@link Connection.Outcome}, or
+ * {@link SlowConsumer}. A union on `_tag`.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Hub } from "@sluice/core"
+ *
+ * const logEnd = (sub: Hub.Subscription) =>
+ *   Effect.flatMap(sub.outcome, (outcome) =>
+ *     outcome._tag === "SlowConsumer"
+ *       ? Effect.logWarning(outcome.error.message)
+ *       : Effect.logDebug(`subscriber ${outcome.id}: ${outcome._tag}`))
+ * ```
  *
  * @since 0.1.0
  * @category models
  */
-export type Outcome =
-  | Connection.Outcome
-  | (Omit<Extract<Connection.Outcome, { readonly reason: "closed" }>, "reason" | "closeReason"> & {
-    readonly reason: "slow-consumer"
-    readonly error: SlowConsumer
-  })
+export type Outcome = Connection.Outcome | SlowConsumer
 
 /**
  * A subscription: the connection the hub feeds, what replay found, and how it

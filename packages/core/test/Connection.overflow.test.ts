@@ -57,7 +57,7 @@ describe("Connection overflow, preamble and feeder hooks", () => {
         return yield* conn.outcome
       }))
       expect(sink.text()).toBe(noticeText(3) + frames([4, 5, 6]))
-      expect(outcome).toMatchObject({ reason: "closed", dropped: 3, delivered: 4, discarded: 0 })
+      expect(outcome).toMatchObject({ _tag: "Closed", dropped: 3, delivered: 4, discarded: 0 })
     }))
 
   it.effect("dropping: a full mailbox refuses new frames; the notice follows what was kept", () =>
@@ -188,7 +188,7 @@ describe("Connection overflow, preamble and feeder hooks", () => {
       expect(producer.offered()).toBe(100)
       // The producer ran all 100 sends before the writer's first turn: 4 were
       // accepted (and then stuck in the hanging write), 96 were dropped.
-      expect(outcome).toMatchObject({ reason: "client-gone", dropped: 96, discarded: 4, delivered: 0 })
+      expect(outcome).toMatchObject({ _tag: "ClientGone", dropped: 96, discarded: 4, delivered: 0 })
     }))
 
   it.effect("preamble: written before anything offered, in batches of at most `capacity` frames", () =>
@@ -243,7 +243,7 @@ describe("Connection overflow, preamble and feeder hooks", () => {
         expect(conn.killUnsafe("again")).toBe(false)
         return yield* conn.outcome
       }))
-      expect(outcome).toMatchObject({ reason: "closed", closeReason: "slow", delivered: 0, discarded: 6 })
+      expect(outcome).toMatchObject({ _tag: "Closed", reason: "slow", delivered: 0, discarded: 6 })
     }))
 
   it.effect("a feeder's onEnd is called once with the outcome; accepting() turns false on close", () =>
@@ -262,7 +262,7 @@ describe("Connection overflow, preamble and feeder hooks", () => {
         yield* conn.kill("late")
       }))
       expect(ended).toHaveLength(1)
-      expect(ended[0]).toMatchObject({ reason: "closed", closeReason: "bye", delivered: 1 })
+      expect(ended[0]).toMatchObject({ _tag: "Closed", reason: "bye", delivered: 1 })
     }))
 
   it.effect("addObserver: called once, at the end, after the feeder's onEnd; at once when already ended", () =>
@@ -272,15 +272,15 @@ describe("Connection overflow, preamble and feeder hooks", () => {
       yield* Effect.scoped(Effect.gen(function*() {
         const conn = yield* connection.makeFed({ sink: sink.sink }, {
           start: () => [],
-          onEnd: (o) => calls.push(`feeder ${o.reason}`)
+          onEnd: (o) => calls.push(`feeder ${o._tag}`)
         })
-        conn.addObserver((o) => calls.push(`first ${o.reason}`))
-        const removed = conn.addObserver((o) => calls.push(`removed ${o.reason}`))
+        conn.addObserver((o) => calls.push(`first ${o._tag}`))
+        const removed = conn.addObserver((o) => calls.push(`removed ${o._tag}`))
         removed()
         yield* conn.kill("bye")
-        expect(calls).toEqual(["feeder closed", "first closed"])
-        conn.addObserver((o) => calls.push(`late ${o.reason}`))
-        expect(calls).toEqual(["feeder closed", "first closed", "late closed"])
+        expect(calls).toEqual(["feeder Closed", "first Closed"])
+        conn.addObserver((o) => calls.push(`late ${o._tag}`))
+        expect(calls).toEqual(["feeder Closed", "first Closed", "late Closed"])
         yield* conn.kill("again")
       }))
       expect(calls).toHaveLength(3)

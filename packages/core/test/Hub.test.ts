@@ -243,11 +243,11 @@ describe("Hub: subscribers and slow-client policies", () => {
       yield* Effect.yieldNow
       expect(hub.subscriberCount()).toBe(1)
       const outcome = yield* slow.outcome
-      expect(outcome).toMatchObject({ reason: "slow-consumer", delivered: 0, discarded: 3 })
-      if (outcome.reason === "slow-consumer") {
-        expect(outcome.error).toBeInstanceOf(Hub.SlowConsumer)
+      expect(outcome).toMatchObject({ _tag: "SlowConsumer", delivered: 0, discarded: 3 })
+      if (outcome._tag === "SlowConsumer") {
+        expect(outcome.error).toBeInstanceOf(Hub.SlowConsumerError)
         expect(outcome.error).toMatchObject({
-          _tag: "SlowConsumer",
+          _tag: "SlowConsumerError",
           subscriber: "slow",
           strategy: "disconnect",
           capacity: 2
@@ -328,7 +328,7 @@ describe("Hub: subscribers and slow-client policies", () => {
       for (const s of fastSinks) expect(s.events().map((e) => e.data)).toEqual(range(1, 20).map(String))
       const outcome = yield* stuck.outcome
       expect(outcome).toMatchObject({
-        reason: "slow-consumer",
+        _tag: "SlowConsumer",
         error: { strategy: "disconnect" },
         delivered: 0,
         discarded: 5
@@ -348,8 +348,8 @@ describe("Hub: subscribers and slow-client policies", () => {
       yield* TestTime.advance("1 millis")
       const outcome = yield* stuck.outcome
       expect(outcome).toMatchObject({
-        reason: "slow-consumer",
-        error: { _tag: "SlowConsumer", strategy: "suspend", waitedMillis: 10_000 },
+        _tag: "SlowConsumer",
+        error: { _tag: "SlowConsumerError", strategy: "suspend", waitedMillis: 10_000 },
         discarded: 5
       })
       yield* Fiber.join(publisher)
@@ -428,7 +428,7 @@ describe("Hub: subscribers and slow-client policies", () => {
       expect(queued.pollUnsafe()).toBeUndefined()
       yield* Fiber.interrupt(waiting)
       // Subscriber `slow` would have missed event 3: it is ended, not left with a silent gap.
-      expect(yield* slow.outcome).toMatchObject({ reason: "slow-consumer", error: { strategy: "suspend" } })
+      expect(yield* slow.outcome).toMatchObject({ _tag: "SlowConsumer", error: { strategy: "suspend" } })
       expect(yield* Fiber.join(queued)).toMatchObject({ seq: 4, delivered: 1 })
       yield* fast.awaitEvents(4)
       expect(fast.events().map((e) => e.data)).toEqual(["1", "2", "3", "4"])
@@ -581,7 +581,7 @@ describe("Hub: subscribers and slow-client policies", () => {
       yield* Hub.publish(hub, { data: "late" })
       yield* Effect.yieldNow
       expect(hub.subscriberCount()).toBe(0)
-      expect(yield* sub.outcome).toMatchObject({ reason: "closed", closeReason: "shutdown", delivered: 2 })
+      expect(yield* sub.outcome).toMatchObject({ _tag: "Closed", reason: "shutdown", delivered: 2 })
       expect(sink.events().map((e) => e.data)).toEqual(["x", "shutdown"])
     }))
 
@@ -594,7 +594,7 @@ describe("Hub: subscribers and slow-client policies", () => {
       yield* gone.awaitWrites(1)
       yield* Hub.publish(hub, { data: "2" })
       yield* gone.awaitFault
-      expect(yield* sub.outcome).toMatchObject({ reason: "client-gone" })
+      expect(yield* sub.outcome).toMatchObject({ _tag: "ClientGone" })
       expect(hub.subscriberCount()).toBe(0)
     }))
 

@@ -66,7 +66,7 @@ describe("Feed (in memory)", () => {
         yield* settle
       }
       const outcome = yield* s.connection.outcome
-      expect(outcome).toMatchObject({ reason: "closed", closeReason: "slow-consumer" })
+      expect(outcome).toMatchObject({ _tag: "Closed", reason: "slow_consumer" })
       expect(ids(fast.text())).toHaveLength(10)
       expect(feed.stats().subscribers).toBe(1)
     }))

@@ -25,7 +25,7 @@
  *
  * Each stream runs in a tracing span `sluice.sse.connection` carrying the
  * connection id (`sluice.connection_id`) and, at the end, the outcome
- * (`sluice.outcome`, `sluice.delivered`, `sluice.discarded`).
+ * (`sluice.outcome`: the outcome's `_tag`; `sluice.delivered`, `sluice.discarded`).
  *
  * The last event id is read from the `Last-Event-ID` header, or from a
  * `lastEventId` query parameter because a browser's first `EventSource`

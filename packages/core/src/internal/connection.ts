@@ -28,7 +28,7 @@ import { type Burst } from "./burst.ts"
 import { utf8 } from "./bytes.ts"
 import { Deadlines } from "./connection/deadlines.ts"
 import { Mailbox } from "./connection/mailbox.ts"
-import { Ending } from "./connection/outcome.ts"
+import { clientGone, closed, Ending, interrupted } from "./connection/outcome.ts"
 import * as producers from "./connection/producer.ts"
 import { Writer } from "./connection/writer.ts"
 import { frameBytes } from "./encoder.ts"
@@ -113,7 +113,7 @@ const handle = (parts: Parts): Fed => {
         Effect.andThen(Effect.sync(() => feeder?.beforeClose?.()), producers.encodeAll(id, frames)),
         (bytes) =>
           Effect.flatMap(
-            Effect.sync(() => box.endUnsafe({ reason: "closed", frames: bytes, closeReason: reason })),
+            Effect.sync(() => box.endUnsafe({ ended: closed(reason), frames: bytes })),
             (accepted) => {
               // The cut is the mailbox's end marker; the producer is then
               // stopped so that its finalizers run now, not when the scope closes.
@@ -124,14 +124,14 @@ const handle = (parts: Parts): Fed => {
       ),
     closeUnsafe: (reason, frames = []) => {
       feeder?.beforeClose?.()
-      const accepted = box.endUnsafe({ reason: "closed", frames, closeReason: reason })
+      const accepted = box.endUnsafe({ ended: closed(reason), frames })
       if (accepted) parts.producerFiber?.interruptUnsafe(Fiber.getCurrent()?.id)
       return accepted
     },
-    kill: (reason) => ending.settle("closed", { closeReason: reason } as Partial<Connection.Outcome>),
-    lost: (error) => ending.settle("client-gone", { error } as Partial<Connection.Outcome>),
-    lostUnsafe: (error) => ending.settleUnsafe("client-gone", { error } as Partial<Connection.Outcome>),
-    killUnsafe: (reason) => ending.settleUnsafe("closed", { closeReason: reason } as Partial<Connection.Outcome>),
+    kill: (reason) => ending.settle(closed(reason)),
+    lost: (error) => ending.settle(clientGone(error)),
+    lostUnsafe: (error) => ending.settleUnsafe(clientGone(error)),
+    killUnsafe: (reason) => ending.settleUnsafe(closed(reason)),
     addObserver: (observer) => ending.addObserver(observer),
     outcome: ending.outcome
   }
@@ -209,7 +209,7 @@ const build = <E, R>(
     // last fork nothing may interrupt: the finalizer that ends the connection
     // is in place first, and every fiber is started.
     yield* Effect.uninterruptible(Effect.gen(function*() {
-      yield* Scope.addFinalizer(scope, ending.settle("interrupted"))
+      yield* Scope.addFinalizer(scope, ending.settle(interrupted))
       writer.setPreamble(feeder === undefined ? options.preamble ?? [] : feeder.start(connection))
       ending.fibers.push(yield* forkLabelled(writer.run, scope, `sluice/connection/${id}/writer`))
       deadlines.start()

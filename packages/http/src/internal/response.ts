@@ -320,12 +320,12 @@ export const attach = <P = undefined, E = never, R = never, RA = never>(
     // At once when it ends (or now, if it already has).
     connection.addObserver((outcome) => {
       // A client that is gone, or was cut off, gets no graceful end.
-      if (outcome.reason === "client-gone" || outcome.reason === "interrupted" || outcome.discarded > 0) {
+      if (outcome._tag === "ClientGone" || outcome._tag === "Interrupted" || outcome.discarded > 0) {
         body.abort()
       } else {
         body.end(graceMillis)
       }
-      span.attribute("sluice.outcome", outcome.reason)
+      span.attribute("sluice.outcome", outcome._tag)
       span.attribute("sluice.delivered", outcome.delivered)
       span.attribute("sluice.discarded", outcome.discarded)
       options.onEnd?.(outcome)
@@ -334,7 +334,7 @@ export const attach = <P = undefined, E = never, R = never, RA = never>(
     // The socket side went away (the pipe to the client broke).
     body.onGone((error) => connection.lostUnsafe(error))
     // Added after the connection, so it runs before the connection's own
-    // finalizer: a client abort ends the stream as `client-gone`, not `interrupted`.
+    // finalizer: a client abort ends the stream as `ClientGone`, not `Interrupted`.
     yield* Effect.addFinalizer((exit) =>
       isClientAbort(exit)
         ? connection.lost(NodeBody.goneError(undefined, "the client closed the connection"))

@@ -23,20 +23,18 @@
  *
  * @internal
  */
-import type * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Latch from "effect/Latch"
 import type { SchedulerDispatcher } from "effect/Scheduler"
 import type * as Connection from "../../Connection.ts"
 import { type Burst, Frames, type Taken } from "../burst.ts"
+import type { Ended } from "./outcome.ts"
 
-/** How a mailbox ends: after everything waiting, these frames, then this reason. @internal */
+/** How a mailbox ends: after everything waiting, these frames, then this outcome. @internal */
 export interface End {
-  readonly reason: "completed" | "failed" | "closed" | "interrupted"
+  readonly ended: Ended
   readonly frames: ReadonlyArray<Uint8Array>
-  readonly cause?: Cause.Cause<unknown>
-  readonly closeReason?: string
 }
 
 /** What a take returns: waiting frames, or why there are none. @internal */

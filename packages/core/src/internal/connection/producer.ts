@@ -22,6 +22,7 @@ import type * as Connection from "../../Connection.ts"
 import type { Frame, InvalidEventError } from "../../SseEvent.ts"
 import { frameBytes } from "../encoder.ts"
 import type { End, Mailbox } from "./mailbox.ts"
+import { completed, failed, interrupted } from "./outcome.ts"
 
 const defaultFailureFrames = (): ReadonlyArray<Frame> => [{
   _tag: "Event",
@@ -154,14 +155,14 @@ export const run = <E, R>(
     if (Exit.isSuccess(exit)) {
       return Effect.flatMap(
         encodeAll(id, terminal.completed?.() ?? []),
-        (frames) => endWith({ reason: "completed", frames })
+        (frames) => endWith({ ended: completed, frames })
       )
     }
-    if (Cause.hasInterruptsOnly(exit.cause)) return endWith({ reason: "interrupted", frames: [] })
+    if (Cause.hasInterruptsOnly(exit.cause)) return endWith({ ended: interrupted, frames: [] })
     const cause = exit.cause as Cause.Cause<E>
     return Effect.flatMap(
       encodeAll(id, (terminal.failed ?? defaultFailureFrames)(cause)),
-      (frames) => endWith({ reason: "failed", frames, cause })
+      (frames) => endWith({ ended: failed(cause), frames })
     )
   }))
 }

@@ -33,7 +33,7 @@ import { chunkOf, type Taken } from "../burst.ts"
 import * as metrics from "../metrics.ts"
 import type { Activity } from "./deadlines.ts"
 import type { Mailbox, Take } from "./mailbox.ts"
-import type { Ending } from "./outcome.ts"
+import { clientGone, type Ending, failed, interrupted } from "./outcome.ts"
 
 const dropMetrics = {
   sliding: Metric.withAttributes(metrics.eventsDropped, { reason: "sliding" }),
@@ -116,7 +116,7 @@ export class Writer implements Activity {
 
   /** The writer fiber. */
   readonly run: Effect.Effect<void> = Effect.suspend(() => this.loop).pipe(
-    Effect.onInterrupt(() => this.ending.settle("interrupted"))
+    Effect.onInterrupt(() => this.ending.settle(interrupted))
   )
 
   private get loop(): Effect.Effect<void> {
@@ -139,8 +139,8 @@ export class Writer implements Activity {
           continue
         }
         // Ended by the connection elsewhere: nothing left to do.
-        if (take._tag === "Shutdown") return yield* this.ending.settle("interrupted")
-        const { cause, closeReason, frames, reason } = take.end
+        if (take._tag === "Shutdown") return yield* this.ending.settle(interrupted)
+        const { ended, frames } = take.end
         if (frames.length > 0) {
           const result = yield* Effect.exit(this.write(frames, false, frames.length))
           if (Exit.isFailure(result)) {
@@ -148,10 +148,7 @@ export class Writer implements Activity {
             if (error._tag === "Some") return yield* this.clientGone(error.value)
           }
         }
-        return yield* this.ending.settle(reason, {
-          ...(cause === undefined ? {} : { cause }),
-          ...(closeReason === undefined ? {} : { closeReason })
-        } as Partial<Connection.Outcome>)
+        return yield* this.ending.settle(ended)
       }
     })
   }
@@ -229,13 +226,13 @@ export class Writer implements Activity {
   }
 
   private clientGone(error: WriteError): Effect.Effect<void> {
-    return this.ending.settle("client-gone", { error } as Partial<Connection.Outcome>)
+    return this.ending.settle(clientGone(error))
   }
 
   private writeFailed(cause: Cause.Cause<WriteError>): Effect.Effect<void> {
     const error = Cause.findErrorOption(cause)
     return error._tag === "Some"
       ? this.clientGone(error.value)
-      : this.ending.settle("failed", { cause } as Partial<Connection.Outcome>)
+      : this.ending.settle(failed(cause))
   }
 }

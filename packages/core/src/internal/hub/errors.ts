@@ -10,7 +10,7 @@ import * as Data from "effect/Data"
 export const TypeId: unique symbol = Symbol.for("@sluice/core/Hub") as never
 
 /** @internal */
-export class SlowConsumer extends Data.TaggedError("SlowConsumer")<{
+export class SlowConsumerError extends Data.TaggedError("SlowConsumerError")<{
   readonly subscriber: string
   readonly strategy: "disconnect" | "suspend"
   readonly capacity: number

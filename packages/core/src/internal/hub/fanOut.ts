@@ -5,7 +5,7 @@
  * burst (see `burst`), to every live subscriber's mailbox (one call per
  * subscriber per burst), from the subscriber's own starting point. A
  * subscriber that refuses is handled by its strategy: removed when its
- * connection is closing, disconnected with `SlowConsumer` under
+ * connection is closing, disconnected with `SlowConsumerError` under
  * `disconnect`, left to its connection's drop counting under `sliding` and
  * `dropping`, and kept aside as *blocked* under `suspend`, for whoever
  * delivered the burst to wait for (a gated publisher, or the tail's
@@ -36,19 +36,19 @@ import type { Fed } from "../connection.ts"
 import * as ids from "../log/ids.ts"
 import * as metrics from "../metrics.ts"
 import type { Config } from "./config.ts"
-import { SlowConsumer } from "./errors.ts"
+import { SlowConsumerError } from "./errors.ts"
 import { gapFrame, HandOff } from "./replay.ts"
 import { type Member, Members } from "./subscribers.ts"
 
-/** The close reason a hub gives the connection of a slow consumer (the outcome makes it `slow-consumer`). @internal */
-export const slowConsumerReason = "slow-consumer"
+/** The close reason a hub gives the connection of a slow consumer (the outcome makes it `SlowConsumer`). @internal */
+export const slowConsumerReason = "slow_consumer"
 
 /** A registered subscriber. @internal */
 export interface Subscriber extends Member {
   readonly conn: Fed
   readonly policy: Hub.Strategy
   readonly timeoutMillis: number
-  slow: SlowConsumer | undefined
+  slow: SlowConsumerError | undefined
   /** The first sequence number it gets live (0: every one). */
   fromSeq: number
 }
@@ -115,7 +115,7 @@ export class FanOut {
 
   /** Ends a subscriber that could not keep up (its connection ends now). */
   disconnect(sub: Subscriber, policy: "disconnect" | "suspend", waitedMillis?: number): void {
-    sub.slow = new SlowConsumer({
+    sub.slow = new SlowConsumerError({
       subscriber: sub.conn.id,
       strategy: policy,
       capacity: sub.conn.capacity,

@@ -139,9 +139,9 @@ export const subscribe = (
     })
     const registered = sub!
     const outcome = Effect.map(conn.outcome, (o): Hub.Outcome => {
-      if (o.reason !== "closed" || o.closeReason !== slowConsumerReason || registered.slow === undefined) return o
-      const { closeReason: _, reason: __, ...rest } = o
-      return { ...rest, reason: "slow-consumer", error: registered.slow }
+      if (o._tag !== "Closed" || o.reason !== slowConsumerReason || registered.slow === undefined) return o
+      const { reason: _, ...rest } = o
+      return { ...rest, _tag: "SlowConsumer", error: registered.slow }
     })
     return { id: conn.id, connection: conn, replay: replayed, outcome }
   })

@@ -213,7 +213,7 @@ class MemoryFeed implements Feed.Service {
           break
         }
         if (sub.policy === "disconnect") {
-          if (conn.killUnsafe("slow-consumer")) metrics.slowConsumers.updateUnsafe(1, this.context)
+          if (conn.killUnsafe("slow_consumer")) metrics.slowConsumers.updateUnsafe(1, this.context)
           this.remove(sub)
           break
         }

@@ -30,16 +30,16 @@ export const newToken = (): string => randomBytes(18).toString("base64url")
 
 // The reason a stream ended, as the disconnect callback says it.
 const endReason = (outcome: Connection.Outcome): string => {
-  switch (outcome.reason) {
-    case "closed":
-      return outcome.closeReason
-    case "client-gone":
+  switch (outcome._tag) {
+    case "Closed":
+      return outcome.reason
+    case "ClientGone":
       return "client_gone"
-    case "completed":
+    case "Completed":
       return "completed"
-    case "failed":
+    case "Failed":
       return "failed"
-    case "interrupted":
+    case "Interrupted":
       return "interrupted"
   }
 }
