@@ -216,13 +216,14 @@ export interface Published {
   readonly id: string
   /**
    * Subscribers the event was published to: those registered when it was
-   * published. Unless a subscriber uses the `suspend` strategy, the hub
+   * published (a count of subscribers, not of writes: see `Connection.Stats`
+   * for what reached each client). Unless a subscriber uses the `suspend` strategy, the hub
    * hands a burst of events to each subscriber at the end of the synchronous
    * run that published it (one pass per burst, not per event); a subscriber
    * that cannot take them then is handled by its strategy (counted in its
    * outcome and the metrics).
    */
-  readonly delivered: number
+  readonly subscribers: number
 }
 
 /**

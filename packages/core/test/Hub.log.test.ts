@@ -37,9 +37,9 @@ describe("Hub over a remote log: publishing", () => {
       expect(log.appends).toEqual([3])
       log.complete()
       expect(yield* Fiber.join(publishers)).toEqual([
-        { seq: 1, id: "r-1", delivered: 1 },
-        { seq: 2, id: "r-2", delivered: 1 },
-        { seq: 3, id: "own", delivered: 1 }
+        { seq: 1, id: "r-1", subscribers: 1 },
+        { seq: 2, id: "r-2", subscribers: 1 },
+        { seq: 3, id: "own", subscribers: 1 }
       ])
       // Delivery comes through the tail, like everyone else's.
       expect(sink.events()).toEqual([])

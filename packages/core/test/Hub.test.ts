@@ -91,9 +91,9 @@ describe("Hub: publishing", () => {
       const b = yield* Hub.publish(hub, { data: "b", id: "order-77" })
       const c = yield* Hub.publish(hub, SseEvent.make({ data: "c", retry: 1500 }))
       expect([a, b, c]).toEqual([
-        { seq: 1, id: "k3x-1", delivered: 1 },
-        { seq: 2, id: "order-77", delivered: 1 },
-        { seq: 3, id: "k3x-3", delivered: 1 }
+        { seq: 1, id: "k3x-1", subscribers: 1 },
+        { seq: 2, id: "order-77", subscribers: 1 },
+        { seq: 3, id: "k3x-3", subscribers: 1 }
       ])
       yield* s.awaitEvents(3)
       expect(s.text()).toBe("id: k3x-1\ndata: a\n\nid: order-77\ndata: b\n\nid: k3x-3\nretry: 1500\ndata: c\n\n")
@@ -159,7 +159,7 @@ describe("Hub: validation happens before anything is enqueued", () => {
       expect(wide).toMatchObject({ _tag: "PayloadTooLargeError", size: "id: e-1\ndata: \n\n".length + 60, max: 64 })
       untouched()
       const ok = yield* Hub.publish(hub, { data: "€".repeat(10) })
-      expect(ok).toMatchObject({ seq: 1, id: "e-1", delivered: 3 })
+      expect(ok).toMatchObject({ seq: 1, id: "e-1", subscribers: 3 })
     }))
 
   it.effect("data JSON cannot carry (cycles, BigInt, throwing toJSON, undefined) is a typed error", () =>
@@ -239,7 +239,7 @@ describe("Hub: subscribers and slow-client policies", () => {
       yield* Hub.publish(hub, { data: "3" }) // slow's mailbox: [2, 3], full
       expect(hub.subscriberCount()).toBe(2)
       const fourth = yield* Hub.publish(hub, { data: "4" })
-      expect(fourth.delivered).toBe(2) // published to both; handed out at the end of this run
+      expect(fourth.subscribers).toBe(2) // published to both; handed out at the end of this run
       yield* Effect.yieldNow
       expect(hub.subscriberCount()).toBe(1)
       const outcome = yield* slow.outcome
@@ -429,7 +429,7 @@ describe("Hub: subscribers and slow-client policies", () => {
       yield* Fiber.interrupt(waiting)
       // Subscriber `slow` would have missed event 3: it is ended, not left with a silent gap.
       expect(yield* slow.outcome).toMatchObject({ _tag: "SlowConsumer", error: { strategy: "suspend" } })
-      expect(yield* Fiber.join(queued)).toMatchObject({ seq: 4, delivered: 1 })
+      expect(yield* Fiber.join(queued)).toMatchObject({ seq: 4, subscribers: 1 })
       yield* fast.awaitEvents(4)
       expect(fast.events().map((e) => e.data)).toEqual(["1", "2", "3", "4"])
     }))

@@ -10,7 +10,7 @@ describe("Hub.publishUnsafe", () => {
       const sink = yield* TestSink.make()
       yield* Hub.subscribe(hub, { sink: sink.sink, heartbeat: false })
       const first = Hub.publishUnsafe(hub, { event: "tick", data: "1" })
-      expect(Result.isSuccess(first) && first.success).toMatchObject({ seq: 1, delivered: 1 })
+      expect(Result.isSuccess(first) && first.success).toMatchObject({ seq: 1, subscribers: 1 })
       const refused = Hub.publishUnsafe(hub, { event: "other", data: "x" })
       expect(Result.isFailure(refused) && refused.failure._tag).toBe("EventNotAllowedError")
       const tooBig = Hub.publishUnsafe(hub, { event: "tick", data: "x".repeat(100) })
