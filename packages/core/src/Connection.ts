@@ -314,12 +314,21 @@ export interface Stats {
 }
 
 /**
- * A running connection.
+ * @since 0.2.0
+ * @category type ids
+ */
+export const TypeId: typeof internal.TypeId = internal.TypeId
+
+/**
+ * A running connection: the handle that feeds it, ends it and observes its
+ * end. Made by {@link make}, and by the hubs, registries and resumable
+ * streams that feed connections.
  *
  * @since 0.1.0
  * @category models
  */
 export interface Connection {
+  readonly [TypeId]: typeof TypeId
   readonly id: string
   readonly capacity: number
   readonly strategy: Strategy
@@ -440,6 +449,14 @@ export interface Connection {
  */
 export const make: <E = never, R = never>(options: Options<E, R>) => Effect.Effect<Connection, never, Scope.Scope | R> =
   internal.make
+
+/**
+ * `true` for a {@link Connection} handle.
+ *
+ * @since 0.2.0
+ * @category guards
+ */
+export const isConnection = (u: unknown): u is Connection => typeof u === "object" && u !== null && TypeId in u
 
 /**
  * Runs a connection to its end and returns the {@link Outcome}. All its

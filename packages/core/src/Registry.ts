@@ -39,12 +39,13 @@
  *
  * @since 0.1.0
  */
-import * as Data from "effect/Data"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import { dual } from "effect/Function"
 import type * as Scope from "effect/Scope"
 import type * as Connection from "./Connection.ts"
 import * as internal from "./internal/registry.ts"
+import * as errors from "./internal/registry/errors.ts"
 import type { Frame, InvalidEventError } from "./SseEvent.ts"
 
 /**
@@ -120,7 +121,7 @@ export interface BudgetOptions {
  * @since 0.2.0
  * @category models
  */
-export const pendingEventOverhead = 192
+export const pendingEventOverhead: number = errors.pendingEventOverhead
 
 /**
  * Registry settings. A pending capacity that is not a finite number of at
@@ -203,13 +204,21 @@ export interface Stats {
 }
 
 /**
- * A registry. Create it with {@link make}.
+ * @since 0.2.0
+ * @category type ids
+ */
+export const TypeId: typeof errors.TypeId = errors.TypeId
+
+/**
+ * A registry. Create it with {@link make} (in memory) or {@link fromBackend}
+ * (kept elsewhere); use it with {@link send}, {@link connect},
+ * {@link disconnect}.
  *
  * @since 0.1.0
  * @category models
  */
 export interface Registry {
-  readonly [internal.TypeId]: typeof internal.TypeId
+  readonly [TypeId]: typeof TypeId
   /** Whether `key` has a live connection. */
   readonly isLive: (key: string) => boolean
   /** Events waiting for `key`. */
@@ -223,11 +232,13 @@ export interface Registry {
  * @since 0.1.0
  * @category errors
  */
-export class UnknownKeyError extends Data.TaggedError("UnknownKeyError")<{ readonly key: string }> {
-  override get message(): string {
-    return `unknown key ${JSON.stringify(this.key)}`
-  }
-}
+export const UnknownKeyError: typeof errors.UnknownKeyError = errors.UnknownKeyError
+
+/**
+ * @since 0.1.0
+ * @category errors
+ */
+export type UnknownKeyError = errors.UnknownKeyError
 
 /**
  * A send to a key whose terminal event was already sent.
@@ -235,14 +246,13 @@ export class UnknownKeyError extends Data.TaggedError("UnknownKeyError")<{ reado
  * @since 0.1.0
  * @category errors
  */
-export class KeyClosedError extends Data.TaggedError("KeyClosedError")<{
-  readonly key: string
-  readonly reason: string
-}> {
-  override get message(): string {
-    return `key ${JSON.stringify(this.key)} was closed (${this.reason}); no event is sent after a terminal event`
-  }
-}
+export const KeyClosedError: typeof errors.KeyClosedError = errors.KeyClosedError
+
+/**
+ * @since 0.1.0
+ * @category errors
+ */
+export type KeyClosedError = errors.KeyClosedError
 
 /**
  * A send to a key whose outbox is full, under the `fail` strategy.
@@ -250,14 +260,13 @@ export class KeyClosedError extends Data.TaggedError("KeyClosedError")<{
  * @since 0.1.0
  * @category errors
  */
-export class PendingFullError extends Data.TaggedError("PendingFullError")<{
-  readonly key: string
-  readonly capacity: number
-}> {
-  override get message(): string {
-    return `key ${JSON.stringify(this.key)} already has ${this.capacity} events waiting`
-  }
-}
+export const PendingFullError: typeof errors.PendingFullError = errors.PendingFullError
+
+/**
+ * @since 0.1.0
+ * @category errors
+ */
+export type PendingFullError = errors.PendingFullError
 
 /**
  * A send refused because the waiting events of all keys already hold the
@@ -280,17 +289,13 @@ export class PendingFullError extends Data.TaggedError("PendingFullError")<{
  * @since 0.2.0
  * @category errors
  */
-export class PendingBudgetError extends Data.TaggedError("PendingBudgetError")<{
-  readonly key: string
-  readonly maxBytes: number
-  readonly pendingBytes: number
-}> {
-  override get message(): string {
-    return `the event for key ${
-      JSON.stringify(this.key)
-    } was refused: waiting events already hold ${this.pendingBytes} of the registry's ${this.maxBytes}-byte budget`
-  }
-}
+export const PendingBudgetError: typeof errors.PendingBudgetError = errors.PendingBudgetError
+
+/**
+ * @since 0.2.0
+ * @category errors
+ */
+export type PendingBudgetError = errors.PendingBudgetError
 
 /**
  * A send to a new key while the registry holds `maxKeys` keys.
@@ -298,11 +303,13 @@ export class PendingBudgetError extends Data.TaggedError("PendingBudgetError")<{
  * @since 0.1.0
  * @category errors
  */
-export class TooManyKeysError extends Data.TaggedError("TooManyKeysError")<{ readonly maxKeys: number }> {
-  override get message(): string {
-    return `the registry already holds ${this.maxKeys} keys`
-  }
-}
+export const TooManyKeysError: typeof errors.TooManyKeysError = errors.TooManyKeysError
+
+/**
+ * @since 0.1.0
+ * @category errors
+ */
+export type TooManyKeysError = errors.TooManyKeysError
 
 /**
  * A registry kept outside this process (see {@link Backend}) could not be
@@ -312,17 +319,13 @@ export class TooManyKeysError extends Data.TaggedError("TooManyKeysError")<{ rea
  * @since 0.2.0
  * @category errors
  */
-export class RegistryUnavailableError extends Data.TaggedError("RegistryUnavailableError")<{
-  readonly key: string
-  readonly operation: "send" | "connect" | "disconnect"
-  /** Why, in words, naming the unreachable address. */
-  readonly reason: string
-  readonly cause?: unknown
-}> {
-  override get message(): string {
-    return `cannot ${this.operation} key ${JSON.stringify(this.key)}: ${this.reason}`
-  }
-}
+export const RegistryUnavailableError: typeof errors.RegistryUnavailableError = errors.RegistryUnavailableError
+
+/**
+ * @since 0.2.0
+ * @category errors
+ */
+export type RegistryUnavailableError = errors.RegistryUnavailableError
 
 /**
  * Everything {@link send} can fail with.
@@ -421,17 +424,52 @@ export const fromBackend = (backend: Backend): Registry => internal.fromBackend(
 export const make: (options?: Options) => Effect.Effect<Registry, never, Scope.Scope> = internal.make
 
 /**
- * Sends an event to `key`: to its live connection, or to its outbox.
+ * `true` for a {@link Registry}.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Registry } from "@sluice/core"
+ *
+ * const program = Effect.gen(function*() {
+ *   const tasks = yield* Registry.make()
+ *   return [Registry.isRegistry(tasks), Registry.isRegistry({})] // [true, false]
+ * })
+ * ```
+ *
+ * @since 0.2.0
+ * @category guards
+ */
+export const isRegistry = (u: unknown): u is Registry => typeof u === "object" && u !== null && TypeId in u
+
+/**
+ * Sends an event to `key`: to its live connection, or to its outbox (see
+ * {@link SendResult}). With `{ terminal: reason }` it is the key's last
+ * event: the stream then ends with the close frames for `reason`.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Registry, SseEvent } from "@sluice/core"
+ *
+ * const program = Effect.gen(function*() {
+ *   const tasks = yield* Registry.make()
+ *   yield* Registry.send(tasks, "task-7", SseEvent.make({ event: "progress", data: "40" }))
+ *   // data-last, in a pipe:
+ *   yield* tasks.pipe(Registry.send("task-7", SseEvent.make({ event: "done", data: "100" }), { terminal: "completed" }))
+ * })
+ * ```
  *
  * @since 0.1.0
  * @category sending
  */
-export const send: (
-  self: Registry,
-  key: string,
-  event: Frame,
-  options?: SendOptions
-) => Effect.Effect<SendResult, SendError> = internal.send
+export const send: {
+  (key: string, event: Frame, options?: SendOptions): (self: Registry) => Effect.Effect<SendResult, SendError>
+  (self: Registry, key: string, event: Frame, options?: SendOptions): Effect.Effect<SendResult, SendError>
+} = dual(
+  (args) => isRegistry(args[0]),
+  (self: Registry, key: string, event: Frame, options?: SendOptions) => internal.send(self, key, event, options)
+)
 
 /**
  * Starts the connection for `key` in the current scope, replacing the live
@@ -439,25 +477,57 @@ export const send: (
  * live events. Fails with {@link UnknownKeyError} when the `exists` lookup
  * rejects the key, or `TooManyKeysError` for a new key beyond `maxKeys`.
  *
- * @since 0.1.0
- * @category connecting
- */
-export const connect: (
-  self: Registry,
-  key: string,
-  options: ConnectOptions
-) => Effect.Effect<Connection.Connection, ConnectError, Scope.Scope> = internal.connect
-
-/**
- * Ends `key`'s live connection with the close frames for `reason` (what it
- * already accepted is written first) and forgets the key's waiting events.
- * Unlike a terminal `send`, the key stays open for later sends.
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Registry, SseEvent } from "@sluice/core"
+ * import { TestSink } from "@sluice/core/testing"
+ *
+ * const program = Effect.scoped(Effect.gen(function*() {
+ *   const tasks = yield* Registry.make()
+ *   const client = yield* TestSink.make()
+ *   const connection = yield* Registry.connect(tasks, "task-7", {
+ *     sink: client.sink,
+ *     closeFrames: (reason) => [SseEvent.make({ event: "connection_close", data: JSON.stringify({ reason }) })]
+ *   })
+ *   yield* Registry.send(tasks, "task-7", SseEvent.make({ data: "hello" }), { terminal: "completed" })
+ *   return yield* connection.outcome // Closed, reason "completed"
+ * }))
+ * ```
  *
  * @since 0.1.0
  * @category connecting
  */
-export const disconnect: (
-  self: Registry,
-  key: string,
-  reason: string
-) => Effect.Effect<boolean, RegistryUnavailableError> = internal.disconnect
+export const connect: {
+  (
+    key: string,
+    options: ConnectOptions
+  ): (self: Registry) => Effect.Effect<Connection.Connection, ConnectError, Scope.Scope>
+  (
+    self: Registry,
+    key: string,
+    options: ConnectOptions
+  ): Effect.Effect<Connection.Connection, ConnectError, Scope.Scope>
+} = dual(3, (self: Registry, key: string, options: ConnectOptions) => internal.connect(self, key, options))
+
+/**
+ * Ends `key`'s live connection with the close frames for `reason` (what it
+ * already accepted is written first) and forgets the key's waiting events.
+ * Unlike a terminal `send`, the key stays open for later sends. `false` when
+ * the key had no live connection.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Registry } from "@sluice/core"
+ *
+ * const cancel = (tasks: Registry.Registry, id: string) => Registry.disconnect(tasks, id, "cancelled")
+ * ```
+ *
+ * @since 0.1.0
+ * @category connecting
+ */
+export const disconnect: {
+  (key: string, reason: string): (self: Registry) => Effect.Effect<boolean, RegistryUnavailableError>
+  (self: Registry, key: string, reason: string): Effect.Effect<boolean, RegistryUnavailableError>
+} = dual(3, (self: Registry, key: string, reason: string) => internal.disconnect(self, key, reason))

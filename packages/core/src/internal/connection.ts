@@ -82,6 +82,9 @@ const plainHeartbeat = utf8(":\n\n")
 const heartbeatBytes = (text: string): Uint8Array =>
   frameBytes({ _tag: "Comment", text: text.toWellFormed() }) as Uint8Array
 
+/** @internal */
+export const TypeId: unique symbol = Symbol.for("@sluice/core/Connection") as never
+
 interface Parts {
   readonly id: string
   readonly capacity: number
@@ -96,6 +99,7 @@ interface Parts {
 const handle = (parts: Parts): Fed => {
   const { box, ending, feeder, id } = parts
   return {
+    [TypeId]: TypeId,
     id,
     capacity: parts.capacity,
     strategy: parts.overflow,

@@ -6,22 +6,20 @@ import * as Metric from "effect/Metric"
 import * as Scope from "effect/Scope"
 import type * as Connection from "../Connection.ts"
 import type * as Registry from "../Registry.ts"
+import type { Frame } from "../SseEvent.ts"
+import { makeFed } from "./connection.ts"
+import { frameBytes } from "./encoder.ts"
+import { forkLabelled } from "./fiberLabel.ts"
+import { atLeast, check } from "./options.ts"
 import {
   KeyClosedError,
   PendingBudgetError,
   pendingEventOverhead,
   PendingFullError,
   TooManyKeysError,
+  TypeId,
   UnknownKeyError
-} from "../Registry.ts"
-import type { Frame } from "../SseEvent.ts"
-import { makeFed } from "./connection.ts"
-import { frameBytes } from "./encoder.ts"
-import { forkLabelled } from "./fiberLabel.ts"
-import { atLeast, check } from "./options.ts"
-
-/** @internal */
-export const TypeId: unique symbol = Symbol.for("@sluice/core/Registry") as never
+} from "./registry/errors.ts"
 
 // A registry made by `fromBackend` carries its backend here; the operations
 // below call it instead of the in-memory implementation.
