@@ -19,7 +19,7 @@
  *
  * What it guarantees:
  * - **Bounded**: at most `concurrency` calls at once. A connect that gets no
- *   slot, or no answer, within `timeout` is {@link Unavailable} (the client
+ *   slot, or no answer, within `timeout` is {@link UnavailableError} (the client
  *   gets 503 with `Retry-After`), never a hung connection.
  * - **No silent loss**: disconnect calls wait in a bounded queue; one that
  *   does not fit, fails or times out is logged and counted
@@ -29,7 +29,6 @@
  * @since 0.1.0
  */
 import * as Context from "effect/Context"
-import * as Data from "effect/Data"
 import type * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
@@ -101,26 +100,25 @@ export type ConnectAnswer =
 
 /**
  * The app could not answer: it is down, slow, busy, or answered something
- * the protocol does not allow.
+ * the protocol does not allow (was `Unavailable`).
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category errors
  */
-export class Unavailable extends Data.TaggedError("Unavailable")<{
-  readonly reason: "timeout" | "unreachable" | "busy" | "bad_status" | "bad_answer"
-  readonly detail: string
-}> {
-  override get message(): string {
-    return `the application could not answer the callback (${this.reason}): ${this.detail}`
-  }
-}
+export const UnavailableError: typeof internal.UnavailableError = internal.UnavailableError
+
+/**
+ * @since 0.2.0
+ * @category errors
+ */
+export type UnavailableError = internal.UnavailableError
 
 /**
  * @since 0.1.0
  * @category models
  */
 export interface Service {
-  readonly connect: (call: ConnectCall) => Effect.Effect<ConnectAnswer, Unavailable>
+  readonly connect: (call: ConnectCall) => Effect.Effect<ConnectAnswer, UnavailableError>
   /** Queues the call (never waits); a full queue drops it, logged and counted. */
   readonly disconnectUnsafe: (call: DisconnectCall) => void
   /** Whether connects are called back at all (a callback URL is set). */

@@ -17,7 +17,6 @@
  */
 import type { Connection, Registry, SseEvent } from "@sluice/core"
 import * as Context from "effect/Context"
-import * as Data from "effect/Data"
 import type * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
@@ -30,11 +29,13 @@ import * as internal from "./internal/keyed.ts"
  * @since 0.1.0
  * @category errors
  */
-export class UnknownTokenError extends Data.TaggedError("UnknownTokenError")<{ readonly token: string }> {
-  override get message(): string {
-    return `no live connection has the token ${JSON.stringify(this.token)} (it ended or was replaced)`
-  }
-}
+export const UnknownTokenError: typeof internal.UnknownTokenError = internal.UnknownTokenError
+
+/**
+ * @since 0.1.0
+ * @category errors
+ */
+export type UnknownTokenError = internal.UnknownTokenError
 
 /**
  * Where a send goes: a key (its live connection, or its outbox) or a token

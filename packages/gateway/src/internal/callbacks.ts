@@ -1,3 +1,4 @@
+import * as Data from "effect/Data"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
@@ -5,8 +6,17 @@ import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import * as Semaphore from "effect/Semaphore"
 import type * as Callbacks from "../Callbacks.ts"
-import { Unavailable } from "../Callbacks.ts"
 import * as metrics from "./metrics.ts"
+
+/** @internal */
+export class UnavailableError extends Data.TaggedError("UnavailableError")<{
+  readonly reason: "timeout" | "unreachable" | "busy" | "bad_status" | "bad_answer"
+  readonly detail: string
+}> {
+  override get message(): string {
+    return `the application could not answer the callback (${this.reason}): ${this.detail}`
+  }
+}
 
 const maxAnswerBytes = 1024 * 1024
 
@@ -94,7 +104,7 @@ export const make = (options: Callbacks.Options): Effect.Effect<Callbacks.Servic
     const permits = yield* Semaphore.make(concurrency)
     const context = yield* Effect.context<never>()
 
-    const post = (body: unknown, correlationId: string): Effect.Effect<Answer, Unavailable> =>
+    const post = (body: unknown, correlationId: string): Effect.Effect<Answer, UnavailableError> =>
       Effect.tryPromise({
         try: async (signal) => {
           const response = await fetch(url!, {
@@ -110,11 +120,12 @@ export const make = (options: Callbacks.Options): Effect.Effect<Callbacks.Servic
           const text = await response.text()
           return { status: response.status, body: text.length > maxAnswerBytes ? "" : text }
         },
-        catch: (cause) => new Unavailable({ reason: "unreachable", detail: String((cause as Error)?.message ?? cause) })
+        catch: (cause) =>
+          new UnavailableError({ reason: "unreachable", detail: String((cause as Error)?.message ?? cause) })
       })
 
     // A slot, then the call, all within the timeout.
-    const call = (body: unknown, correlationId: string): Effect.Effect<Answer, Unavailable> =>
+    const call = (body: unknown, correlationId: string): Effect.Effect<Answer, UnavailableError> =>
       Effect.gen(function*() {
         const started = Date.now()
         const answer = yield* permits.withPermits(1)(post(body, correlationId)).pipe(
@@ -122,7 +133,7 @@ export const make = (options: Callbacks.Options): Effect.Effect<Callbacks.Servic
             duration: timeoutMillis,
             orElse: () =>
               Effect.fail(
-                new Unavailable({ reason: "timeout", detail: `no answer within ${timeoutMillis} ms` })
+                new UnavailableError({ reason: "timeout", detail: `no answer within ${timeoutMillis} ms` })
               )
           })
         )
@@ -130,7 +141,7 @@ export const make = (options: Callbacks.Options): Effect.Effect<Callbacks.Servic
         return answer
       })
 
-    const connect = (c: Callbacks.ConnectCall): Effect.Effect<Callbacks.ConnectAnswer, Unavailable> =>
+    const connect = (c: Callbacks.ConnectCall): Effect.Effect<Callbacks.ConnectAnswer, UnavailableError> =>
       Effect.gen(function*() {
         if (url === undefined) return { _tag: "Accepted", key: c.key, events: [] } as const
         const answer = yield* call({
@@ -143,7 +154,7 @@ export const make = (options: Callbacks.Options): Effect.Effect<Callbacks.Servic
         if (answer.status >= 200 && answer.status < 300) {
           const accepted = parseAccepted(answer.body, c.key)
           if (typeof accepted === "string") {
-            return yield* Effect.fail(new Unavailable({ reason: "bad_answer", detail: accepted }))
+            return yield* Effect.fail(new UnavailableError({ reason: "bad_answer", detail: accepted }))
           }
           return accepted
         }
@@ -151,7 +162,7 @@ export const make = (options: Callbacks.Options): Effect.Effect<Callbacks.Servic
           return parseRefused(answer.status, answer.body)
         }
         return yield* Effect.fail(
-          new Unavailable({ reason: "bad_status", detail: `the application answered ${answer.status}` })
+          new UnavailableError({ reason: "bad_status", detail: `the application answered ${answer.status}` })
         )
       }).pipe(
         Effect.tap((answer) =>
@@ -188,7 +199,7 @@ export const make = (options: Callbacks.Options): Effect.Effect<Callbacks.Servic
             answer.status >= 200 && answer.status < 300
               ? Effect.sync(() => counted("disconnect", "accepted").updateUnsafe(1, context))
               : Effect.fail(
-                new Unavailable({ reason: "bad_status", detail: `the application answered ${answer.status}` })
+                new UnavailableError({ reason: "bad_status", detail: `the application answered ${answer.status}` })
               )
           ),
           Effect.catch((e) =>

@@ -1,8 +1,15 @@
 import { type Connection, Registry } from "@sluice/core"
+import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import type * as Keyed from "../Keyed.ts"
-import { UnknownTokenError } from "../Keyed.ts"
+
+/** @internal */
+export class UnknownTokenError extends Data.TaggedError("UnknownTokenError")<{ readonly token: string }> {
+  override get message(): string {
+    return `no live connection has the token ${JSON.stringify(this.token)} (it ended or was replaced)`
+  }
+}
 
 interface Entry {
   readonly key: string

@@ -1,4 +1,5 @@
 import * as Clock from "effect/Clock"
+import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type { HttpServerRequest } from "effect/http/HttpServerRequest"
@@ -6,20 +7,38 @@ import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type * as SseServer from "../SseServer.ts"
-import { ConnectionLimitError } from "../SseServer.ts"
 import * as Load from "./load.ts"
 import { atLeast, check, millis } from "./options.ts"
 
 /** @internal */
-export interface Resolved {
-  readonly maxConnections: number
-  readonly maxConnectionsPerClient: number
-  readonly clientKey: (request: HttpServerRequest) => string
+export class ConnectionLimitError extends Data.TaggedError("ConnectionLimitError")<{
+  readonly scope: "server" | "client" | "shutdown" | "load"
+  readonly limit: number
   readonly retryAfterSeconds: number
-  readonly shutdownTimeoutMillis: number
-  readonly shutdownBatchSize: number
-  readonly load: Load.Thresholds | undefined
+  /** For `scope: "load"`: which measurement is over its threshold. */
+  readonly reason?: SseServer.LoadReason | undefined
+  /** For `scope: "load"`: the measured value (milliseconds, a heap share, or bytes). */
+  readonly measured?: number | undefined
+}> {
+  override get message(): string {
+    return this.scope === "shutdown"
+      ? "the server is shutting down"
+      : this.scope === "load"
+      ? `the server is overloaded (${overloadDetail(this.reason, this.measured ?? 0, this.limit)}); try again later`
+      : this.scope === "server"
+      ? `the server has reached its limit of ${this.limit} streams`
+      : `this client has reached its limit of ${this.limit} streams`
+  }
 }
+
+const overloadDetail = (reason: SseServer.LoadReason | undefined, measured: number, limit: number): string =>
+  reason === "event_loop_delay"
+    ? `event-loop delay ${measured.toFixed(1)} ms, above ${limit} ms`
+    : reason === "heap"
+    ? `V8 heap ${Math.round(measured * 100)}% full, above ${Math.round(limit * 100)}%`
+    : `${measured} bytes of memory left, below ${limit}`
+
+type Resolved = SseServer.Settings
 
 const peerKey = (request: HttpServerRequest): string => Option.getOrElse(request.remoteAddress, () => "unknown")
 
@@ -260,7 +279,7 @@ export const make = (options: SseServer.Options): Effect.Effect<SseServer.Servic
     )
 
     return {
-      options: resolved,
+      settings: resolved,
       admit,
       register,
       open: () => registrations.size,
