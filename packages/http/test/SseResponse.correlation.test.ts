@@ -54,7 +54,7 @@ describe("SseResponse correlationId", () => {
         "/e",
         SseResponse.stream(() => once, {
           correlationId: true,
-          authorize: SseAuth.bearer(() => Effect.fail(new SseAuth.Forbidden({ detail: "no" })))
+          authorize: SseAuth.bearer(() => Effect.fail(new SseAuth.ForbiddenError({ detail: "no" })))
         })
       ))
       const client = yield* open(port, "/e", { "x-correlation-id": "c-7", authorization: "Bearer x" })

@@ -243,7 +243,7 @@ export const attach = <P = undefined, E = never, R = never, RA = never>(
       if (Result.isFailure(decided)) {
         const refusal = decided.failure
         return answer(
-          refusal._tag === "Unauthorized"
+          refusal._tag === "UnauthorizedError"
             ? problem(401, "Unauthorized", refusal.detail, { "www-authenticate": refusal.challenge ?? "Bearer" })
             : problem(403, "Forbidden", refusal.detail)
         )

@@ -181,20 +181,25 @@ interface Subscriber {
 
 const subscribeRoute = (config: Config, verifier: Verifier) => {
   const refused = <A>(reason: string, error: A) => Effect.andThen(countRefusal("subscribe", reason), Effect.fail(error))
-  const authorize = (request: HttpServerRequest): Effect.Effect<Subscriber, SseAuth.Unauthorized | SseAuth.Forbidden> =>
+  const authorize = (
+    request: HttpServerRequest
+  ): Effect.Effect<Subscriber, SseAuth.UnauthorizedError | SseAuth.ForbiddenError> =>
     Effect.gen(function*() {
       if (verifier === undefined) return { expiresAt: undefined }
       const token = Jwt.fromRequest(request, config.jwtCookie)
       if (token === undefined) {
-        return yield* refused("no_credentials", new SseAuth.Unauthorized({ detail: "a subscriber token is required" }))
+        return yield* refused(
+          "no_credentials",
+          new SseAuth.UnauthorizedError({ detail: "a subscriber token is required" })
+        )
       }
       if (token instanceof Jwt.JwtError) {
-        return yield* refused(`jwt_${token.reason}`, new SseAuth.Unauthorized({ detail: token.message }))
+        return yield* refused(`jwt_${token.reason}`, new SseAuth.UnauthorizedError({ detail: token.message }))
       }
       const claims = yield* Effect.result(verifier.verify(token))
       if (claims._tag === "Failure") {
         const e = claims.failure
-        return yield* refused(`jwt_${e.reason}`, new SseAuth.Unauthorized({ detail: e.message }))
+        return yield* refused(`jwt_${e.reason}`, new SseAuth.UnauthorizedError({ detail: e.message }))
       }
       // Checked by the handler before this runs.
       const topics = requestTopics(request, config.maxTopicsPerSubscription) as ReadonlyArray<string>
@@ -202,7 +207,7 @@ const subscribeRoute = (config: Config, verifier: Verifier) => {
       if (denied !== undefined) {
         return yield* refused(
           "topic_forbidden",
-          new SseAuth.Forbidden({ detail: `the token may not subscribe to ${JSON.stringify(denied)}` })
+          new SseAuth.ForbiddenError({ detail: `the token may not subscribe to ${JSON.stringify(denied)}` })
         )
       }
       return { expiresAt: claims.success.expiresAt }
