@@ -10,6 +10,7 @@ import type { Frame } from "../SseEvent.ts"
 import { makeFed } from "./connection.ts"
 import { frameBytes } from "./encoder.ts"
 import { forkLabelled } from "./fiberLabel.ts"
+import * as metrics from "./metrics.ts"
 import { atLeast, check } from "./options.ts"
 import {
   KeyClosedError,
@@ -63,19 +64,6 @@ interface Lane {
   /** A fiber is waiting for room in `live`'s mailbox to move the outbox on. */
   feeding: boolean
 }
-
-const replacedTotal = Metric.counter("sluice_registry_replaced_total", {
-  description: "Keyed connections replaced by a newer connection for the same key",
-  incremental: true
-})
-const pendingDropped = Metric.counter("sluice_registry_pending_dropped_total", {
-  description: "Waiting keyed events dropped, by reason (overflow, expired, budget)",
-  incremental: true
-})
-const budgetRefusals = Metric.counter("sluice_registry_budget_refusals_total", {
-  description: "Keyed sends refused because the registry's budget for waiting events was spent",
-  incremental: true
-})
 
 // What an event counts against the budget.
 const cost = (w: Waiting): number => w.bytes.length + pendingEventOverhead
@@ -152,11 +140,11 @@ class RegistryImpl implements Registry.Registry {
     this.scope = scope
     this.context = context
     this.metrics = {
-      replaced: replacedTotal,
-      overflow: Metric.withAttributes(pendingDropped, { reason: "overflow" }),
-      expired: Metric.withAttributes(pendingDropped, { reason: "expired" }),
-      budget: Metric.withAttributes(pendingDropped, { reason: "budget" }),
-      refused: budgetRefusals
+      replaced: metrics.registryReplaced,
+      overflow: Metric.withAttributes(metrics.registryPendingDropped, { reason: "overflow" }),
+      expired: Metric.withAttributes(metrics.registryPendingDropped, { reason: "expired" }),
+      budget: Metric.withAttributes(metrics.registryPendingDropped, { reason: "budget" }),
+      refused: metrics.registryBudgetRefusals
     }
   }
 

@@ -8,6 +8,7 @@ import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type * as SseServer from "../SseServer.ts"
 import * as Load from "./load.ts"
+import { eventLoopDelay, limitRefusals, mailboxDepth, mailboxDepthMax } from "./metrics.ts"
 import { atLeast, check, millis } from "./options.ts"
 
 /** @internal */
@@ -41,20 +42,6 @@ const overloadDetail = (reason: SseServer.LoadReason | undefined, measured: numb
 type Resolved = SseServer.Settings
 
 const peerKey = (request: HttpServerRequest): string => Option.getOrElse(request.remoteAddress, () => "unknown")
-
-const mailboxDepth = Metric.gauge("sluice_mailbox_depth", {
-  description: "Frames waiting in the mailboxes of all open SSE streams"
-})
-const mailboxDepthMax = Metric.gauge("sluice_mailbox_depth_max", {
-  description: "Frames waiting in the fullest mailbox of an open SSE stream"
-})
-const limitRefusals = Metric.counter("sluice_connection_refusals_total", {
-  description: "SSE requests refused by a connection limit, load (reason: event_loop_delay, heap, memory) or shutdown",
-  incremental: true
-})
-const eventLoopDelay = Metric.gauge("sluice_event_loop_delay_seconds", {
-  description: "Mean event-loop delay over the last load sample window (0 when load admission is off)"
-})
 
 // Each option of `load`, checked and resolved; `undefined` turns a threshold off.
 const resolveLoad = (

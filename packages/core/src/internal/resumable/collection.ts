@@ -24,8 +24,8 @@ import { InvalidEventError } from "../../SseEvent.ts"
 import { frameBytes } from "../encoder.ts"
 import { FiberLabel } from "../fiberLabel.ts"
 import { randomEpoch } from "../log/ids.ts"
+import * as metrics from "../metrics.ts"
 import { atLeast, check } from "../options.ts"
-import * as metrics from "./metrics.ts"
 import {
   CoordinatorError,
   type End,
@@ -200,7 +200,7 @@ const localStatus = (owned: Owned): Resumable.Status =>
     : { _tag: "Running", id: owned.id, local: true }
 
 const refuse = <E>(reason: "limit" | "invalid" | "unavailable", error: E) =>
-  Effect.andThen(Metric.update(metrics.refusedBy(reason), 1), Effect.fail(error))
+  Effect.andThen(Metric.update(metrics.resumableRefusedBy(reason), 1), Effect.fail(error))
 
 /** @internal */
 export const start = <E, R>(
@@ -243,13 +243,13 @@ const startOnce = (
       )
     }
     if (node.owned.has(id)) {
-      yield* Metric.update(metrics.startsExisting, 1)
+      yield* Metric.update(metrics.resumableStartsExisting, 1)
       return { _tag: "AlreadyStarted", id, state: "local" } as const
     }
     const inFlight = node.pending.get(id)
     if (inFlight !== undefined) {
       const first = yield* Deferred.await(inFlight) as Effect.Effect<StartOutcome, Resumable.StartError>
-      yield* Metric.update(metrics.startsExisting, 1)
+      yield* Metric.update(metrics.resumableStartsExisting, 1)
       return first._tag === "Started" ? { _tag: "AlreadyStarted", id, state: "local" } as const : first
     }
     if (node.running >= node.maxStreams) {
@@ -264,8 +264,12 @@ const startOnce = (
     node.pending.delete(id)
     if (Exit.isFailure(exit) || exit.value._tag !== "Started") node.running--
     Deferred.doneUnsafe(done, exit)
-    if (Exit.isSuccess(exit) && exit.value._tag === "AlreadyStarted") yield* Metric.update(metrics.startsExisting, 1)
-    if (Exit.isFailure(exit)) yield* Metric.update(metrics.refusedBy("unavailable"), 1)
+    if (Exit.isSuccess(exit) && exit.value._tag === "AlreadyStarted") {
+      yield* Metric.update(metrics.resumableStartsExisting, 1)
+    }
+    if (Exit.isFailure(exit)) {
+      yield* Metric.update(metrics.resumableRefusedBy("unavailable"), 1)
+    }
     return yield* exit
   })
 
@@ -321,8 +325,8 @@ const claim = (
     const owned = new Owned(id, record, log, recordScope, settings, now(node), Deferred.makeUnsafe<End>())
     node.owned.set(id, owned)
     node.started++
-    yield* Metric.update(metrics.started, 1)
-    yield* Metric.modify(metrics.active, 1)
+    yield* Metric.update(metrics.resumableStarted, 1)
+    yield* Metric.modify(metrics.resumableActive, 1)
     // Claimed while the collection started closing: end it at once.
     if (node.closing) owned.decide(producerLost)
     yield* Effect.provideService(
@@ -359,7 +363,7 @@ const track = (
   r: ReaderType
 ): () => void => {
   node.attached++
-  metrics.attached.modifyUnsafe(1, node.context)
+  metrics.resumableAttached.modifyUnsafe(1, node.context)
   if (owned !== undefined) owned.clients++
   shared?.readers.add(r)
   let attached = true
@@ -367,7 +371,7 @@ const track = (
     if (!attached) return
     attached = false
     node.attached--
-    metrics.attached.modifyUnsafe(-1, node.context)
+    metrics.resumableAttached.modifyUnsafe(-1, node.context)
     shared?.readers.delete(r)
     if (owned !== undefined && --owned.clients === 0) owned.leftAt = now(node)
   }

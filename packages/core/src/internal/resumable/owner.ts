@@ -28,7 +28,7 @@ import * as Metric from "effect/Metric"
 import * as Scope from "effect/Scope"
 import type * as Log from "../../Log.ts"
 import { forkLabelled } from "../fiberLabel.ts"
-import * as metrics from "./metrics.ts"
+import * as metrics from "../metrics.ts"
 import { completed, type End, expired, failed, kindOf, producerLost, stopped } from "./model.ts"
 import { appendMarker, ask, listen, type Node, now, retried } from "./node.ts"
 import { Recorder, type Sender } from "./recorder.ts"
@@ -208,8 +208,8 @@ const conclude = (node: Node, owned: Owned, end: End): Effect.Effect<void> =>
     owned.endedAt = now(node)
     node.running--
     node.endedCounts[kindOf(decided)]++
-    yield* Metric.modify(metrics.active, -1)
-    yield* Metric.update(metrics.endedBy(kindOf(decided)), 1)
+    yield* Metric.modify(metrics.resumableActive, -1)
+    yield* Metric.update(metrics.resumableEndedBy(kindOf(decided)), 1)
     yield* Deferred.succeed(owned.done, decided)
     yield* evictRetained(node)
   })
