@@ -55,6 +55,7 @@ import type * as Scope from "effect/Scope"
 import * as ids from "./internal/log/ids.ts"
 import * as memory from "./internal/log/memory.ts"
 import * as model from "./internal/log/model.ts"
+import { check } from "./internal/options.ts"
 
 /**
  * @since 0.2.0
@@ -511,11 +512,12 @@ export class Store extends Context.Service<Store, {
 export const makeMemory = (options: MemoryOptions = {}): Effect.Effect<Log> =>
   Effect.gen(function*() {
     const bounds = memory.limits("Log.makeMemory", "", options)
-    if (options.epoch !== undefined && !ids.isValidEpoch(options.epoch)) {
-      throw new RangeError(
-        `Log.makeMemory: invalid epoch (lower-case letters and digits) (got ${JSON.stringify(options.epoch)})`
-      )
-    }
+    check(
+      "Log.makeMemory",
+      "epoch (lower-case letters and digits)",
+      options.epoch === undefined || ids.isValidEpoch(options.epoch),
+      JSON.stringify(options.epoch)
+    )
     const random = yield* Random.Random
     const epoch = options.epoch ?? ids.randomEpoch(() => random.nextDoubleUnsafe())
     return memory.makeUnsafe(options.name ?? "memory", epoch, bounds, yield* Clock.Clock)

@@ -36,3 +36,6 @@ export * as Resumable from "./Resumable.ts"
 
 /** @since 0.2.0 */
 export * as ResumableCoordinator from "./ResumableCoordinator.ts"
+
+/** @since 0.2.0 */
+export * as OptionCheck from "./OptionCheck.ts"

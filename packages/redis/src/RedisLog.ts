@@ -35,7 +35,7 @@
  * @since 0.1.0
  */
 import * as NodeRedis from "@effect/platform-node/NodeRedis"
-import { Hub, Log } from "@sluice/core"
+import { Hub, Log, OptionCheck } from "@sluice/core"
 import type { SseEvent } from "@sluice/core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -86,11 +86,8 @@ export interface Options {
 const millis = (input: Duration.Input): number => Duration.toMillis(Duration.fromInputUnsafe(input))
 
 const positive = (name: string, value: number | undefined, fallback: number): number => {
-  if (value === undefined) return fallback
-  if (typeof value !== "number" || !Number.isFinite(value) || value < 1) {
-    throw new Error(`RedisLog: ${name} must be a finite number, at least 1 (got ${String(value)})`)
-  }
-  return Math.floor(value)
+  OptionCheck.check("RedisLog", `${name} (a finite number, at least 1)`, OptionCheck.atLeast(value, 1), value)
+  return value === undefined ? fallback : Math.floor(value)
 }
 
 const config = (options: Options, address: string, node: string): store.Config => {

@@ -42,7 +42,7 @@
  * @since 0.1.0
  */
 import * as NodeRedis from "@effect/platform-node/NodeRedis"
-import { Registry } from "@sluice/core"
+import { OptionCheck, Registry } from "@sluice/core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -90,13 +90,10 @@ const millis = (input: Duration.Input): number => Duration.toMillis(Duration.fro
 
 const config = (options: Options, address: string, node: string): keyed.Config => {
   const capacity = options.pending?.capacity
-  if (capacity !== undefined && (typeof capacity !== "number" || !Number.isFinite(capacity) || capacity < 1)) {
-    throw new Error(`RedisRegistry: pending.capacity must be a finite number, at least 1 (got ${String(capacity)})`)
-  }
+  const { atLeast, check } = OptionCheck
+  check("RedisRegistry", "pending.capacity (a finite number, at least 1)", atLeast(capacity, 1), capacity)
   const maxKeys = options.maxKeys
-  if (maxKeys !== undefined && (typeof maxKeys !== "number" || Number.isNaN(maxKeys) || maxKeys < 1)) {
-    throw new Error(`RedisRegistry: maxKeys must be a number, at least 1 (got ${String(maxKeys)})`)
-  }
+  check("RedisRegistry", "maxKeys (a number, at least 1)", atLeast(maxKeys, 1, false), maxKeys)
   const ttl = millis(options.pending?.ttl ?? "5 minutes")
   const lease = Math.max(1_000, millis(options.lease ?? "30 seconds"))
   const ttlMillis = Number.isFinite(ttl) ? ttl : 0

@@ -5,6 +5,7 @@
 // at most once per character class; a line that spans chunks is kept as one pending string and
 // only joined when its terminator arrives.
 import type { Event } from "../SseEvent.ts"
+import { check } from "./options.ts"
 import { type ParseRule, SseLimitError, SseParseError, type SseParserError } from "./parserErrors.ts"
 import { Utf8Stream } from "./parserUtf8.ts"
 
@@ -43,8 +44,9 @@ const RETRY = 4
 
 const checkSize = (name: string, value: number | undefined): number => {
   if (value === undefined) return defaultMaxSize
-  if (value === Number.POSITIVE_INFINITY || (Number.isSafeInteger(value) && value > 0)) return value
-  throw new RangeError(`SseParser: ${name} must be a positive integer or Infinity (got ${String(value)})`)
+  const ok = value === Number.POSITIVE_INFINITY || (Number.isSafeInteger(value) && value > 0)
+  check("SseParser", `${name} (a positive integer or Infinity)`, ok, value)
+  return value
 }
 
 const isDigits = (s: string, start: number, end: number): boolean => {

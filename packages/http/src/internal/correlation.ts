@@ -1,8 +1,10 @@
+import { OptionCheck } from "@sluice/core"
 import type { HttpServerRequest } from "effect/http/HttpServerRequest"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import { randomUUID } from "node:crypto"
 import type * as SseResponse from "../SseResponse.ts"
-import { atLeast, check } from "./options.ts"
+
+const { atLeast, check } = OptionCheck
 
 /**
  * Correlation ids of SSE routes: read from the request (bounded length, safe

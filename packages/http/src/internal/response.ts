@@ -1,5 +1,5 @@
 import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
-import { Connection, Hub, Registry, SseEncoder, SseEvent, Topics } from "@sluice/core"
+import { Connection, Hub, OptionCheck, Registry, SseEncoder, SseEvent, Topics } from "@sluice/core"
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
@@ -19,8 +19,9 @@ import { SseServer } from "../SseServer.ts"
 import * as Correlation from "./correlation.ts"
 import * as HeartbeatEvents from "./heartbeatEvents.ts"
 import * as NodeBody from "./nodeBody.ts"
-import { atLeast, check, millis } from "./options.ts"
 import { problem } from "./problem.ts"
+
+const { atLeast, check, millis } = OptionCheck
 
 const maxLastEventIdLength = 1024
 

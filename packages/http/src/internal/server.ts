@@ -1,3 +1,4 @@
+import { OptionCheck } from "@sluice/core"
 import * as Clock from "effect/Clock"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
@@ -9,7 +10,8 @@ import type * as Scope from "effect/Scope"
 import type * as SseServer from "../SseServer.ts"
 import * as Load from "./load.ts"
 import { eventLoopDelay, limitRefusals, mailboxDepth, mailboxDepthMax } from "./metrics.ts"
-import { atLeast, check, millis } from "./options.ts"
+
+const { atLeast, check, millis } = OptionCheck
 
 /** @internal */
 export class ConnectionLimitError extends Data.TaggedError("ConnectionLimitError")<{

@@ -5,7 +5,7 @@
  *
  * @internal
  */
-import { Log } from "@sluice/core"
+import { Log, OptionCheck } from "@sluice/core"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -55,11 +55,8 @@ interface Opened {
 const toMillis = (input: Duration.Input): number => Duration.toMillis(Duration.fromInputUnsafe(input))
 
 const limit = (name: string, value: number | undefined, fallback: number): number => {
-  if (value === undefined) return fallback
-  if (typeof value !== "number" || Number.isNaN(value)) {
-    throw new Error(`RedisLog: ${name} must be a number (got ${String(value)})`)
-  }
-  return Math.max(0, Math.floor(value))
+  OptionCheck.check("RedisLog", `${name} (a number)`, OptionCheck.atLeast(value, -Infinity, false), value)
+  return value === undefined ? fallback : Math.max(0, Math.floor(value))
 }
 
 /** History bounds from `Log.Options`; invalid ones are a defect naming the option. @internal */
@@ -67,7 +64,7 @@ export const bounds = (options: Log.Options | undefined, config: Config): script
   const maxEvents = limit("maxEvents", options?.maxEvents, 1_000)
   const maxBytes = options?.maxBytes === Infinity ? Infinity : limit("maxBytes", options?.maxBytes, 1_048_576)
   if (!Number.isFinite(maxEvents) && !Number.isFinite(maxBytes)) {
-    throw new Error("RedisLog: maxEvents and maxBytes cannot both be unlimited")
+    OptionCheck.check("RedisLog", "maxEvents and maxBytes (they cannot both be unlimited)", false, "Infinity")
   }
   const age = toMillis(options?.maxAge ?? "1 hour")
   return {

@@ -25,7 +25,7 @@ import { frameBytes } from "../encoder.ts"
 import { FiberLabel } from "../fiberLabel.ts"
 import { randomEpoch } from "../log/ids.ts"
 import * as metrics from "../metrics.ts"
-import { atLeast, check } from "../options.ts"
+import { atLeast, check, millis } from "../options.ts"
 import {
   CoordinatorError,
   type End,
@@ -78,15 +78,8 @@ const nodeOf = (self: Resumable.Resumable): Collection => self as Collection
 // -----------------------------------------------------------------------------
 // Options
 
-const millis = (input: Duration.Input): number => Duration.toMillis(Duration.fromInputUnsafe(input))
-
 const duration = (where: string, name: string, input: Duration.Input, min: number): number => {
-  let ms = Number.NaN
-  try {
-    ms = millis(input)
-  } catch {
-    // reported below, naming the option
-  }
+  const ms = millis(input, Number.NaN)
   check(where, `${name} (a duration of at least ${min} ms)`, !Number.isNaN(ms) && ms >= min, input)
   return ms
 }

@@ -1,4 +1,4 @@
-import { Connection, Hub, SseEncoder, SseEvent } from "@sluice/core"
+import { Connection, Hub, OptionCheck, SseEncoder, SseEvent } from "@sluice/core"
 import * as Clock from "effect/Clock"
 import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -50,11 +50,8 @@ const replayResults = {
   unknown: Metric.withAttributes(metrics.replays, { result: "unknown" })
 } as const
 
-const check = (name: string, value: number | undefined, min: number) => {
-  if (value !== undefined && !(typeof value === "number" && value >= min)) {
-    throw new RangeError(`Feed: invalid ${name} (a number, at least ${min}; got ${String(value)})`)
-  }
-}
+const check = (name: string, value: number | undefined, min: number) =>
+  OptionCheck.check("Feed", `${name} (a number, at least ${min})`, OptionCheck.atLeast(value, min, false), value)
 
 /** @internal */
 export const make = (options: Feed.Options = {}): Effect.Effect<Feed.Service, never, Scope.Scope> =>
@@ -63,9 +60,12 @@ export const make = (options: Feed.Options = {}): Effect.Effect<Feed.Service, ne
     check("history.maxBytes", options.history?.maxBytes, 0)
     check("history.maxAgeMillis", options.history?.maxAgeMillis, 0)
     check("maxEventBytes", options.maxEventBytes, 1)
-    if (options.epoch !== undefined && !epochPattern.test(options.epoch)) {
-      throw new RangeError(`Feed: invalid epoch (lower-case letters and digits; got ${JSON.stringify(options.epoch)})`)
-    }
+    OptionCheck.check(
+      "Feed",
+      "epoch (lower-case letters and digits)",
+      options.epoch === undefined || epochPattern.test(options.epoch),
+      JSON.stringify(options.epoch)
+    )
     const clock = yield* Clock.Clock
     const context = yield* Effect.context<never>()
     return new MemoryFeed(options, clock, context)
