@@ -455,9 +455,10 @@ export const isRegistry = (u: unknown): u is Registry => typeof u === "object" &
  * const program = Effect.gen(function*() {
  *   const tasks = yield* Registry.make()
  *   yield* Registry.send(tasks, "task-7", SseEvent.make({ event: "progress", data: "40" }))
- *   // data-last, in a pipe:
- *   yield* tasks.pipe(Registry.send("task-7", SseEvent.make({ event: "done", data: "100" }), { terminal: "completed" }))
  * })
+ * // data-last, for example after the registry is made:
+ * const sendDone = Registry.send("task-7", SseEvent.make({ event: "done", data: "100" }), { terminal: "completed" })
+ * const program2 = Effect.flatMap(Registry.make(), sendDone)
  * ```
  *
  * @since 0.1.0

@@ -123,8 +123,9 @@ export const isTopics = (u: unknown): u is Topics => typeof u === "object" && u 
  * const program = Effect.scoped(Effect.gen(function*() {
  *   const rooms = yield* Topics.make()
  *   yield* Topics.publish(rooms, "lobby", { event: "chat", data: "hi" })
- *   yield* rooms.pipe(Topics.publish("lobby", { event: "chat", data: "again" }))
  * }))
+ * // data-last:
+ * const greet = Effect.scoped(Effect.flatMap(Topics.make(), Topics.publish("lobby", { event: "chat", data: "hi" })))
  * ```
  *
  * @since 0.1.0
