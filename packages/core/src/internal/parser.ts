@@ -1,9 +1,13 @@
-// The push parser: WHATWG HTML "event stream interpretation", line by line, over decoded text.
-//
-// Hot-path notes: each chunk is decoded once (see parserUtf8.ts); line ends and colons are found
-// with `indexOf` on the decoded chunk, caching the next position of each so a chunk is scanned
-// at most once per character class; a line that spans chunks is kept as one pending string and
-// only joined when its terminator arrives.
+/**
+ * The push parser: WHATWG HTML "event stream interpretation", line by line, over decoded text.
+ *
+ * Hot-path notes: each chunk is decoded once (see parserUtf8.ts); line ends and colons are found
+ * with `indexOf` on the decoded chunk, caching the next position of each so a chunk is scanned
+ * at most once per character class; a line that spans chunks is kept as one pending string and
+ * only joined when its terminator arrives.
+ *
+ * @internal
+ */
 import type { Event } from "../SseEvent.ts"
 import { check } from "./options.ts"
 import { type ParseRule, SseLimitError, SseParseError, type SseParserError } from "./parserErrors.ts"

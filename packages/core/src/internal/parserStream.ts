@@ -1,4 +1,8 @@
-// Stream and Schema adapters over the push parser.
+/**
+ * Stream and Schema adapters over the push parser.
+ *
+ * @internal
+ */
 import type * as Arr from "effect/Array"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"

@@ -1,3 +1,20 @@
+/**
+ * The in-memory keyed registry behind `Registry.make` (and the dispatch to a
+ * `Registry.Backend` for `Registry.fromBackend`).
+ *
+ * Each key is a lane: its live connection (with a generation, so that a
+ * replaced connection's cleanup never touches its successor), its outbox of
+ * waiting events, and its terminal event once sent. Events move from the
+ * outbox to a connection only in synchronous steps, so a send and a connect
+ * at the same moment never lose or duplicate an event. The budget counts the
+ * bytes every outbox holds; expiry sweeps drop what outlived the time-to-live.
+ *
+ * Metrics (defined in `metrics.ts`): `sluice_registry_replaced_total`,
+ * `sluice_registry_pending_dropped_total{reason}`,
+ * `sluice_registry_budget_refusals_total`.
+ *
+ * @internal
+ */
 import * as Clock from "effect/Clock"
 import type * as Context from "effect/Context"
 import * as Duration from "effect/Duration"

@@ -1,3 +1,12 @@
+/**
+ * The topic collection behind `Topics.make`: hubs by name, each opened on
+ * first use (over the `Log.Store` in context, or an in-memory log) in a scope
+ * of its own, and released once it has no subscriber, no publish under way
+ * and no history left to keep (a timer waits for the newest entry to expire).
+ * The number of live topics is capped (`TopicLimitError`).
+ *
+ * @internal
+ */
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"

@@ -1,3 +1,10 @@
+/**
+ * Request bodies of the gateway's routes: read as UTF-8 text within a byte
+ * limit (a declared length over it is refused before reading; a chunked body
+ * is cut at the limit), parsed as JSON, and the request's media type.
+ *
+ * @internal
+ */
 import * as ByteSize from "effect/ByteSize"
 import * as Effect from "effect/Effect"
 import * as HttpIncomingMessage from "effect/http/HttpIncomingMessage"

@@ -1,3 +1,11 @@
+/**
+ * The HTTP callbacks to the application behind `Callbacks.make`: `connect`
+ * (waited for, with a timeout and a bound on concurrent calls; its answer is
+ * checked) and `disconnect` (queued, never waited for; a full queue drops the
+ * call, logged and counted).
+ *
+ * @internal
+ */
 import * as Data from "effect/Data"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"

@@ -1,13 +1,12 @@
-import { SseEncoder, SseEvent } from "@sluice/core"
-import * as Result from "effect/Result"
-import { type Refusal, refusal } from "./problem.ts"
-
 /**
  * Checks of what applications and publishers send: shapes, unknown fields,
  * event fields the wire cannot carry, sizes. Each refusal names the field.
  *
  * @internal
  */
+import { SseEncoder, SseEvent } from "@sluice/core"
+import * as Result from "effect/Result"
+import { type Refusal, refusal } from "./problem.ts"
 
 /** A plain JSON object, or `undefined`. @internal */
 export const asObject = (u: unknown): Record<string, unknown> | undefined =>

@@ -1,3 +1,10 @@
+/**
+ * The in-memory keyed engine behind `Keyed.makeMemory`: sluice's `Registry`
+ * plus a table of tokens, each naming one live connection until it ends or
+ * is replaced.
+ *
+ * @internal
+ */
 import { type Connection, Registry } from "@sluice/core"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"

@@ -1,3 +1,10 @@
+/**
+ * Refusals of the gateway's routes: RFC 9457 problem-details answers
+ * (`application/problem+json`), and the count of every refusal by route and
+ * reason (`sluice_gateway_refusals_total`).
+ *
+ * @internal
+ */
 import * as Effect from "effect/Effect"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Metric from "effect/Metric"

@@ -1,7 +1,3 @@
-import * as Http from "node:http"
-import * as Http2 from "node:http2"
-import type * as Net from "node:net"
-
 /**
  * One listening port for HTTP/1.1 and cleartext HTTP/2 with prior knowledge
  * (h2c): the first bytes of each connection decide. An HTTP/2 client opens
@@ -16,6 +12,11 @@ import type * as Net from "node:net"
  *
  * @internal
  */
+import * as Http from "node:http"
+import * as Http2 from "node:http2"
+import type * as Net from "node:net"
+
+/** @internal */
 export const createServer = (): Http.Server => {
   // No request timeout: an SSE request is received at once, and its response
   // lasts as long as the stream.

@@ -1,5 +1,9 @@
-// The SSE client: one producer fiber runs the connect / read / back off loop and offers events to
-// the bounded queue behind `Stream.callback`, so a slow consumer stops socket reads.
+/**
+ * The SSE client: one producer fiber runs the connect / read / back off loop and offers events to
+ * the bounded queue behind `Stream.callback`, so a slow consumer stops socket reads.
+ *
+ * @internal
+ */
 import { OptionCheck, SseParser } from "@sluice/core"
 import type { SseEvent } from "@sluice/core"
 import type * as Cause from "effect/Cause"

@@ -1,3 +1,9 @@
+/**
+ * Correlation ids of SSE routes: read from the request (bounded length, safe
+ * characters only), generated otherwise, echoed on every answer.
+ *
+ * @internal
+ */
 import { OptionCheck } from "@sluice/core"
 import type { HttpServerRequest } from "effect/http/HttpServerRequest"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
@@ -6,12 +12,7 @@ import type * as SseResponse from "../SseResponse.ts"
 
 const { atLeast, check } = OptionCheck
 
-/**
- * Correlation ids of SSE routes: read from the request (bounded length, safe
- * characters only), generated otherwise, echoed on every answer.
- *
- * @internal
- */
+/** @internal */
 export interface Correlation {
   readonly read: (request: HttpServerRequest) => string
   /** Adds the response header, if any. */

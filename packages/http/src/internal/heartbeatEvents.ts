@@ -1,3 +1,10 @@
+/**
+ * Heartbeat events (instead of comments): a fiber per stream that offers one
+ * every interval while the connection accepts, skipped when the mailbox is
+ * full.
+ *
+ * @internal
+ */
 import type { Connection } from "@sluice/core"
 import { SseEncoder, SseEvent } from "@sluice/core"
 import * as Clock from "effect/Clock"
@@ -6,13 +13,7 @@ import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import type * as SseResponse from "../SseResponse.ts"
 
-/**
- * Heartbeat events (instead of comments): a fiber per stream that offers one
- * every interval while the connection accepts, skipped when the mailbox is
- * full.
- *
- * @internal
- */
+/** @internal */
 export type HeartbeatEvents = (connection: Connection.Connection) => Effect.Effect<void>
 
 /** `undefined` when the route sends heartbeat comments (or none). @internal */

@@ -1,10 +1,3 @@
-import { Sink } from "@sluice/core"
-import * as Effect from "effect/Effect"
-import * as Stream from "effect/Stream"
-import type * as Http from "node:http"
-import { Readable, type Stream as NodeStream } from "node:stream"
-import * as Zlib from "node:zlib"
-
 /**
  * The response body of an SSE stream and the sink that writes into it.
  *
@@ -18,6 +11,14 @@ import * as Zlib from "node:zlib"
  *
  * @internal
  */
+import { Sink } from "@sluice/core"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
+import type * as Http from "node:http"
+import { Readable, type Stream as NodeStream } from "node:stream"
+import * as Zlib from "node:zlib"
+
+/** @internal */
 export interface NodeBody {
   /** What the platform sends: a Node stream to pipe, or a Stream that only marks the body's lifetime. */
   readonly body: Readable | Stream.Stream<Uint8Array>

@@ -1,3 +1,13 @@
+/**
+ * The SSE routes behind `SseResponse`: admission (limits, authorization,
+ * `Last-Event-ID`), the preamble (`retry:`, `connection_open`), the terminal
+ * and close frames, the tracing span, and the Node body the connection writes
+ * into; `attach` is the common path of `stream`, `hub`, `topic` and `keyed`.
+ *
+ * Route options are checked when the route is defined, not on every request.
+ *
+ * @internal
+ */
 import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import { Connection, Hub, OptionCheck, Registry, SseEncoder, SseEvent, Topics } from "@sluice/core"
 import * as Cause from "effect/Cause"

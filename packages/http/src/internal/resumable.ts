@@ -1,3 +1,10 @@
+/**
+ * The routes behind `SseResumable`: `attach` (a resumable stream's record as
+ * an SSE response, with the keyed routes' answer for an unknown id), `start`
+ * (`201 {"id"}`, or `200` with `existing: true`) and `stop` (`204`).
+ *
+ * @internal
+ */
 import { Connection, Resumable, SseEvent } from "@sluice/core"
 import * as Effect from "effect/Effect"
 import type { HttpServerRequest } from "effect/http/HttpServerRequest"

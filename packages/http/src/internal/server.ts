@@ -1,3 +1,10 @@
+/**
+ * The server-wide service behind `SseServer.layer`: admission by counts
+ * (server, client) and by load, the set of open streams, and the bounded,
+ * batched shutdown that closes them. Its metrics are in `metrics.ts`.
+ *
+ * @internal
+ */
 import { OptionCheck } from "@sluice/core"
 import * as Clock from "effect/Clock"
 import * as Data from "effect/Data"

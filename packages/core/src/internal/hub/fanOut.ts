@@ -38,7 +38,7 @@ import * as metrics from "../metrics.ts"
 import type { Config } from "./config.ts"
 import { SlowConsumerError } from "./errors.ts"
 import { gapFrame, HandOff } from "./replay.ts"
-import { type Member, Members } from "./subscribers.ts"
+import { type Member, SubscriberSet } from "./subscribers.ts"
 
 /** The close reason a hub gives the connection of a slow consumer (the outcome makes it `SlowConsumer`). @internal */
 export const slowConsumerReason = "slow_consumer"
@@ -71,7 +71,7 @@ const handOffLimit = 4_096
 
 /** @internal */
 export class FanOut {
-  readonly members = new Members<Subscriber>()
+  readonly members = new SubscriberSet<Subscriber>()
   /** Subscribers whose policy can make a publisher wait. */
   backpressured = 0
   /** Where delivery stands: entries up to `seq` of `epoch` were handed out. */

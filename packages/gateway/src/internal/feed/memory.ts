@@ -1,3 +1,12 @@
+/**
+ * The in-memory feed behind `Feed.makeMemory`: one record of every topic's
+ * events in one order (`log.ts`), the subscribers by topic, and the hand-out
+ * of each event to the subscribers of its topics through their connections
+ * (strategy `disconnect`, `sliding` or `dropping` when a mailbox is full).
+ * A subscription's replay and registration happen in one synchronous step.
+ *
+ * @internal
+ */
 import { Connection, Hub, OptionCheck, SseEncoder, SseEvent } from "@sluice/core"
 import * as Clock from "effect/Clock"
 import type * as Context from "effect/Context"

@@ -1,3 +1,12 @@
+/**
+ * The keyed stream routes (`GATEWAY_ROUTES`): a client connects, the app is
+ * called back and accepts (the stream joins the key: its waiting events
+ * first, then live ones; a newer client for the key replaces it) or refuses
+ * (its 401/403/404, or the not-found stream sequence). When the stream ends,
+ * the app is told with a disconnect callback carrying the reason.
+ *
+ * @internal
+ */
 import { Connection, SseEvent } from "@sluice/core"
 import { SseResponse, type SseServer } from "@sluice/http"
 import * as Effect from "effect/Effect"
@@ -12,16 +21,6 @@ import * as Keyed from "../../Keyed.ts"
 import { checkedEvent } from "../input.ts"
 import { countRefusal, isRefusal, refuse } from "../problem.ts"
 import { streamOptions } from "./streamOptions.ts"
-
-/**
- * The keyed stream routes (`GATEWAY_ROUTES`): a client connects, the app is
- * called back and accepts (the stream joins the key: its waiting events
- * first, then live ones; a newer client for the key replaces it) or refuses
- * (its 401/403/404, or the not-found stream sequence). When the stream ends,
- * the app is told with a disconnect callback carrying the reason.
- *
- * @internal
- */
 
 const route = "keyed"
 

@@ -1,3 +1,10 @@
+/**
+ * `GET /health` (200 while serving, 503 once shutting down, so a load
+ * balancer stops sending clients), `GET /metrics` (Prometheus), and a
+ * problem-details 404 for every other path.
+ *
+ * @internal
+ */
 import { SseServer } from "@sluice/http"
 import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"
@@ -9,13 +16,7 @@ import * as Feed from "../../Feed.ts"
 import * as Keyed from "../../Keyed.ts"
 import { refuse } from "../problem.ts"
 
-/**
- * `GET /health` (200 while serving, 503 once shutting down, so a load
- * balancer stops sending clients), `GET /metrics` (Prometheus), and a
- * problem-details 404 for every other path.
- *
- * @internal
- */
+/** @internal */
 export const layer = Layer.mergeAll(
   HttpRouter.add(
     "GET",

@@ -1,17 +1,3 @@
-import type { Registry, SseEvent } from "@sluice/core"
-import * as Effect from "effect/Effect"
-import * as HttpRouter from "effect/http/HttpRouter"
-import { HttpServerRequest } from "effect/http/HttpServerRequest"
-import * as HttpServerResponse from "effect/http/HttpServerResponse"
-import * as Metric from "effect/Metric"
-import { timingSafeEqual } from "node:crypto"
-import type { Config } from "../../Config.ts"
-import * as Keyed from "../../Keyed.ts"
-import { parseJson, readText } from "../body.ts"
-import { asObject, checkedEvent, dataText, onlyFields, optionalString, reasonPattern } from "../input.ts"
-import { refusals, sends } from "../metrics.ts"
-import { answer, isRefusal, problem, type Refusal, refusal, title } from "../problem.ts"
-
 /**
  * `POST /internal/send`: the application sends events to keyed streams.
  *
@@ -29,6 +15,19 @@ import { answer, isRefusal, problem, type Refusal, refusal, title } from "../pro
  *
  * @internal
  */
+import type { Registry, SseEvent } from "@sluice/core"
+import * as Effect from "effect/Effect"
+import * as HttpRouter from "effect/http/HttpRouter"
+import { HttpServerRequest } from "effect/http/HttpServerRequest"
+import * as HttpServerResponse from "effect/http/HttpServerResponse"
+import * as Metric from "effect/Metric"
+import { timingSafeEqual } from "node:crypto"
+import type { Config } from "../../Config.ts"
+import * as Keyed from "../../Keyed.ts"
+import { parseJson, readText } from "../body.ts"
+import { asObject, checkedEvent, dataText, onlyFields, optionalString, reasonPattern } from "../input.ts"
+import { refusals, sends } from "../metrics.ts"
+import { answer, isRefusal, problem, type Refusal, refusal, title } from "../problem.ts"
 
 const route = "send"
 const maxBatch = 1_000

@@ -1,6 +1,3 @@
-import type { SseResponse } from "@sluice/http"
-import type { Config } from "../../Config.ts"
-
 /**
  * The SSE options every gateway stream shares: mailbox, heartbeats, write
  * timeout, correlation ids and the lifecycle events of the Flask gateway's
@@ -9,6 +6,10 @@ import type { Config } from "../../Config.ts"
  *
  * @internal
  */
+import type { SseResponse } from "@sluice/http"
+import type { Config } from "../../Config.ts"
+
+/** @internal */
 export const streamOptions = <P = undefined, RA = never>(
   config: Config,
   extra: SseResponse.Options<P, RA> = {}

@@ -1,3 +1,16 @@
+/**
+ * Topic mode: `POST /publish` (form or JSON: `topic`, `data`, `type`, `id`;
+ * JSON may be an array) and `GET /subscribe?topic=a&topic=b` (one stream for
+ * several topics, resumed with one `Last-Event-ID`).
+ *
+ * Authorization: with a JWT key configured, a publisher's token must list
+ * every topic it publishes to in its `publish` claim and a subscriber's
+ * every topic it names in its `subscribe` claim (else 403 before any event);
+ * the application may also publish with the gateway secret as its bearer.
+ * Without a JWT key, subscribing is open and publishing needs the secret.
+ *
+ * @internal
+ */
 import { SseAuth, SseResponse, type SseServer } from "@sluice/http"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
@@ -13,20 +26,6 @@ import { asObject, checkedEvent, checkTopic, dataText, onlyFields, optionalStrin
 import { answer, countRefusal, isRefusal, type Refusal, refusal } from "../problem.ts"
 import { sameSecret } from "./send.ts"
 import { streamOptions } from "./streamOptions.ts"
-
-/**
- * Topic mode: `POST /publish` (form or JSON: `topic`, `data`, `type`, `id`;
- * JSON may be an array) and `GET /subscribe?topic=a&topic=b` (one stream for
- * several topics, resumed with one `Last-Event-ID`).
- *
- * Authorization: with a JWT key configured, a publisher's token must list
- * every topic it publishes to in its `publish` claim and a subscriber's
- * every topic it names in its `subscribe` claim (else 403 before any event);
- * the application may also publish with the gateway secret as its bearer.
- * Without a JWT key, subscribing is open and publishing needs the secret.
- *
- * @internal
- */
 
 const maxBatch = 1_000
 const publishFields = ["topic", "data", "type", "id"]

@@ -9,7 +9,7 @@
  * other relative import or re-export does. A loop fails with the files and
  * the import that closes it.
  *
- * Usage: node scripts/check-imports.ts
+ * Usage: node scripts/check-modules.ts
  */
 import { readdirSync, readFileSync, statSync } from "node:fs"
 import { dirname, join, normalize, relative } from "node:path"
@@ -87,13 +87,32 @@ export const loops = (graph: ReadonlyMap<string, ReadonlyArray<string>>): Array<
   return found
 }
 
+/** Why the file's module comment is missing or misplaced, or `undefined` when it is in place. */
+export const moduleCommentProblem = (text: string): string | undefined => {
+  const lines = text.replace(/^#!.*\n/, "").split("\n")
+  if (lines[0] !== "/**") return "does not start with its module comment (/** … */)"
+  const end = lines.findIndex((line) => line.trimEnd() === "*/" || line.trimEnd() === " */")
+  if (end === -1) return "has an unterminated module comment"
+  const next = lines.slice(end + 1).find((line) => line.trim() !== "")
+  if (next === undefined || /^(import|export \*|export \{[^}]*\} from|\/\*\*)/.test(next)) return undefined
+  return `has a module comment that documents the first declaration instead (${
+    next.trim().slice(0, 40)
+  }…): add the declaration's own comment`
+}
+
 const main = () => {
   const files = sources()
   const known = new Set(files)
-  const graph = new Map(files.map((f) => [f, valueImports(f, readFileSync(f, "utf8"), known)]))
+  const texts = new Map(files.map((f) => [f, readFileSync(f, "utf8")]))
+  const misplaced = files.flatMap((f) => {
+    const problem = moduleCommentProblem(texts.get(f)!)
+    return problem === undefined ? [] : [`${relative(root, f)} ${problem}`]
+  })
+  for (const line of misplaced) console.error(line)
+  const graph = new Map(files.map((f) => [f, valueImports(f, texts.get(f)!, known)]))
   const found = loops(graph)
-  if (found.length === 0) {
-    console.log(`${files.length} modules, no import loop`)
+  if (found.length === 0 && misplaced.length === 0) {
+    console.log(`${files.length} modules: each starts with its module comment; no import loop`)
     return
   }
   for (const component of found) {
@@ -104,7 +123,12 @@ const main = () => {
       }
     }
   }
-  console.error(`\n${found.length} import loop(s): move the shared value into the internal module (see CONVENTIONS.md)`)
+  if (found.length > 0) {
+    console.error(
+      `\n${found.length} import loop(s): move the shared value into the internal module (see CONVENTIONS.md)`
+    )
+  }
+  if (misplaced.length > 0) console.error(`\n${misplaced.length} module(s) without their module comment first`)
   process.exit(1)
 }
 
