@@ -189,11 +189,15 @@ export interface Options<E = never, R = never> {
    */
   readonly dropNotice?: ((missed: number) => Frame) | undefined
   /**
-   * Encoded frames written before anything offered to the mailbox (an opening
-   * event, a `retry:` hint). They do not use mailbox capacity; they are
-   * written in batches of at most `capacity` frames.
+   * Frames written first, before anything offered to the mailbox (an opening
+   * event, a `retry:` hint): the same `preamble` as the hub's, the
+   * registry's and the routes', which pass theirs through here. A frame may
+   * also be given already encoded (`SseEncoder.encode`, a log's entry), as
+   * the mailbox takes them. They do not use mailbox capacity; they are
+   * written in batches of at most `capacity` frames. An invalid frame is a
+   * defect of `make`, naming its position.
    */
-  readonly preamble?: ReadonlyArray<Uint8Array> | undefined
+  readonly preamble?: ReadonlyArray<Frame | Uint8Array> | undefined
 }
 
 /**

@@ -209,6 +209,26 @@ describe("Connection overflow, preamble and feeder hooks", () => {
       expect(sink.chunks().map((c) => c.byteLength)).toEqual([2, 2, 1, 2].map((n) => n * frame(1).byteLength))
     }))
 
+  it.effect("preamble: frames and encoded frames mix, in order; an invalid frame is a defect of make naming it", () =>
+    Effect.gen(function*() {
+      const sink = yield* TestSink.make()
+      yield* Effect.scoped(Effect.gen(function*() {
+        const conn = yield* Connection.make({
+          sink: sink.sink,
+          preamble: [SseEvent.retry(2000), frame(1), SseEvent.make({ id: "2", data: "2" })]
+        })
+        yield* conn.close("done")
+        expect(yield* conn.outcome).toMatchObject({ delivered: 3 })
+      }))
+      expect(sink.text()).toBe(`retry: 2000\n\n${frames([1, 2])}`)
+      const invalid = yield* Effect.exit(Effect.scoped(Connection.make({
+        sink: sink.sink,
+        preamble: [frame(1), SseEvent.make({ event: "a\nb", data: "x" })]
+      })))
+      expect(invalid._tag).toBe("Failure")
+      expect(String(invalid)).toContain("Connection.make: invalid preamble[1]")
+    }))
+
   it.effect("a feeder's start: called once with the live handle before the fibers start", () =>
     Effect.gen(function*() {
       const sink = yield* TestSink.make()

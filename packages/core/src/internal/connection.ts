@@ -24,6 +24,7 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Scope from "effect/Scope"
 import type * as Connection from "../Connection.ts"
+import type { Frame } from "../SseEvent.ts"
 import { type Burst } from "./burst.ts"
 import { utf8 } from "./bytes.ts"
 import { Deadlines } from "./connection/deadlines.ts"
@@ -84,6 +85,17 @@ const heartbeatBytes = (text: string): Uint8Array =>
 
 /** @internal */
 export const TypeId: unique symbol = Symbol.for("@sluice/core/Connection") as never
+
+// The preamble option, encoded; an invalid frame is a defect naming it.
+const encodePreamble = (frames: ReadonlyArray<Frame | Uint8Array> | undefined): ReadonlyArray<Uint8Array> => {
+  if (frames === undefined || frames.length === 0) return []
+  return frames.map((frame, i) => {
+    if (frame instanceof Uint8Array) return frame
+    const bytes = frameBytes(frame)
+    if (!(bytes instanceof Uint8Array)) check("Connection.make", `preamble[${i}] (${bytes.message})`, false, frame._tag)
+    return bytes as Uint8Array
+  })
+}
 
 interface Parts {
   readonly id: string
@@ -170,6 +182,7 @@ const build = <E, R>(
       options.capacity
     )
     const capacity = Math.floor(options.capacity ?? 64)
+    const preamble = encodePreamble(options.preamble)
     const overflow = options.strategy ?? "suspend"
     const dropNotice = overflow === "suspend" ? undefined : options.dropNotice
 
@@ -214,7 +227,7 @@ const build = <E, R>(
     // is in place first, and every fiber is started.
     yield* Effect.uninterruptible(Effect.gen(function*() {
       yield* Scope.addFinalizer(scope, ending.settle(interrupted))
-      writer.setPreamble(feeder === undefined ? options.preamble ?? [] : feeder.start(connection))
+      writer.setPreamble(feeder === undefined ? preamble : feeder.start(connection))
       ending.fibers.push(yield* forkLabelled(writer.run, scope, `sluice/connection/${id}/writer`))
       deadlines.start()
       if (producer !== undefined) {
