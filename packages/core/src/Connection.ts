@@ -457,6 +457,16 @@ export const make: <E = never, R = never>(options: Options<E, R>) => Effect.Effe
 /**
  * `true` for a {@link Connection} handle.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Connection } from "@sluice/core"
+ *
+ * const program = Effect.scoped(Effect.map(
+ *   Connection.make({ sink: () => Effect.void }),
+ *   (connection) => Connection.isConnection(connection) // true
+ * ))
+ * ```
  * @since 0.2.0
  * @category guards
  */

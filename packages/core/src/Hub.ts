@@ -489,6 +489,13 @@ export const make = (options: Options = {}): Effect.Effect<Hub, InvalidEventErro
 /**
  * `true` for a {@link Hub}.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Hub } from "@sluice/core"
+ *
+ * const program = Effect.map(Hub.make(), (hub) => [Hub.isHub(hub), Hub.isHub({ epoch: "x" })]) // [true, false]
+ * ```
  * @since 0.1.0
  * @category guards
  */
@@ -559,6 +566,20 @@ export const publishUnsafe = (
  * and values without a JSON form fail with {@link UnserializableDataError};
  * nothing is published.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Hub } from "@sluice/core"
+ *
+ * const program = Effect.gen(function*() {
+ *   const hub = yield* Hub.make()
+ *   yield* Hub.publishJson(hub, { symbol: "ACME", price: 42 }, { event: "price" })
+ *   const cyclic: { self?: unknown } = {}
+ *   cyclic.self = cyclic
+ *   // fails with UnserializableDataError; nothing is published
+ *   return yield* Effect.flip(Hub.publishJson(hub, cyclic))
+ * })
+ * ```
  * @since 0.1.0
  * @category publishing
  */

@@ -440,6 +440,13 @@ export const make: (options?: Options) => Effect.Effect<Resumable, never, Scope.
 /**
  * `true` for a {@link Resumable}.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Resumable } from "@sluice/core"
+ *
+ * const program = Effect.scoped(Effect.map(Resumable.make(), Resumable.isResumable)) // true
+ * ```
  * @since 0.2.0
  * @category guards
  */
@@ -556,6 +563,17 @@ export const stop: {
 /**
  * Whether the stream `id` runs (here or elsewhere) or has ended (and how).
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Resumable } from "@sluice/core"
+ *
+ * const describe = (answers: Resumable.Resumable, id: string) =>
+ *   Effect.map(Resumable.status(answers, id), (status) =>
+ *     status._tag === "Running"
+ *       ? `running ${status.local ? "here" : "on another node"}`
+ *       : `ended: ${Resumable.reasonOf(status.end)}`)
+ * ```
  * @since 0.2.0
  * @category operations
  */

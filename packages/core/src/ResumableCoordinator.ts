@@ -203,6 +203,19 @@ export type Finish =
  * `@sluice/redis`) together with a shared `Log.Store`, and streams started
  * on one node can be attached, resumed and stopped from any other.
  *
+ * @example
+ * ```ts
+ * import { Effect, Layer } from "effect"
+ * import { Log, Resumable, ResumableCoordinator } from "@sluice/core"
+ *
+ * // Two collections acting as two nodes of one cluster (in one process).
+ * const Shared = Layer.merge(ResumableCoordinator.layerMemory, Log.layerMemory)
+ * const program = Effect.scoped(Effect.gen(function*() {
+ *   const a = yield* Resumable.make({ node: "a" })
+ *   const b = yield* Resumable.make({ node: "b" })
+ *   return [a.node, b.node]
+ * })).pipe(Effect.provide(Shared))
+ * ```
  * @since 0.2.0
  * @category services
  */
@@ -267,6 +280,16 @@ export const makeMemory: Effect.Effect<Coordinator["Service"]> = Effect.map(Cloc
  * shares it, as nodes of one cluster would share Redis (with a `Log.Store`
  * that shares logs by name, they can attach to each other's streams).
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { ResumableCoordinator } from "@sluice/core"
+ *
+ * const program = Effect.gen(function*() {
+ *   const coordinator = yield* ResumableCoordinator.Coordinator
+ *   return yield* coordinator.get("chat-1") // undefined: never started
+ * }).pipe(Effect.provide(ResumableCoordinator.layerMemory))
+ * ```
  * @since 0.2.0
  * @category layers
  */
@@ -275,6 +298,13 @@ export const layerMemory: Layer.Layer<Coordinator> = Layer.effect(Coordinator, m
 /**
  * `true` for a coordinator (the service's value).
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { ResumableCoordinator } from "@sluice/core"
+ *
+ * const program = Effect.map(ResumableCoordinator.makeMemory, ResumableCoordinator.isCoordinator) // true
+ * ```
  * @since 0.2.0
  * @category guards
  */

@@ -311,6 +311,13 @@ export const decodeEventJson: {
  * itself (for example `Schema.FiniteFromString`, or your own codec for a
  * non-JSON payload).
  *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import { SseEvent, SseParser } from "@sluice/core"
+ *
+ * const decoded = SseParser.decodeEventData(SseEvent.data("42.5"), Schema.FiniteFromString) // value 42.5
+ * ```
  * @since 0.1.0
  * @category decoding
  */
@@ -367,6 +374,16 @@ export const decodeJson: {
  * Decodes the `data` of every event with a string codec (see
  * {@link decodeEventData}); fails the stream with {@link SseDataDecodeError}.
  *
+ * @example
+ * ```ts
+ * import { Schema, Stream } from "effect"
+ * import { SseParser } from "@sluice/core"
+ *
+ * const temperatures = Stream.make("data: 21.5\n\ndata: 22\n\n").pipe(
+ *   SseParser.events(),
+ *   SseParser.decodeData(Schema.FiniteFromString)
+ * )
+ * ```
  * @since 0.1.0
  * @category decoding
  */

@@ -107,6 +107,13 @@ export const make = (options: Options = {}): Effect.Effect<Topics, never, Scope.
 /**
  * `true` for a {@link Topics} collection.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Topics } from "@sluice/core"
+ *
+ * const program = Effect.scoped(Effect.map(Topics.make(), Topics.isTopics)) // true
+ * ```
  * @since 0.2.0
  * @category guards
  */

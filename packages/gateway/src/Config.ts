@@ -511,6 +511,12 @@ export const options = {
 /**
  * The configuration with every default.
  *
+ * @example
+ * ```ts
+ * import { Config } from "@sluice/gateway"
+ *
+ * const local: Config.Config = { ...Config.defaults, port: 9000, secret: "s3cret" }
+ * ```
  * @since 0.1.0
  * @category constructors
  */
@@ -591,6 +597,12 @@ export const parse = (
  * The `--help` text: usage, then every option with its environment
  * variable and default.
  *
+ * @example
+ * ```ts
+ * import { Config } from "@sluice/gateway"
+ *
+ * console.log(Config.help()) // every option, its flag, environment variable and default
+ * ```
  * @since 0.1.0
  * @category help
  */

@@ -194,6 +194,16 @@ export const makeMemory: (options?: Options) => Effect.Effect<Service, never, Sc
 /**
  * The in-memory feed as a layer (one process).
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Feed } from "@sluice/gateway"
+ *
+ * const program = Effect.gen(function*() {
+ *   const feed = yield* Feed.Feed
+ *   return yield* feed.publish([{ topics: ["news"], data: "hello" }])
+ * }).pipe(Effect.provide(Feed.layerMemory({ history: { maxEvents: 1_000 } })))
+ * ```
  * @since 0.1.0
  * @category layers
  */

@@ -42,6 +42,14 @@ import * as Keyed from "./Keyed.ts"
  * process). A Redis-backed pair replaces this layer when `REDIS_URL` is set
  * and Redis support is built in; until then `REDIS_URL` fails here.
  *
+ * @example
+ * ```ts
+ * import { Layer } from "effect"
+ * import { Config, Gateway } from "@sluice/gateway"
+ *
+ * // The keyed registry and the topic feed the routes run on, for a configuration.
+ * const Engines = Gateway.engines(Config.defaults)
+ * ```
  * @since 0.1.0
  * @category layers
  */
@@ -69,6 +77,14 @@ export const engines = (config: Config): Layer.Layer<Keyed.Keyed | Feed.Feed, Co
  * The routes of a configuration (needs the engines, the callback client and
  * `SseServer`).
  *
+ * @example
+ * ```ts
+ * import { Layer } from "effect"
+ * import { Config, Gateway } from "@sluice/gateway"
+ *
+ * // The gateway's routes, to serve next to your own.
+ * const Routes = Gateway.routes({ ...Config.defaults, routes: ["/sse/tasks/:key/stream"] })
+ * ```
  * @since 0.1.0
  * @category layers
  */
@@ -151,6 +167,17 @@ export interface Started {
  * Starts the gateway in the current scope and returns the port it listens
  * on (for tests and embedding).
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Config, Gateway } from "@sluice/gateway"
+ *
+ * // An embedded gateway on a free port (for tests).
+ * const program = Effect.scoped(Effect.gen(function*() {
+ *   const gateway = yield* Gateway.start({ ...Config.defaults, port: 0, secret: "s3cret" })
+ *   return gateway.port
+ * }))
+ * ```
  * @since 0.1.0
  * @category constructors
  */

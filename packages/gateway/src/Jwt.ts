@@ -158,6 +158,13 @@ const refusal = (e: unknown): JwtError => {
  * Whether one of `patterns` covers `topic` (exact name, or `*` for any run
  * of characters).
  *
+ * @example
+ * ```ts
+ * import { Jwt } from "@sluice/gateway"
+ *
+ * Jwt.allows(["news", "rooms/*"], "rooms/42") // true
+ * Jwt.allows(["news"], "sports") // false
+ * ```
  * @since 0.1.0
  * @category authorization
  */
@@ -182,6 +189,14 @@ const globMatch = (pattern: string, topic: string): boolean => {
  * `undefined` when there is none; a malformed `Authorization` header is a
  * {@link JwtError}.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { HttpServerRequest } from "effect/http"
+ * import { Jwt } from "@sluice/gateway"
+ *
+ * const token = Effect.map(HttpServerRequest.HttpServerRequest, (request) => Jwt.fromRequest(request, "gateway_token"))
+ * ```
  * @since 0.1.0
  * @category authorization
  */

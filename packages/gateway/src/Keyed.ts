@@ -119,6 +119,17 @@ export const makeMemory: (options?: Registry.Options) => Effect.Effect<Service, 
 /**
  * The in-memory keyed service as a layer (one process).
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { SseEvent } from "@sluice/core"
+ * import { Keyed } from "@sluice/gateway"
+ *
+ * const program = Effect.gen(function*() {
+ *   const keyed = yield* Keyed.Keyed
+ *   return yield* keyed.send({ _tag: "Key", key: "42" }, SseEvent.make({ data: "queued" }))
+ * }).pipe(Effect.provide(Keyed.layerMemory({ pending: { capacity: 64 } })))
+ * ```
  * @since 0.1.0
  * @category layers
  */

@@ -25,6 +25,16 @@ import type { HttpServerRequest } from "effect/http/HttpServerRequest"
 /**
  * No valid credentials: answered `401` (was `Unauthorized`).
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { SseAuth } from "@sluice/http"
+ *
+ * const authorize = SseAuth.bearer((token) =>
+ *   token === "s3cret"
+ *     ? Effect.succeed({ user: "ada" })
+ *     : Effect.fail(new SseAuth.UnauthorizedError({ detail: "unknown token", challenge: "Bearer realm=\"feed\"" })))
+ * ```
  * @since 0.2.0
  * @category errors
  */
@@ -41,6 +51,16 @@ export class UnauthorizedError extends Data.TaggedError("UnauthorizedError")<{
 /**
  * Valid credentials, but not allowed here: answered `403` (was `Forbidden`).
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { SseAuth } from "@sluice/http"
+ *
+ * const adminsOnly = SseAuth.bearer((token) =>
+ *   token === "admin-token"
+ *     ? Effect.succeed({ role: "admin" })
+ *     : Effect.fail(new SseAuth.ForbiddenError({ detail: "this stream needs the admin role" })))
+ * ```
  * @since 0.2.0
  * @category errors
  */

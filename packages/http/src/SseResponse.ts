@@ -225,6 +225,20 @@ export interface HeartbeatEventOptions {
  * {@link StreamInfo} (connection id, last event id, principal) and returns a
  * `Stream` of frames or a function of its `Connection.Sender`.
  *
+ * @example
+ * ```ts
+ * import { Effect, Schedule, Stream } from "effect"
+ * import { HttpRouter } from "effect/http"
+ * import { SseEvent } from "@sluice/core"
+ * import { SseResponse } from "@sluice/http"
+ *
+ * // A clock; resumes after the client's Last-Event-ID.
+ * const Clock = HttpRouter.add("GET", "/clock", SseResponse.stream(({ lastEventId }) =>
+ *   Stream.iterate(Number(lastEventId ?? 0) + 1, (n) => n + 1).pipe(
+ *     Stream.schedule(Schedule.spaced("1 second")),
+ *     Stream.map((n) => SseEvent.make({ id: String(n), event: "tick", data: new Date().toISOString() }))
+ *   ), { heartbeat: "20 seconds", capacity: 16 }))
+ * ```
  * @since 0.1.0
  * @category constructors
  */
@@ -241,6 +255,27 @@ export const stream: <P = undefined, E = never, R = never, RA = never>(
  * hub, topic and keyed-registry routes are built. It may answer with a
  * response instead (for example a 404 for an unknown key).
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { HttpRouter } from "effect/http"
+ * import { Hub } from "@sluice/core"
+ * import { SseResponse } from "@sluice/http"
+ *
+ * // A hub route written by hand (what SseResponse.hub does, plus a log line).
+ * const route = (hub: Hub.Hub) =>
+ *   HttpRouter.add("GET", "/feed", SseResponse.attach((info, prepared) =>
+ *     Effect.gen(function*() {
+ *       yield* Effect.logDebug(`subscriber ${info.connectionId} from ${info.lastEventId ?? "the start"}`)
+ *       const sub = yield* Hub.subscribe(hub, {
+ *         ...prepared.connection,
+ *         dropNotice: undefined, // the connection's own form; a hub takes `true` or a function of `missed`
+ *         preamble: prepared.preamble,
+ *         lastEventId: info.lastEventId
+ *       })
+ *       return sub.connection
+ *     }).pipe(Effect.orDie)))
+ * ```
  * @since 0.1.0
  * @category constructors
  */
@@ -322,6 +357,17 @@ export const hub: <P = undefined, RA = never>(
  * answered `503` with problem details, as is a replay whose record (a remote
  * log) cannot be read.
  *
+ * @example
+ * ```ts
+ * import { Effect, Layer } from "effect"
+ * import { HttpRouter } from "effect/http"
+ * import { Topics } from "@sluice/core"
+ * import { SseResponse } from "@sluice/http"
+ *
+ * const Rooms = Layer.unwrap(Effect.map(Topics.make({ maxTopics: 1_000 }), (rooms) =>
+ *   HttpRouter.add("GET", "/rooms/:room", SseResponse.topic(rooms, () =>
+ *     Effect.map(HttpRouter.params, (p) => p["room"] ?? "lobby"), { strategy: "sliding", dropNotice: true }))))
+ * ```
  * @since 0.1.0
  * @category constructors
  */

@@ -258,6 +258,23 @@ export interface Service {
 /**
  * The server-wide SSE service.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { HttpRouter, HttpServerResponse } from "effect/http"
+ * import { SseServer } from "@sluice/http"
+ *
+ * // A health route that reports the open streams and the load.
+ * const Health = HttpRouter.add("GET", "/health", Effect.gen(function*() {
+ *   const server = yield* SseServer.SseServer
+ *   const load = server.load()
+ *   return yield* HttpServerResponse.json({
+ *     streams: server.open(),
+ *     maxStreams: server.settings.maxConnections,
+ *     overloaded: load.overloaded ?? null
+ *   })
+ * }))
+ * ```
  * @since 0.1.0
  * @category services
  */
@@ -267,6 +284,17 @@ export class SseServer extends Context.Service<SseServer, Service>()("@sluice/ht
  * Builds the service. Streams still open when the layer is released are closed
  * as on shutdown.
  *
+ * @example
+ * ```ts
+ * import { Layer } from "effect"
+ * import { SseServer } from "@sluice/http"
+ *
+ * const Limits = SseServer.layer({
+ *   maxConnections: 5_000,
+ *   maxConnectionsPerClient: 16,
+ *   load: { maxEventLoopDelay: "50 millis", minAvailableMemory: 128 * 1024 * 1024 }
+ * })
+ * ```
  * @since 0.1.0
  * @category layers
  */
@@ -278,6 +306,23 @@ export const layer = (options: Options = {}): Layer.Layer<SseServer> => Layer.ef
  * HTTP server waits for open responses. Without it, the platform waits up to
  * its `gracefulShutdownTimeout` (20 s by default) for streams that never end.
  *
+ * @example
+ * ```ts
+ * import { NodeHttpServer, NodeRuntime } from "@effect/platform-node"
+ * import { Layer } from "effect"
+ * import { HttpRouter, HttpServerResponse } from "effect/http"
+ * import { createServer } from "node:http"
+ * import { SseServer } from "@sluice/http"
+ *
+ * const Routes = HttpRouter.add("GET", "/health", HttpServerResponse.text("ok"))
+ * const main = HttpRouter.serve(Routes).pipe(
+ *   SseServer.withGracefulShutdown, // streams get connection_close/shutdown before the server waits
+ *   Layer.provide(SseServer.layer()),
+ *   Layer.provide(NodeHttpServer.layer(createServer, { port: 8080 })),
+ *   Layer.launch
+ * )
+ * // NodeRuntime.runMain(main)
+ * ```
  * @since 0.1.0
  * @category layers
  */

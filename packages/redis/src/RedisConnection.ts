@@ -69,6 +69,12 @@ export type Options = NonNullable<Parameters<typeof NodeRedis.layer>[0]>
  * A short name for the server in messages: the URL without credentials, or
  * host and port.
  *
+ * @example
+ * ```ts
+ * import { RedisConnection } from "@sluice/redis"
+ *
+ * RedisConnection.addressOf({ url: "redis://user:secret@10.0.0.5:6380/2" }) // "redis://10.0.0.5:6380/2": no credentials in messages
+ * ```
  * @since 0.1.0
  * @category models
  */

@@ -50,6 +50,12 @@ export interface TestProducer<E = never> {
  * The event a test producer emits for sequence number `i` (1-based):
  * `id` and `data` are `i`.
  *
+ * @example
+ * ```ts
+ * import { TestProducer } from "@sluice/core/testing"
+ *
+ * TestProducer.event(3) // { _tag: "Event", id: "3", data: "3" }
+ * ```
  * @since 0.1.0
  * @category constructors
  */
@@ -92,6 +98,19 @@ const instrument = <E>(
 /**
  * `n` events offered one at a time as fast as the mailbox accepts them.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Connection } from "@sluice/core"
+ * import { TestProducer, TestSink } from "@sluice/core/testing"
+ *
+ * const program = Effect.gen(function*() {
+ *   const sink = yield* TestSink.make({ failAfter: 3 })
+ *   const producer = TestProducer.aggressive(1_000)
+ *   const outcome = yield* Connection.run({ producer: producer.producer, sink: sink.sink })
+ *   return [outcome._tag, producer.offered()] // ["ClientGone", …]: the producer was stopped early
+ * })
+ * ```
  * @since 0.1.0
  * @category constructors
  */
@@ -119,6 +138,13 @@ export interface OscillatingOptions {
  * `pauses` bursts of `burst` events, each followed by a `pause`. Events are
  * numbered continuously across bursts.
  *
+ * @example
+ * ```ts
+ * import { TestProducer } from "@sluice/core/testing"
+ *
+ * // 3 bursts of 50 events, each followed by a second's pause.
+ * const bursty = TestProducer.oscillating({ burst: 50, pauses: 3, pause: "1 second" })
+ * ```
  * @since 0.1.0
  * @category constructors
  */
@@ -138,6 +164,12 @@ export const oscillating = (options: OscillatingOptions): TestProducer => {
 /**
  * `n` events, then fails with `error`.
  *
+ * @example
+ * ```ts
+ * import { TestProducer } from "@sluice/core/testing"
+ *
+ * const broken = TestProducer.failing(5, "database down") // 5 events, then fails with "database down"
+ * ```
  * @since 0.1.0
  * @category constructors
  */

@@ -83,6 +83,12 @@ export interface Options {
  * Where `redis-server` is: `$REDIS_SERVER`, a Debian location, or `PATH`.
  * `undefined` when it is not installed.
  *
+ * @example
+ * ```ts
+ * import { RedisServer } from "@sluice/redis/testing"
+ *
+ * const found = RedisServer.binary() // "/usr/bin/redis-server", or undefined (REDIS_SERVER overrides)
+ * ```
  * @since 0.1.0
  * @category finding
  */
