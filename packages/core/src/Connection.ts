@@ -467,6 +467,7 @@ export const make: <E = never, R = never>(options: Options<E, R>) => Effect.Effe
  *   (connection) => Connection.isConnection(connection) // true
  * ))
  * ```
+ *
  * @since 0.2.0
  * @category guards
  */

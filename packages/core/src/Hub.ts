@@ -496,6 +496,7 @@ export const make = (options: Options = {}): Effect.Effect<Hub, InvalidEventErro
  *
  * const program = Effect.map(Hub.make(), (hub) => [Hub.isHub(hub), Hub.isHub({ epoch: "x" })]) // [true, false]
  * ```
+ *
  * @since 0.1.0
  * @category guards
  */
@@ -580,6 +581,7 @@ export const publishUnsafe = (
  *   return yield* Effect.flip(Hub.publishJson(hub, cyclic))
  * })
  * ```
+ *
  * @since 0.1.0
  * @category publishing
  */

@@ -287,6 +287,7 @@ export type Change =
  *   Log.epochChanged("p0q", 0) // the record was lost; it starts again as p0q
  * ]
  * ```
+ *
  * @since 0.2.0
  * @category constructors
  */
@@ -356,6 +357,7 @@ export type ReadRequest =
  *   return [missed._tag, newest._tag, hole._tag]
  * })
  * ```
+ *
  * @since 0.2.0
  * @category constructors
  */
@@ -425,6 +427,7 @@ export type ReadResult =
  * const nothingYet: Log.ReadResult = Log.found("k3x", 0, [], true)
  * const gone: Log.ReadResult = Log.notFound("k3x", 120, "expired")
  * ```
+ *
  * @since 0.2.0
  * @category constructors
  */
@@ -459,6 +462,7 @@ export const notFound = (epoch: string, lastSeq: number, reason: NotFoundReason)
  * Log.isValidEpoch("k3x9") // true
  * Log.isValidEpoch("K3X") // false: lower-case letters and digits only
  * ```
+ *
  * @since 0.2.0
  * @category ids
  */
@@ -531,6 +535,7 @@ export const frameText: (id: string, fields: string) => string = ids.frameText
  *   yield* Topics.publish(rooms, "lobby", { data: "hi" })
  * })).pipe(Effect.provide(Log.layerMemory))
  * ```
+ *
  * @since 0.2.0
  * @category services
  */
@@ -591,6 +596,7 @@ export const makeMemory = (options: MemoryOptions = {}): Effect.Effect<Log> =>
  *   return log.name // "prices"
  * })).pipe(Effect.provide(Log.layerMemory))
  * ```
+ *
  * @since 0.2.0
  * @category layers
  */
@@ -615,6 +621,7 @@ export const layerMemory: Layer.Layer<Store> = Layer.effect(
  *
  * const program = Effect.map(Log.makeMemory(), (log) => Log.isLog(log)) // true
  * ```
+ *
  * @since 0.2.0
  * @category guards
  */

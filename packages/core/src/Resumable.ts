@@ -447,6 +447,7 @@ export const make: (options?: Options) => Effect.Effect<Resumable, never, Scope.
  *
  * const program = Effect.scoped(Effect.map(Resumable.make(), Resumable.isResumable)) // true
  * ```
+ *
  * @since 0.2.0
  * @category guards
  */
@@ -574,6 +575,7 @@ export const stop: {
  *       ? `running ${status.local ? "here" : "on another node"}`
  *       : `ended: ${Resumable.reasonOf(status.end)}`)
  * ```
+ *
  * @since 0.2.0
  * @category operations
  */

@@ -216,6 +216,7 @@ export type Finish =
  *   return [a.node, b.node]
  * })).pipe(Effect.provide(Shared))
  * ```
+ *
  * @since 0.2.0
  * @category services
  */
@@ -290,6 +291,7 @@ export const makeMemory: Effect.Effect<Coordinator["Service"]> = Effect.map(Cloc
  *   return yield* coordinator.get("chat-1") // undefined: never started
  * }).pipe(Effect.provide(ResumableCoordinator.layerMemory))
  * ```
+ *
  * @since 0.2.0
  * @category layers
  */
@@ -305,6 +307,7 @@ export const layerMemory: Layer.Layer<Coordinator> = Layer.effect(Coordinator, m
  *
  * const program = Effect.map(ResumableCoordinator.makeMemory, ResumableCoordinator.isCoordinator) // true
  * ```
+ *
  * @since 0.2.0
  * @category guards
  */

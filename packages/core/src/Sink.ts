@@ -50,6 +50,7 @@ export type Sink = ((chunk: Uint8Array) => Effect.Effect<void, WriteError>) & {
  *   }
  * )
  * ```
+ *
  * @since 0.1.0
  * @category constructors
  */
@@ -77,6 +78,7 @@ export const withTryWrite = (
  *     ? Effect.fail(new Sink.WriteError({ reason: "closed", detail: "the socket is closed" }))
  *     : Effect.sync(() => socket.write(chunk))
  * ```
+ *
  * @since 0.1.0
  * @category errors
  */

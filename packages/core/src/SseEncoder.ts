@@ -54,6 +54,7 @@ export const encode = (frame: Frame): Effect.Effect<Uint8Array, InvalidEventErro
  * const encoded = SseEncoder.encodeResult(SseEvent.make({ id: "bad\nid", data: "x" }))
  * if (Result.isFailure(encoded)) console.error(encoded.failure.message) // the id contains a line break
  * ```
+ *
  * @since 0.1.0
  * @category encoding
  */
@@ -72,6 +73,7 @@ export const encodeResult = (frame: Frame): Result.Result<Uint8Array, InvalidEve
  *
  * SseEncoder.encodeText(SseEvent.make({ event: "tick", data: "1" })) // Result.succeed("event: tick\ndata: 1\n\n")
  * ```
+ *
  * @since 0.1.0
  * @category encoding
  */
@@ -92,6 +94,7 @@ export const encodeText = (frame: Frame): Result.Result<string, InvalidEventErro
  * // A constant frame, encoded once at start-up.
  * const hello = SseEncoder.encodeUnsafe(SseEvent.make({ event: "hello", data: "{}" }))
  * ```
+ *
  * @since 0.1.0
  * @category encoding
  */

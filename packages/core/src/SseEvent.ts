@@ -95,6 +95,7 @@ export const make = (fields: Omit<Event, "_tag">): Event => ({ _tag: "Event", ..
  *
  * SseEvent.data("hello") // { _tag: "Event", data: "hello" }: a `message` event
  * ```
+ *
  * @since 0.1.0
  * @category constructors
  */
@@ -109,6 +110,7 @@ export const data = (value: string): Event => ({ _tag: "Event", data: value })
  *
  * SseEvent.comment("keep-alive") // written as ": keep-alive\n\n"; EventSource ignores it
  * ```
+ *
  * @since 0.1.0
  * @category constructors
  */
@@ -123,6 +125,7 @@ export const comment = (text: string): Comment => ({ _tag: "Comment", text })
  *
  * SseEvent.retry(5000) // "retry: 5000\n\n": the client waits 5 s before reconnecting
  * ```
+ *
  * @since 0.1.0
  * @category constructors
  */
@@ -155,6 +158,7 @@ export type Field = "id" | "event" | "data" | "retry" | "comment"
  *   Effect.catchTag("InvalidEventError", (e) => Effect.succeed(`refused: ${e.field}: ${e.reason}`))
  * )
  * ```
+ *
  * @since 0.1.0
  * @category errors
  */

@@ -318,6 +318,7 @@ export const decodeEventJson: {
  *
  * const decoded = SseParser.decodeEventData(SseEvent.data("42.5"), Schema.FiniteFromString) // value 42.5
  * ```
+ *
  * @since 0.1.0
  * @category decoding
  */
@@ -384,6 +385,7 @@ export const decodeJson: {
  *   SseParser.decodeData(Schema.FiniteFromString)
  * )
  * ```
+ *
  * @since 0.1.0
  * @category decoding
  */

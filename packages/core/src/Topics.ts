@@ -114,6 +114,7 @@ export const make = (options: Options = {}): Effect.Effect<Topics, never, Scope.
  *
  * const program = Effect.scoped(Effect.map(Topics.make(), Topics.isTopics)) // true
  * ```
+ *
  * @since 0.2.0
  * @category guards
  */

@@ -187,6 +187,7 @@ export const make: (options: Options) => Effect.Effect<Service, never, Scope.Sco
  * const Live = Callbacks.layer({ url: "http://127.0.0.1:5000/callback", secret: "s3cret", timeoutMillis: 2_000 })
  * const program = Effect.map(Callbacks.Callbacks, (callbacks) => callbacks.enabled).pipe(Effect.provide(Live))
  * ```
+ *
  * @since 0.1.0
  * @category layers
  */

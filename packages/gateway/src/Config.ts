@@ -517,6 +517,7 @@ export const options = {
  *
  * const local: Config.Config = { ...Config.defaults, port: 9000, secret: "s3cret" }
  * ```
+ *
  * @since 0.1.0
  * @category constructors
  */
@@ -603,6 +604,7 @@ export const parse = (
  *
  * console.log(Config.help()) // every option, its flag, environment variable and default
  * ```
+ *
  * @since 0.1.0
  * @category help
  */

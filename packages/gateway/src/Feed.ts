@@ -204,6 +204,7 @@ export const makeMemory: (options?: Options) => Effect.Effect<Service, never, Sc
  *   return yield* feed.publish([{ topics: ["news"], data: "hello" }])
  * }).pipe(Effect.provide(Feed.layerMemory({ history: { maxEvents: 1_000 } })))
  * ```
+ *
  * @since 0.1.0
  * @category layers
  */

@@ -50,6 +50,7 @@ import * as Keyed from "./Keyed.ts"
  * // The keyed registry and the topic feed the routes run on, for a configuration.
  * const Engines = Gateway.engines(Config.defaults)
  * ```
+ *
  * @since 0.1.0
  * @category layers
  */
@@ -85,6 +86,7 @@ export const engines = (config: Config): Layer.Layer<Keyed.Keyed | Feed.Feed, Co
  * // The gateway's routes, to serve next to your own.
  * const Routes = Gateway.routes({ ...Config.defaults, routes: ["/sse/tasks/:key/stream"] })
  * ```
+ *
  * @since 0.1.0
  * @category layers
  */
@@ -178,6 +180,7 @@ export interface Started {
  *   return gateway.port
  * }))
  * ```
+ *
  * @since 0.1.0
  * @category constructors
  */

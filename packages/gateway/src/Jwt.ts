@@ -165,6 +165,7 @@ const refusal = (e: unknown): JwtError => {
  * Jwt.allows(["news", "rooms/*"], "rooms/42") // true
  * Jwt.allows(["news"], "sports") // false
  * ```
+ *
  * @since 0.1.0
  * @category authorization
  */
@@ -197,6 +198,7 @@ const globMatch = (pattern: string, topic: string): boolean => {
  *
  * const token = Effect.map(HttpServerRequest.HttpServerRequest, (request) => Jwt.fromRequest(request, "gateway_token"))
  * ```
+ *
  * @since 0.1.0
  * @category authorization
  */

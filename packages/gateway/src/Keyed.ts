@@ -130,6 +130,7 @@ export const makeMemory: (options?: Registry.Options) => Effect.Effect<Service, 
  *   return yield* keyed.send({ _tag: "Key", key: "42" }, SseEvent.make({ data: "queued" }))
  * }).pipe(Effect.provide(Keyed.layerMemory({ pending: { capacity: 64 } })))
  * ```
+ *
  * @since 0.1.0
  * @category layers
  */

@@ -35,6 +35,7 @@ import type { HttpServerRequest } from "effect/http/HttpServerRequest"
  *     ? Effect.succeed({ user: "ada" })
  *     : Effect.fail(new SseAuth.UnauthorizedError({ detail: "unknown token", challenge: "Bearer realm=\"feed\"" })))
  * ```
+ *
  * @since 0.2.0
  * @category errors
  */
@@ -61,6 +62,7 @@ export class UnauthorizedError extends Data.TaggedError("UnauthorizedError")<{
  *     ? Effect.succeed({ role: "admin" })
  *     : Effect.fail(new SseAuth.ForbiddenError({ detail: "this stream needs the admin role" })))
  * ```
+ *
  * @since 0.2.0
  * @category errors
  */

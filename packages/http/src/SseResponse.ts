@@ -239,6 +239,7 @@ export interface HeartbeatEventOptions {
  *     Stream.map((n) => SseEvent.make({ id: String(n), event: "tick", data: new Date().toISOString() }))
  *   ), { heartbeat: "20 seconds", capacity: 16 }))
  * ```
+ *
  * @since 0.1.0
  * @category constructors
  */
@@ -276,6 +277,7 @@ export const stream: <P = undefined, E = never, R = never, RA = never>(
  *       return sub.connection
  *     }).pipe(Effect.orDie)))
  * ```
+ *
  * @since 0.1.0
  * @category constructors
  */
@@ -368,6 +370,7 @@ export const hub: <P = undefined, RA = never>(
  *   HttpRouter.add("GET", "/rooms/:room", SseResponse.topic(rooms, () =>
  *     Effect.map(HttpRouter.params, (p) => p["room"] ?? "lobby"), { strategy: "sliding", dropNotice: true }))))
  * ```
+ *
  * @since 0.1.0
  * @category constructors
  */

@@ -275,6 +275,7 @@ export interface Service {
  *   })
  * }))
  * ```
+ *
  * @since 0.1.0
  * @category services
  */
@@ -295,6 +296,7 @@ export class SseServer extends Context.Service<SseServer, Service>()("@sluice/ht
  *   load: { maxEventLoopDelay: "50 millis", minAvailableMemory: 128 * 1024 * 1024 }
  * })
  * ```
+ *
  * @since 0.1.0
  * @category layers
  */
@@ -323,6 +325,7 @@ export const layer = (options: Options = {}): Layer.Layer<SseServer> => Layer.ef
  * )
  * // NodeRuntime.runMain(main)
  * ```
+ *
  * @since 0.1.0
  * @category layers
  */

@@ -75,6 +75,7 @@ export type Options = NonNullable<Parameters<typeof NodeRedis.layer>[0]>
  *
  * RedisConnection.addressOf({ url: "redis://user:secret@10.0.0.5:6380/2" }) // "redis://10.0.0.5:6380/2": no credentials in messages
  * ```
+ *
  * @since 0.1.0
  * @category models
  */

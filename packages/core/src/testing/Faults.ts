@@ -90,6 +90,7 @@ const checkAt = (where: string, at: At): At => {
  * // Somewhere between the 2nd and the 4th, drawn from the seeded Random:
  * const anywhere = Faults.drop({ between: [2, 4] })
  * ```
+ *
  * @since 0.2.0
  * @category constructors
  */
@@ -105,6 +106,7 @@ export const drop = (at: At): Fault => ({ _tag: "Drop", at: checkAt("Faults.drop
  *
  * const twice = Faults.stream(Stream.range(1, 5), Faults.duplicate(2)) // 1, 2, 2, 3, 4, 5
  * ```
+ *
  * @since 0.2.0
  * @category constructors
  */
@@ -122,6 +124,7 @@ export const duplicate = (at: At): Fault => ({ _tag: "Duplicate", at: checkAt("F
  * // The 2nd element waits 30 s on the Effect clock (TestClock moves it).
  * const slow = Faults.stream(Stream.range(1, 3), Faults.stall(2, "30 seconds"))
  * ```
+ *
  * @since 0.2.0
  * @category constructors
  */
@@ -141,6 +144,7 @@ export const stall = (at: At, duration?: Duration.Input): Fault => ({
  *
  * const broken = Faults.stream(Stream.range(1, 3), Faults.fail(2)) // 1, then a FaultError
  * ```
+ *
  * @since 0.2.0
  * @category constructors
  */
@@ -156,6 +160,7 @@ export const fail = (at: At): Fault => ({ _tag: "Fail", at: checkAt("Faults.fail
  *
  * const cut = Faults.stream(Stream.range(1, 3), Faults.interrupt(2)) // 1, then the fiber is interrupted
  * ```
+ *
  * @since 0.2.0
  * @category constructors
  */

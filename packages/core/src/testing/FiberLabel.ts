@@ -74,6 +74,7 @@ export const set: {
  *   return FiberLabel.get(fiber) // "pinger"
  * })
  * ```
+ *
  * @since 0.2.0
  * @category getters
  */
@@ -92,6 +93,7 @@ export const get = (fiber: Fiber.Fiber<unknown, unknown>): string | undefined =>
  *
  * const program = FiberLabel.set(FiberLabel.current, "worker") // Effect<"worker" | undefined>
  * ```
+ *
  * @since 0.2.0
  * @category getters
  */

@@ -124,6 +124,7 @@ export type Strategy =
  * })
  * const check = Race.check(counter, { strategy: Race.random({ preemption: 0.3 }), invariant: (n) => n === 2 })
  * ```
+ *
  * @since 0.2.0
  * @category strategies
  */
@@ -150,6 +151,7 @@ export const random = (options?: { readonly preemption?: number | undefined }): 
  * const check = (program: Effect.Effect<number>) =>
  *   Race.check(program, { strategy: Race.pct({ depth: 2 }), runs: 500, invariant: (n) => n >= 0 })
  * ```
+ *
  * @since 0.2.0
  * @category strategies
  */
@@ -172,6 +174,7 @@ export const pct = (options?: { readonly depth?: number | undefined }): Strategy
  * const check = (program: Effect.Effect<number>) =>
  *   Race.check(program, { strategy: Race.exhaustive({ preemptionBound: 1 }) })
  * ```
+ *
  * @since 0.2.0
  * @category strategies
  */

@@ -56,6 +56,7 @@ export interface TestProducer<E = never> {
  *
  * TestProducer.event(3) // { _tag: "Event", id: "3", data: "3" }
  * ```
+ *
  * @since 0.1.0
  * @category constructors
  */
@@ -111,6 +112,7 @@ const instrument = <E>(
  *   return [outcome._tag, producer.offered()] // ["ClientGone", …]: the producer was stopped early
  * })
  * ```
+ *
  * @since 0.1.0
  * @category constructors
  */
@@ -145,6 +147,7 @@ export interface OscillatingOptions {
  * // 3 bursts of 50 events, each followed by a second's pause.
  * const bursty = TestProducer.oscillating({ burst: 50, pauses: 3, pause: "1 second" })
  * ```
+ *
  * @since 0.1.0
  * @category constructors
  */
@@ -170,6 +173,7 @@ export const oscillating = (options: OscillatingOptions): TestProducer => {
  *
  * const broken = TestProducer.failing(5, "database down") // 5 events, then fails with "database down"
  * ```
+ *
  * @since 0.1.0
  * @category constructors
  */

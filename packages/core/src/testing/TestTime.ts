@@ -47,6 +47,7 @@ export class TimeLimitError extends Data.TaggedError("TimeLimitError")<{ readonl
  *   yield* TestClock.adjust("1 second")
  * })
  * ```
+ *
  * @since 0.1.0
  * @category time
  */
@@ -68,6 +69,7 @@ export const settle = (turns = 20): Effect.Effect<void> =>
  * // 60 s of TestClock time in 1 s steps, settling the fibers after each.
  * const program = TestTime.advance("60 seconds", "1 second")
  * ```
+ *
  * @since 0.1.0
  * @category time
  */

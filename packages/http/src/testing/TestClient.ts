@@ -36,6 +36,7 @@ export interface RawEvent {
  *
  * TestClient.parseFrames("event: tick\nid: 1\ndata: 1\n\n") // [{ event: "tick", data: "1", id: "1", retry: undefined }]
  * ```
+ *
  * @since 0.1.0
  * @category utils
  */
@@ -87,6 +88,7 @@ export interface Client {
  *     return client.events()
  *   }))
  * ```
+ *
  * @since 0.1.0
  * @category constructors
  */

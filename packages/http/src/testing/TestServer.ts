@@ -89,6 +89,7 @@ export const serve = <E>(
  * // Waits (yielding, no sleep) until the server has seen 3 streams; false if it never does.
  * const threeOpen = (server: TestServer.TestServer) => TestServer.until(() => server.server.open() >= 3)
  * ```
+ *
  * @since 0.1.0
  * @category utils
  */

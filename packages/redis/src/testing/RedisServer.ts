@@ -89,6 +89,7 @@ export interface Options {
  *
  * const found = RedisServer.binary() // "/usr/bin/redis-server", or undefined (REDIS_SERVER overrides)
  * ```
+ *
  * @since 0.1.0
  * @category finding
  */
