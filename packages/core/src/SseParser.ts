@@ -278,7 +278,12 @@ export const events: {
  * @since 0.1.0
  * @category models
  */
-export interface DecodedEvent<A> extends internalStream.DecodedEvent<A> {}
+export interface DecodedEvent<A> {
+  readonly _tag: "Event"
+  readonly event?: string | undefined
+  readonly id?: string | undefined
+  readonly data: A
+}
 
 /**
  * Decodes one event's `data` (a JSON text) with `schema`.
