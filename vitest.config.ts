@@ -5,6 +5,8 @@ export default defineConfig({
   ssr: { resolve: { conditions: ["@sluice/source"] } },
   test: {
     include: ["packages/*/test/**/*.test.ts", "tests/**/*.test.ts"],
+    // Installs redis-server with apt-get when it is missing (never skipped).
+    globalSetup: ["./tests/setup/redisServer.ts"],
     testTimeout: 30_000,
     hookTimeout: 30_000
   }

@@ -91,17 +91,28 @@ const devVersions = Object.assign({}, ...packed.map(({ manifest }) => manifest.d
 const dependencies: Record<string, string> = {}
 for (const [name, range] of Object.entries(peers)) dependencies[name] = devVersions[name] ?? range
 for (const { manifest, tarball } of packed) dependencies[manifest.name] = `file:${tarball}`
-writeFileSync(
-  join(project, "package.json"),
-  JSON.stringify({ name: "sluice-user", private: true, type: "module", dependencies }, null, 2)
-)
-run("npm", ["install", "--no-audit", "--no-fund", "--loglevel=error"], project, 600_000)
 
-step("type-check and run the README examples")
+// Every ```ts block of README.md and of each package's README.
 const readmes = [join(root, "README.md"), ...packages.map(({ dir }) => join(dir, "README.md"))].filter(existsSync)
 const blocks = readmes.flatMap((file) =>
   [...readFileSync(file, "utf8").matchAll(/^```ts\n([\s\S]*?)^```$/gm)].map((m) => ({ file, code: m[1]! }))
 )
+// A test-kit example imports the test runner a user of the kit has: the workspace's versions.
+const rootManifest = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as Manifest
+const devDependencies: Record<string, string> = {}
+for (const name of ["@effect/vitest", "vitest"]) {
+  if (blocks.some(({ code }) => code.includes(`from "${name}"`))) {
+    devDependencies[name] = rootManifest.devDependencies?.[name] ?? "latest"
+  }
+}
+writeFileSync(
+  join(project, "package.json"),
+  JSON.stringify({ name: "sluice-user", private: true, type: "module", dependencies, devDependencies }, null, 2)
+)
+run("npm", ["install", "--no-audit", "--no-fund", "--loglevel=error"], project, 600_000)
+
+step("type-check and run the README examples")
+
 blocks.forEach(({ code }, n) => writeFileSync(join(project, `example${n}.ts`), `${code}\nexport {}\n`))
 writeFileSync(
   join(project, "tsconfig.json"),

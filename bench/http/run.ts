@@ -62,7 +62,11 @@ const ordered = [
 ]
 const askedPeers = list("peers")
 for (const p of askedPeers ?? []) if (!found.includes(p)) usage(`no peer ${p} (have ${found.join(", ")})`)
-const peers = askedPeers === undefined ? ordered : ordered.filter((p) => p === "raw" || askedPeers.includes(p))
+// Peers that need an external service run only when asked for by name.
+const optIn = new Set(["sluice-redis"])
+const peers = askedPeers === undefined
+  ? ordered.filter((p) => !optIn.has(p))
+  : ordered.filter((p) => p === "raw" || askedPeers.includes(p))
 
 selfCheck()
 build()

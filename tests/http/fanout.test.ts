@@ -13,7 +13,7 @@ describe("fan-out over HTTP", () => {
       const events = 300
       const hub = yield* Hub.make({ history: false })
       const { port, server } = yield* TestServer.serve(
-        HttpRouter.add("GET", "/prices", SseResponse.hub(hub, { policy: "backpressure", capacity: 64 })),
+        HttpRouter.add("GET", "/prices", SseResponse.hub(hub, { strategy: "suspend", capacity: 64 })),
         { maxConnectionsPerClient: clients }
       )
       const opened = yield* Effect.forEach(

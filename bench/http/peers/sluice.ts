@@ -2,7 +2,7 @@
  * `sluice`: a sluice hub behind `SseResponse.hub` on NodeHttpServer, with the library's
  * defaults, as a user gets them: a hub with its default history (1 000 events) and ids it
  * assigns itself (`<epoch>-<seq>`, the harness's ids are not used), routes with the default
- * mailbox (64 events), `disconnect` policy, heartbeats, write timeout, lifecycle events
+ * mailbox (64 events), `disconnect` strategy, heartbeats, write timeout, lifecycle events
  * (`connection_open` first; the harness's clients skip what is not a numbered message) and
  * tracing span. Only the server's connection limits are raised, to the scenarios' sizes
  * (the defaults, 10 000 streams and 64 per client address, would refuse them: every client

@@ -34,9 +34,9 @@
  *   end and finalizers run once.
  * - **Heartbeats**: a comment frame after `heartbeat` without any write; every
  *   write resets the timer; none after the end.
- * - **Overflow**: by default a full mailbox suspends the producer; a
+ * - **When full**: by default a full mailbox suspends the producer; a
  *   connection can instead drop the oldest or the newest frame
- *   ({@link Overflow}), counting drops and optionally telling the client where
+ *   ({@link Strategy}), counting drops and optionally telling the client where
  *   the gap is ({@link Options.dropNotice}).
  * - **Preamble**: frames written before anything in the mailbox (an opening
  *   event), outside the mailbox's capacity.
@@ -59,16 +59,32 @@ import type { Sink, WriteError } from "./Sink.ts"
 import type { Frame, InvalidEventError } from "./SseEvent.ts"
 
 /**
- * What a function producer receives: the write end of the mailbox.
+ * What a function producer receives: the sending end of the connection
+ * (its mailbox stays inside the connection).
  *
- * Every method suspends while the mailbox is full (backpressure). When the
- * connection has ended (client gone, closed), the calling fiber is
- * interrupted, which ends a producer loop without any check in user code.
+ * Every method suspends while the mailbox is full (backpressure, under the
+ * default `suspend` strategy). When the connection has ended (client gone,
+ * closed), the calling fiber is interrupted, which ends a producer loop
+ * without any check in user code.
  *
- * @since 0.1.0
+ * @example
+ * ```ts
+ * import { Effect, Schedule } from "effect"
+ * import { Connection, SseEvent } from "@sluice/core"
+ *
+ * // A clock: one event a second until the client goes (the loop needs no check).
+ * const clock = (sender: Connection.Sender) =>
+ *   Effect.repeat(
+ *     Effect.suspend(() => sender.send(SseEvent.make({ event: "time", data: new Date().toISOString() }))),
+ *     Schedule.spaced("1 second")
+ *   )
+ * const outcome = Connection.run({ producer: clock, sink: () => Effect.void })
+ * ```
+ *
+ * @since 0.2.0
  * @category models
  */
-export interface Mailbox {
+export interface Sender {
   /** Encodes a frame and offers it. Fails with `InvalidEventError` for an invalid frame (nothing is offered). */
   readonly send: (frame: Frame) => Effect.Effect<void, InvalidEventError>
   /** Encodes frames and offers them in order; stops at the first invalid frame (the valid ones before it are offered). */
@@ -80,14 +96,14 @@ export interface Mailbox {
 /**
  * What produces a connection's events:
  * - a `Stream` of frames, run to completion (its failure is the connection's failure);
- * - or a function given the {@link Mailbox}, for producers that push.
+ * - or a function given the {@link Sender}, for producers that push.
  *
  * Omit it when something else feeds the connection through its handle (a hub).
  *
  * @since 0.1.0
  * @category models
  */
-export type Producer<E, R> = Stream.Stream<Frame, E, R> | ((mailbox: Mailbox) => Effect.Effect<void, E, R>)
+export type Producer<E, R> = Stream.Stream<Frame, E, R> | ((sender: Sender) => Effect.Effect<void, E, R>)
 
 /**
  * How the end of a stream is rendered as final frames, written after every
@@ -108,23 +124,33 @@ export interface Terminal<E> {
 }
 
 /**
- * What a connection does with an offer when its mailbox is full.
+ * What a connection does with an offer when its mailbox is full (the
+ * `strategy` words of CONVENTIONS.md, as Effect's `Queue` uses them).
  *
  * - `suspend` (default): `offer` waits for room; `offerUnsafe` returns `false`
  *   and leaves the decision to the caller (a hub disconnects or waits).
- * - `drop-oldest`: the oldest frame waiting in the mailbox is dropped to make
+ * - `sliding`: the oldest frame waiting in the mailbox is dropped to make
  *   room; the new one is accepted. Offers never wait.
- * - `drop-newest`: the new frame is dropped; what is waiting is kept. Offers
+ * - `dropping`: the new frame is dropped; what is waiting is kept. Offers
  *   never wait.
  *
  * Drops are counted (`dropped` in {@link Stats} and {@link Outcome}, the
- * `sluice_events_dropped_total` metric) and can be announced to the client
- * with {@link Options.dropNotice}.
+ * `sluice_events_dropped_total{reason}` metric) and can be announced to the
+ * client with {@link Options.dropNotice}.
  *
- * @since 0.1.0
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Connection } from "@sluice/core"
+ *
+ * // A live view: when the client falls behind, only the newest frames matter.
+ * const view = Connection.make({ sink: () => Effect.void, capacity: 16, strategy: "sliding" })
+ * ```
+ *
+ * @since 0.2.0
  * @category models
  */
-export type Overflow = "suspend" | "drop-oldest" | "drop-newest"
+export type Strategy = "suspend" | "sliding" | "dropping"
 
 /**
  * What a connection runs and how. A capacity that is not a finite number of
@@ -154,53 +180,125 @@ export interface Options<E = never, R = never> {
   readonly terminal?: Terminal<E> | undefined
   /** An id for logs, metrics and the outcome. Default: a process-unique `c<n>`. */
   readonly id?: string | undefined
-  /** What to do with an offer when the mailbox is full. Default `suspend`. See {@link Overflow}. */
-  readonly overflow?: Overflow | undefined
+  /** What to do with an offer when the mailbox is full. Default `suspend`. See {@link Strategy}. */
+  readonly strategy?: Strategy | undefined
   /**
-   * With a dropping {@link Overflow}: the frame that tells the client how many
+   * With `sliding` or `dropping` (see {@link Strategy}): the frame that tells the client how many
    * events it missed. It is written where the gap is (before the next frame
    * after the dropped ones), as part of the writer's next batch, so it never
    * needs room in the mailbox. Default: no notice (drops are only counted).
    */
   readonly dropNotice?: ((missed: number) => Frame) | undefined
   /**
-   * Encoded frames written before anything offered to the mailbox (an opening
-   * event, a `retry:` hint). They do not use mailbox capacity; they are
-   * written in batches of at most `capacity` frames.
+   * Frames written first, before anything offered to the mailbox (an opening
+   * event, a `retry:` hint): the same `preamble` as the hub's, the
+   * registry's and the routes', which pass theirs through here. A frame may
+   * also be given already encoded (`SseEncoder.encode`, a log's entry), as
+   * the mailbox takes them. They do not use mailbox capacity; they are
+   * written in batches of at most `capacity` frames. An invalid frame is a
+   * defect of `make`, naming its position.
    */
-  readonly preamble?: ReadonlyArray<Uint8Array> | undefined
+  readonly preamble?: ReadonlyArray<Frame | Uint8Array> | undefined
 }
 
 /**
- * Why a connection ended.
+ * How a connection ended, as a value: a union on `_tag`, each with the
+ * connection's id and final {@link Stats}.
  *
- * - `completed`: the producer finished and everything was written;
- * - `failed`: the producer failed (buffered events and the failure frames were written);
- * - `client-gone`: a write failed or timed out;
- * - `interrupted`: the connection's scope was closed from outside;
- * - `closed`: ended through the handle ({@link Connection.close} / {@link Connection.kill}), with the caller's reason.
+ * - `Completed`: the producer finished and everything was written;
+ * - `Failed`: the producer failed (buffered events and the failure frames were written);
+ * - `ClientGone`: a write failed or timed out, or the transport said the client left;
+ * - `Interrupted`: the connection's scope was closed from outside;
+ * - `Closed`: ended through the handle ({@link Connection.close} /
+ *   {@link Connection.kill}), with the caller's `reason`.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Stream } from "effect"
+ * import { Connection, SseEvent } from "@sluice/core"
+ *
+ * const describe = (outcome: Connection.Outcome): string => {
+ *   switch (outcome._tag) {
+ *     case "ClientGone":
+ *       return `client left after ${outcome.delivered} events (${outcome.error.reason})`
+ *     case "Closed":
+ *       return `closed: ${outcome.reason}`
+ *     default:
+ *       return outcome._tag
+ *   }
+ * }
+ * const program = Effect.map(
+ *   Connection.run({ producer: Stream.make(SseEvent.data("hi")), sink: () => Effect.void }),
+ *   describe
+ * )
+ * ```
  *
  * @since 0.1.0
  * @category models
  */
-export type Reason = "completed" | "failed" | "client-gone" | "interrupted" | "closed"
+export type Outcome = Completed | Failed | ClientGone | Interrupted | Closed
 
-interface OutcomeBase extends Stats {
+/**
+ * The producer finished and everything it produced was written.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Completed extends Stats {
+  readonly _tag: "Completed"
   readonly id: string
 }
 
 /**
- * How a connection ended, as a value.
+ * The producer failed: what it had produced was written, then the
+ * `terminal.failed` frames. The cause stays on the server.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category models
  */
-export type Outcome =
-  | (OutcomeBase & { readonly reason: "completed" })
-  | (OutcomeBase & { readonly reason: "failed"; readonly cause: Cause.Cause<unknown> })
-  | (OutcomeBase & { readonly reason: "client-gone"; readonly error: WriteError })
-  | (OutcomeBase & { readonly reason: "interrupted" })
-  | (OutcomeBase & { readonly reason: "closed"; readonly closeReason: string })
+export interface Failed extends Stats {
+  readonly _tag: "Failed"
+  readonly id: string
+  readonly cause: Cause.Cause<unknown>
+}
+
+/**
+ * The client is gone: a write failed or timed out, or the transport said so
+ * ({@link Connection.lost}).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface ClientGone extends Stats {
+  readonly _tag: "ClientGone"
+  readonly id: string
+  readonly error: WriteError
+}
+
+/**
+ * The connection's scope was closed from outside (server shutdown, the
+ * calling fiber interrupted).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Interrupted extends Stats {
+  readonly _tag: "Interrupted"
+  readonly id: string
+}
+
+/**
+ * Ended through the handle ({@link Connection.close}, {@link Connection.kill})
+ * with the caller's `reason` (a wire close reason such as `replaced`).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Closed extends Stats {
+  readonly _tag: "Closed"
+  readonly id: string
+  readonly reason: string
+}
 
 /**
  * Counters of a live connection (and, with its id, of an ended one).
@@ -213,7 +311,7 @@ export interface Stats {
   readonly delivered: number
   /** Events accepted into the mailbox (or the preamble) but never written because the connection ended first. */
   readonly discarded: number
-  /** Events dropped by a dropping {@link Overflow} (refused, or pushed out by newer ones). */
+  /** Events dropped under `sliding` or `dropping` (see {@link Strategy}) (refused, or pushed out by newer ones). */
   readonly dropped: number
   readonly heartbeats: number
   readonly writes: number
@@ -221,20 +319,29 @@ export interface Stats {
 }
 
 /**
- * A running connection.
+ * @since 0.2.0
+ * @category type ids
+ */
+export const TypeId: typeof internal.TypeId = internal.TypeId
+
+/**
+ * A running connection: the handle that feeds it, ends it and observes its
+ * end. Made by {@link make}, and by the hubs, registries and resumable
+ * streams that feed connections.
  *
  * @since 0.1.0
  * @category models
  */
 export interface Connection {
+  readonly [TypeId]: typeof TypeId
   readonly id: string
   readonly capacity: number
-  readonly overflow: Overflow
+  readonly strategy: Strategy
   /**
    * Offers encoded bytes without waiting: `false` when the bytes were not
    * accepted (the mailbox is full under `suspend`, the bytes were dropped under
-   * `drop-newest`, or the connection is closing or has ended). Under
-   * `drop-oldest` a full mailbox drops its oldest frame and accepts the bytes.
+   * `dropping`, or the connection is closing or has ended). Under `sliding` a
+   * full mailbox drops its oldest frame and accepts the bytes.
    * This is how a hub feeds many connections from one fiber without ever
    * blocking on one of them.
    */
@@ -253,7 +360,7 @@ export interface Connection {
   readonly offerManyUnsafe: (frames: ReadonlyArray<Uint8Array>, from: number) => number
   /**
    * Offers encoded bytes. Under `suspend` it waits while the mailbox is full;
-   * under the dropping overflows it never waits (a drop counts as handled).
+   * under `sliding` and `dropping` it never waits (a drop counts as handled).
    * `false` once the connection is closing or has ended.
    */
   readonly offer: (bytes: Uint8Array) => Effect.Effect<boolean>
@@ -275,7 +382,7 @@ export interface Connection {
   /**
    * Ends the connection gracefully: nothing offered after this call is
    * accepted, everything accepted before it is written, then `frames`, then the
-   * stream ends with reason `closed` and `closeReason` = `reason`. The producer
+   * stream ends as {@link Closed} with this `reason`. The producer
    * is interrupted. Returns `false` when the connection had already ended (or
    * was already closing).
    */
@@ -295,8 +402,8 @@ export interface Connection {
   readonly kill: (reason: string) => Effect.Effect<void>
   /**
    * Tells the connection that its client is gone (the transport noticed,
-   * for example the socket closed while the writer was idle). Ends it now with
-   * reason `client-gone`, discarding what is buffered. Never waits.
+   * for example the socket closed while the writer was idle). Ends it now as
+   * {@link ClientGone}, discarding what is buffered. Never waits.
    */
   readonly lost: (error: WriteError) => Effect.Effect<void>
   /**
@@ -327,7 +434,7 @@ export interface Connection {
 
 /**
  * Starts a connection in the current scope and returns its handle. Closing the
- * scope interrupts it (outcome `interrupted`).
+ * scope interrupts it (outcome {@link Interrupted}).
  *
  * Use it when something outside the producer needs to feed or end the
  * connection (a hub, a keyed registry). Otherwise use {@link run}.
@@ -351,6 +458,25 @@ export const make: <E = never, R = never>(options: Options<E, R>) => Effect.Effe
   internal.make
 
 /**
+ * `true` for a {@link Connection} handle.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Connection } from "@sluice/core"
+ *
+ * const program = Effect.scoped(Effect.map(
+ *   Connection.make({ sink: () => Effect.void }),
+ *   (connection) => Connection.isConnection(connection) // true
+ * ))
+ * ```
+ *
+ * @since 0.2.0
+ * @category guards
+ */
+export const isConnection = (u: unknown): u is Connection => typeof u === "object" && u !== null && TypeId in u
+
+/**
  * Runs a connection to its end and returns the {@link Outcome}. All its
  * fibers have ended and its finalizers have run when this returns. If the
  * calling fiber is interrupted, the connection is interrupted with it.
@@ -364,7 +490,7 @@ export const make: <E = never, R = never>(options: Options<E, R>) => Effect.Effe
  *   producer: Stream.make(SseEvent.data("hello"), SseEvent.data("world")),
  *   sink: (chunk) => Effect.sync(() => process.stdout.write(chunk))
  * })
- * // Effect<Outcome>: { reason: "completed", delivered: 2, ... }
+ * // Effect<Outcome>: { _tag: "Completed", delivered: 2, ... }
  * ```
  *
  * @since 0.1.0

@@ -13,16 +13,16 @@
  * own hub fanning out the same record to its own subscribers.
  *
  * Each subscriber is a connection actor (see `Connection`) with its own
- * bounded mailbox and its own slow-client {@link Policy}. A publish encodes
+ * bounded mailbox and its own slow-client {@link Strategy}. A publish encodes
  * the event a single time and offers the same bytes to every mailbox, without
- * waiting for any of them (except under `backpressure`, and then at most that
+ * waiting for any of them (except under `suspend`, and then at most that
  * subscriber's timeout), so one slow client never stalls the others or their
  * heartbeats.
  *
  * What it guarantees:
  * - **One order**: every subscriber sees events in the hub's order (the order
  *   of the assigned sequence numbers), also with concurrent publishers and
- *   while a publisher waits for a backpressured subscriber.
+ *   while a publisher waits for a subscriber under `suspend`.
  * - **Validation first**: a rejected publish (too large, type outside the
  *   allowlist, invalid id or event, unserializable data) touches no
  *   subscriber and no history and fails with a typed error.
@@ -51,7 +51,7 @@
  *
  * Metrics: `sluice_hub_events_published_total`,
  * `sluice_hub_publish_rejected_total{reason}`, `sluice_hub_deliveries_total`,
- * `sluice_hub_slow_consumers_total{policy}`, `sluice_hub_subscribers`,
+ * `sluice_hub_slow_consumers_total{strategy}`, `sluice_hub_subscribers`,
  * `sluice_hub_replays_total{result}` (`resumed`, or the gap reason),
  * `sluice_hub_events_replayed_total`, and the connections' own metrics
  * (drops: `sluice_events_dropped_total{reason}`).
@@ -232,32 +232,48 @@ export interface Published {
   readonly id: string
   /**
    * Subscribers the event was published to: those registered when it was
-   * published. Unless a subscriber uses the `backpressure` policy, the hub
+   * published (a count of subscribers, not of writes: see `Connection.Stats`
+   * for what reached each client). Unless a subscriber uses the `suspend` strategy, the hub
    * hands a burst of events to each subscriber at the end of the synchronous
    * run that published it (one pass per burst, not per event); a subscriber
-   * that cannot take them then is handled by its policy (counted in its
+   * that cannot take them then is handled by its strategy (counted in its
    * outcome and the metrics).
    */
-  readonly delivered: number
+  readonly subscribers: number
 }
 
 /**
- * What a subscriber does when its mailbox is full:
+ * What a subscriber does when its mailbox is full (the `strategy` words of
+ * CONVENTIONS.md):
  *
  * - `disconnect` (default): it is removed at once and ends with a
  *   {@link SlowConsumer} outcome; nobody else notices. With replay, the client
  *   reconnects with its `Last-Event-ID` and loses nothing still retained.
- * - `drop-oldest` / `drop-newest`: events are dropped for that subscriber only
- *   (counted; see {@link SubscribeOptions.dropNotice}).
- * - `backpressure`: the publisher waits for room, up to
- *   {@link SubscribeOptions.backpressureTimeout}; then the subscriber is
+ * - `sliding` / `dropping`: the oldest waiting or the new event is dropped
+ *   for that subscriber only (counted; see {@link SubscribeOptions.dropNotice}).
+ * - `suspend`: the publisher waits for room, up to
+ *   {@link SubscribeOptions.suspendTimeout}; then the subscriber is
  *   disconnected with a {@link SlowConsumer} outcome. Meanwhile the hub's other
  *   publishers wait too (one order for everyone).
  *
- * @since 0.1.0
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Hub } from "@sluice/core"
+ * import { TestSink } from "@sluice/core/testing"
+ *
+ * const program = Effect.scoped(Effect.gen(function*() {
+ *   const hub = yield* Hub.make()
+ *   const client = yield* TestSink.make()
+ *   // An audit feed: publishers wait (up to 2 s) rather than lose an event for this client.
+ *   yield* Hub.subscribe(hub, { sink: client.sink, strategy: "suspend", suspendTimeout: "2 seconds" })
+ * }))
+ * ```
+ *
+ * @since 0.2.0
  * @category models
  */
-export type Policy = "disconnect" | "drop-oldest" | "drop-newest" | "backpressure"
+export type Strategy = "disconnect" | "sliding" | "dropping" | "suspend"
 
 /**
  * Options of {@link subscribe}: everything a connection takes except its
@@ -267,14 +283,14 @@ export type Policy = "disconnect" | "drop-oldest" | "drop-newest" | "backpressur
  * @category models
  */
 export interface SubscribeOptions
-  extends Omit<Connection.Options, "producer" | "overflow" | "dropNotice" | "preamble">
+  extends Omit<Connection.Options, "producer" | "strategy" | "dropNotice" | "preamble">
 {
-  /** Slow-client policy. Default `disconnect`. */
-  readonly policy?: Policy | undefined
-  /** Under `backpressure`: longest a publisher waits for this subscriber. Default 5 seconds. */
-  readonly backpressureTimeout?: Duration.Input | undefined
+  /** What to do when this subscriber's mailbox is full. Default `disconnect`. See {@link Strategy}. */
+  readonly strategy?: Strategy | undefined
+  /** Under `suspend`: longest a publisher waits for this subscriber. Default 5 seconds. */
+  readonly suspendTimeout?: Duration.Input | undefined
   /**
-   * Under `drop-oldest` / `drop-newest`: tell the client how many events it
+   * Under `sliding` / `dropping`: tell the client how many events it
    * missed, where the gap is. `true` sends `event: events_dropped` with data
    * `{"missed":n}`; a function builds your own event. Default: no notice.
    */
@@ -327,31 +343,53 @@ export type Replay =
 
 /**
  * A subscriber that could not keep up: its mailbox was full under
- * `disconnect`, or stayed full for the whole `backpressure` timeout.
+ * `disconnect`, or stayed full for the whole `suspend` timeout. It names the
+ * subscriber, its strategy and its capacity.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category errors
  */
-export const SlowConsumer: typeof errors.SlowConsumer = errors.SlowConsumer
+export const SlowConsumerError: typeof errors.SlowConsumerError = errors.SlowConsumerError
 
 /**
- * @since 0.1.0
+ * @since 0.2.0
  * @category errors
  */
-export type SlowConsumer = errors.SlowConsumer
+export type SlowConsumerError = errors.SlowConsumerError
 
 /**
- * How a subscription ended: a connection outcome, or `slow-consumer`.
+ * The outcome of a subscriber the hub disconnected because it could not keep
+ * up (see {@link SlowConsumerError}).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface SlowConsumer extends Connection.Stats {
+  readonly _tag: "SlowConsumer"
+  readonly id: string
+  readonly error: SlowConsumerError
+}
+
+/**
+ * How a subscription ended: a connection's {@link Connection.Outcome}, or
+ * {@link SlowConsumer}. A union on `_tag`.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Hub } from "@sluice/core"
+ *
+ * const logEnd = (sub: Hub.Subscription) =>
+ *   Effect.flatMap(sub.outcome, (outcome) =>
+ *     outcome._tag === "SlowConsumer"
+ *       ? Effect.logWarning(outcome.error.message)
+ *       : Effect.logDebug(`subscriber ${outcome.id}: ${outcome._tag}`))
+ * ```
  *
  * @since 0.1.0
  * @category models
  */
-export type Outcome =
-  | Connection.Outcome
-  | (Omit<Extract<Connection.Outcome, { readonly reason: "closed" }>, "reason" | "closeReason"> & {
-    readonly reason: "slow-consumer"
-    readonly error: SlowConsumer
-  })
+export type Outcome = Connection.Outcome | SlowConsumer
 
 /**
  * A subscription: the connection the hub feeds, what replay found, and how it
@@ -427,7 +465,7 @@ export type PublishError = PayloadTooLargeError | EventNotAllowedError | Invalid
 /**
  * {@link publishUnsafe} refused to publish because the publish could have
  * to wait, which a synchronous call cannot: a subscriber is under the
- * `backpressure` policy (`reason` `backpressure`), or the hub's log is remote
+ * `suspend` strategy (`reason` `suspend`), or the hub's log is remote
  * (`asynchronous-log`). Nothing was published. Use {@link publish}.
  *
  * @since 0.1.0
@@ -467,6 +505,14 @@ export const make = (options: Options = {}): Effect.Effect<Hub, InvalidEventErro
 /**
  * `true` for a {@link Hub}.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Hub } from "@sluice/core"
+ *
+ * const program = Effect.map(Hub.make(), (hub) => [Hub.isHub(hub), Hub.isHub({ epoch: "x" })]) // [true, false]
+ * ```
+ *
  * @since 0.1.0
  * @category guards
  */
@@ -477,7 +523,7 @@ export const isHub = (u: unknown): u is Hub => typeof u === "object" && u !== nu
  *
  * The event is validated and encoded once, recorded in the log and
  * offered to every mailbox. It completes without waiting for any subscriber,
- * except `backpressure` subscribers whose mailbox is full (each at most its
+ * except subscribers under `suspend` whose mailbox is full (each at most its
  * timeout). Over a remote log it waits for the append (the events published
  * in one run share one round trip) and fails with `Log.LogError` when the
  * record could not be written. The fields are read when the effect runs:
@@ -507,7 +553,7 @@ export const publish: {
  * event emitter, a callback) and for publishers of many events in a row:
  * the same validation, single encoding, history and fan-out, with no fiber.
  * Refused with {@link WouldBlockError} (and nothing published) while the hub
- * has a subscriber under the `backpressure` policy, and always over a remote
+ * has a subscriber under the `suspend` strategy, and always over a remote
  * log (an append is a round trip).
  *
  * @example
@@ -536,6 +582,21 @@ export const publishUnsafe = (
  * Publishes `value` serialized once with `JSON.stringify`. Cycles, `BigInt`s
  * and values without a JSON form fail with {@link UnserializableDataError};
  * nothing is published.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Hub } from "@sluice/core"
+ *
+ * const program = Effect.gen(function*() {
+ *   const hub = yield* Hub.make()
+ *   yield* Hub.publishJson(hub, { symbol: "ACME", price: 42 }, { event: "price" })
+ *   const cyclic: { self?: unknown } = {}
+ *   cyclic.self = cyclic
+ *   // fails with UnserializableDataError; nothing is published
+ *   return yield* Effect.flip(Hub.publishJson(hub, cyclic))
+ * })
+ * ```
  *
  * @since 0.1.0
  * @category publishing
@@ -597,7 +658,7 @@ export type SubscribeError = InvalidEventError | Log.LogError
 /**
  * Subscribes in the current scope: closing the scope unsubscribes (and ends
  * the connection). Returns once the subscriber is registered: every event
- * published after that reaches it (per its policy).
+ * published after that reaches it (per its strategy).
  *
  * The subscriber's stream is: `preamble`, then the gap signal (if any), then
  * the replayed events, then live events.
@@ -613,7 +674,7 @@ export type SubscribeError = InvalidEventError | Log.LogError
  *   const client = yield* TestSink.make()
  *   const sub = yield* Hub.subscribe(hub, {
  *     sink: client.sink,
- *     policy: "drop-oldest",
+ *     strategy: "sliding",
  *     lastEventId: undefined,
  *     preamble: [SseEvent.retry(2000)]
  *   })

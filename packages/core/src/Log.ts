@@ -55,6 +55,7 @@ import type * as Scope from "effect/Scope"
 import * as ids from "./internal/log/ids.ts"
 import * as memory from "./internal/log/memory.ts"
 import * as model from "./internal/log/model.ts"
+import { check } from "./internal/options.ts"
 
 /**
  * @since 0.2.0
@@ -274,6 +275,19 @@ export type Change =
   | { readonly _tag: "EpochChanged"; readonly epoch: string; readonly seq: number }
 
 /**
+ * @example
+ * ```ts
+ * import { Log } from "@sluice/core"
+ *
+ * // A remote log's tail, telling its hubs what happened:
+ * const frames = [new TextEncoder().encode("id: k3x-7\ndata: 1\n\n")]
+ * const changes: ReadonlyArray<Log.Change> = [
+ *   Log.appended("k3x", 7, frames), // entries 7.. in epoch k3x
+ *   Log.missed("k3x", 7), // a message may have been lost after 7: read the hole
+ *   Log.epochChanged("p0q", 0) // the record was lost; it starts again as p0q
+ * ]
+ * ```
+ *
  * @since 0.2.0
  * @category constructors
  */
@@ -329,6 +343,21 @@ export type ReadRequest =
   | { readonly _tag: "Newest"; readonly budget: Budget }
 
 /**
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Log } from "@sluice/core"
+ *
+ * const program = Effect.gen(function*() {
+ *   const log = yield* Log.makeMemory({ epoch: "k3x" })
+ *   const budget = { maxEvents: 100, maxBytes: 65_536 }
+ *   const missed = yield* log.read(Log.afterId("k3x-3", budget)) // what a client at k3x-3 missed
+ *   const newest = yield* log.read(Log.newest(budget))
+ *   const hole = yield* log.read(Log.afterSeq("k3x", 5, budget))
+ *   return [missed._tag, newest._tag, hole._tag]
+ * })
+ * ```
+ *
  * @since 0.2.0
  * @category constructors
  */
@@ -390,6 +419,15 @@ export type ReadResult =
   }
 
 /**
+ * @example
+ * ```ts
+ * import { Log } from "@sluice/core"
+ *
+ * // What a log implementation answers to a read:
+ * const nothingYet: Log.ReadResult = Log.found("k3x", 0, [], true)
+ * const gone: Log.ReadResult = Log.notFound("k3x", 120, "expired")
+ * ```
+ *
  * @since 0.2.0
  * @category constructors
  */
@@ -416,6 +454,14 @@ export const notFound = (epoch: string, lastSeq: number, reason: NotFoundReason)
 
 /**
  * Whether `epoch` can name a log's life: lower-case letters and digits.
+ *
+ * @example
+ * ```ts
+ * import { Log } from "@sluice/core"
+ *
+ * Log.isValidEpoch("k3x9") // true
+ * Log.isValidEpoch("K3X") // false: lower-case letters and digits only
+ * ```
  *
  * @since 0.2.0
  * @category ids
@@ -478,6 +524,18 @@ export const frameText: (id: string, fields: string) => string = ids.frameText
  * backs every topic's hub with `open(topic)`; without one, topics keep
  * in-memory logs.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Log, Topics } from "@sluice/core"
+ *
+ * // Topics.make backs every topic with the store in context.
+ * const program = Effect.scoped(Effect.gen(function*() {
+ *   const rooms = yield* Topics.make()
+ *   yield* Topics.publish(rooms, "lobby", { data: "hi" })
+ * })).pipe(Effect.provide(Log.layerMemory))
+ * ```
+ *
  * @since 0.2.0
  * @category services
  */
@@ -511,11 +569,12 @@ export class Store extends Context.Service<Store, {
 export const makeMemory = (options: MemoryOptions = {}): Effect.Effect<Log> =>
   Effect.gen(function*() {
     const bounds = memory.limits("Log.makeMemory", "", options)
-    if (options.epoch !== undefined && !ids.isValidEpoch(options.epoch)) {
-      throw new RangeError(
-        `Log.makeMemory: invalid epoch (lower-case letters and digits) (got ${JSON.stringify(options.epoch)})`
-      )
-    }
+    check(
+      "Log.makeMemory",
+      "epoch (lower-case letters and digits)",
+      options.epoch === undefined || ids.isValidEpoch(options.epoch),
+      JSON.stringify(options.epoch)
+    )
     const random = yield* Random.Random
     const epoch = options.epoch ?? ids.randomEpoch(() => random.nextDoubleUnsafe())
     return memory.makeUnsafe(options.name ?? "memory", epoch, bounds, yield* Clock.Clock)
@@ -525,6 +584,18 @@ export const makeMemory = (options: MemoryOptions = {}): Effect.Effect<Log> =>
  * A {@link Store} of in-memory logs: every `open` makes a new log (a new
  * epoch), released with its scope. With it, `Topics` behaves as without a
  * store; it is the reference for other stores and for tests.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Log } from "@sluice/core"
+ *
+ * const program = Effect.scoped(Effect.gen(function*() {
+ *   const store = yield* Log.Store
+ *   const log = yield* store.open("prices", { maxEvents: 100 })
+ *   return log.name // "prices"
+ * })).pipe(Effect.provide(Log.layerMemory))
+ * ```
  *
  * @since 0.2.0
  * @category layers
@@ -542,6 +613,14 @@ export const layerMemory: Layer.Layer<Store> = Layer.effect(
 
 /**
  * `true` for a {@link Log}.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Log } from "@sluice/core"
+ *
+ * const program = Effect.map(Log.makeMemory(), (log) => Log.isLog(log)) // true
+ * ```
  *
  * @since 0.2.0
  * @category guards

@@ -11,7 +11,7 @@
  *   successor, it can never remove or close the successor.
  * - **Pending events**: {@link send} to a key without a live connection (or
  *   whose live connection's mailbox is full) keeps the event in the key's
- *   bounded outbox (capacity, time-to-live, overflow policy). A connection
+ *   bounded outbox (capacity, time-to-live, what to do when full). A connection
  *   for the key receives the outbox first, in order, then live events. Events
  *   move from the outbox to a connection only in synchronous steps (accepted
  *   and removed together), so sending and connecting at the same moment
@@ -39,24 +39,37 @@
  *
  * @since 0.1.0
  */
-import * as Data from "effect/Data"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import { dual } from "effect/Function"
 import type * as Scope from "effect/Scope"
 import type * as Connection from "./Connection.ts"
 import * as internal from "./internal/registry.ts"
+import * as errors from "./internal/registry/errors.ts"
 import type { Frame, InvalidEventError } from "./SseEvent.ts"
 
 /**
- * What happens when a key's outbox is full and another event is sent:
- * - `drop-oldest` (default): the oldest waiting event is dropped (counted);
- * - `drop-newest`: the new event is dropped (counted, `send` says `dropped`);
+ * What happens when a key's outbox is full and another event is sent (the
+ * `strategy` words of CONVENTIONS.md):
+ * - `sliding` (default): the oldest waiting event is dropped (counted);
+ * - `dropping`: the new event is dropped (counted, `send` says `dropped`);
  * - `fail`: `send` fails with {@link PendingFullError}.
  *
- * @since 0.1.0
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Registry } from "@sluice/core"
+ *
+ * // Progress updates: when nobody listens, only the newest 10 matter.
+ * const progress = Registry.make({ pending: { capacity: 10, strategy: "sliding" } })
+ * // Commands: refuse the 101st rather than lose one.
+ * const commands = Registry.make({ pending: { capacity: 100, strategy: "fail" } })
+ * ```
+ *
+ * @since 0.2.0
  * @category models
  */
-export type PendingOverflow = "drop-oldest" | "drop-newest" | "fail"
+export type PendingStrategy = "sliding" | "dropping" | "fail"
 
 /**
  * @since 0.1.0
@@ -67,8 +80,8 @@ export interface PendingOptions {
   readonly capacity?: number | undefined
   /** How long a waiting event (and a finished key's terminal event) is kept. Default 5 minutes. */
   readonly ttl?: Duration.Input | undefined
-  /** Default `drop-oldest`. */
-  readonly overflow?: PendingOverflow | undefined
+  /** What to do when the outbox is full. Default `sliding`. See {@link PendingStrategy}. */
+  readonly strategy?: PendingStrategy | undefined
 }
 
 /**
@@ -108,7 +121,7 @@ export interface BudgetOptions {
  * @since 0.2.0
  * @category models
  */
-export const pendingEventOverhead = 192
+export const pendingEventOverhead: number = errors.pendingEventOverhead
 
 /**
  * Registry settings. A pending capacity that is not a finite number of at
@@ -135,7 +148,7 @@ export interface Options {
  * Where a sent event went.
  * - `delivered`: accepted by the key's live connection;
  * - `pending`: waiting in the key's outbox;
- * - `dropped`: refused by a full outbox under `drop-newest`, or by a spent
+ * - `dropped`: refused by a full outbox under `dropping`, or by a spent
  *   budget under the `dropping` strategy.
  *
  * @since 0.1.0
@@ -159,7 +172,7 @@ export interface SendOptions {
  * @since 0.1.0
  * @category models
  */
-export interface ConnectOptions extends Omit<Connection.Options<never, never>, "producer" | "preamble" | "overflow"> {
+export interface ConnectOptions extends Omit<Connection.Options<never, never>, "producer" | "preamble" | "strategy"> {
   /** Frames written first (an opening event, a `retry:` hint), before the key's waiting events. */
   readonly preamble?: ReadonlyArray<Frame> | undefined
   /** The frames that end this connection for a reason (`replaced`, a terminal reason). Default: none. */
@@ -191,13 +204,21 @@ export interface Stats {
 }
 
 /**
- * A registry. Create it with {@link make}.
+ * @since 0.2.0
+ * @category type ids
+ */
+export const TypeId: typeof errors.TypeId = errors.TypeId
+
+/**
+ * A registry. Create it with {@link make} (in memory) or {@link fromBackend}
+ * (kept elsewhere); use it with {@link send}, {@link connect},
+ * {@link disconnect}.
  *
  * @since 0.1.0
  * @category models
  */
 export interface Registry {
-  readonly [internal.TypeId]: typeof internal.TypeId
+  readonly [TypeId]: typeof TypeId
   /** Whether `key` has a live connection. */
   readonly isLive: (key: string) => boolean
   /** Events waiting for `key`. */
@@ -211,11 +232,13 @@ export interface Registry {
  * @since 0.1.0
  * @category errors
  */
-export class UnknownKeyError extends Data.TaggedError("UnknownKeyError")<{ readonly key: string }> {
-  override get message(): string {
-    return `unknown key ${JSON.stringify(this.key)}`
-  }
-}
+export const UnknownKeyError: typeof errors.UnknownKeyError = errors.UnknownKeyError
+
+/**
+ * @since 0.1.0
+ * @category errors
+ */
+export type UnknownKeyError = errors.UnknownKeyError
 
 /**
  * A send to a key whose terminal event was already sent.
@@ -223,29 +246,27 @@ export class UnknownKeyError extends Data.TaggedError("UnknownKeyError")<{ reado
  * @since 0.1.0
  * @category errors
  */
-export class KeyClosedError extends Data.TaggedError("KeyClosedError")<{
-  readonly key: string
-  readonly reason: string
-}> {
-  override get message(): string {
-    return `key ${JSON.stringify(this.key)} was closed (${this.reason}); no event is sent after a terminal event`
-  }
-}
+export const KeyClosedError: typeof errors.KeyClosedError = errors.KeyClosedError
 
 /**
- * A send to a key whose outbox is full, under the `fail` overflow policy.
+ * @since 0.1.0
+ * @category errors
+ */
+export type KeyClosedError = errors.KeyClosedError
+
+/**
+ * A send to a key whose outbox is full, under the `fail` strategy.
  *
  * @since 0.1.0
  * @category errors
  */
-export class PendingFullError extends Data.TaggedError("PendingFullError")<{
-  readonly key: string
-  readonly capacity: number
-}> {
-  override get message(): string {
-    return `key ${JSON.stringify(this.key)} already has ${this.capacity} events waiting`
-  }
-}
+export const PendingFullError: typeof errors.PendingFullError = errors.PendingFullError
+
+/**
+ * @since 0.1.0
+ * @category errors
+ */
+export type PendingFullError = errors.PendingFullError
 
 /**
  * A send refused because the waiting events of all keys already hold the
@@ -268,17 +289,13 @@ export class PendingFullError extends Data.TaggedError("PendingFullError")<{
  * @since 0.2.0
  * @category errors
  */
-export class PendingBudgetError extends Data.TaggedError("PendingBudgetError")<{
-  readonly key: string
-  readonly maxBytes: number
-  readonly pendingBytes: number
-}> {
-  override get message(): string {
-    return `the event for key ${
-      JSON.stringify(this.key)
-    } was refused: waiting events already hold ${this.pendingBytes} of the registry's ${this.maxBytes}-byte budget`
-  }
-}
+export const PendingBudgetError: typeof errors.PendingBudgetError = errors.PendingBudgetError
+
+/**
+ * @since 0.2.0
+ * @category errors
+ */
+export type PendingBudgetError = errors.PendingBudgetError
 
 /**
  * A send to a new key while the registry holds `maxKeys` keys.
@@ -286,11 +303,29 @@ export class PendingBudgetError extends Data.TaggedError("PendingBudgetError")<{
  * @since 0.1.0
  * @category errors
  */
-export class TooManyKeysError extends Data.TaggedError("TooManyKeysError")<{ readonly maxKeys: number }> {
-  override get message(): string {
-    return `the registry already holds ${this.maxKeys} keys`
-  }
-}
+export const TooManyKeysError: typeof errors.TooManyKeysError = errors.TooManyKeysError
+
+/**
+ * @since 0.1.0
+ * @category errors
+ */
+export type TooManyKeysError = errors.TooManyKeysError
+
+/**
+ * A registry kept outside this process (see {@link Backend}) could not be
+ * reached: the send, connect or disconnect did not happen (or, for a send
+ * that timed out, may have). Never raised by an in-memory registry.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export const RegistryUnavailableError: typeof errors.RegistryUnavailableError = errors.RegistryUnavailableError
+
+/**
+ * @since 0.2.0
+ * @category errors
+ */
+export type RegistryUnavailableError = errors.RegistryUnavailableError
 
 /**
  * Everything {@link send} can fail with.
@@ -298,7 +333,73 @@ export class TooManyKeysError extends Data.TaggedError("TooManyKeysError")<{ rea
  * @since 0.1.0
  * @category errors
  */
-export type SendError = InvalidEventError | KeyClosedError | PendingFullError | PendingBudgetError | TooManyKeysError
+export type SendError =
+  | InvalidEventError
+  | KeyClosedError
+  | PendingFullError
+  | PendingBudgetError
+  | TooManyKeysError
+  | RegistryUnavailableError
+
+/**
+ * Everything {@link connect} can fail with.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export type ConnectError = UnknownKeyError | TooManyKeysError | RegistryUnavailableError
+
+/**
+ * The operations of a registry kept elsewhere (another process, Redis), for
+ * {@link fromBackend}: {@link send}, {@link connect} and {@link disconnect}
+ * on the registry it makes call these, so routes and code written for an
+ * in-memory registry work with it unchanged. They must keep this module's
+ * guarantees (one live connection per key, identity-checked cleanup, the
+ * outbox before live events, terminal events). `isLive`, `pendingCount` and
+ * `stats` may describe only what this process holds.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Backend {
+  readonly send: (key: string, event: Frame, options: SendOptions) => Effect.Effect<SendResult, SendError>
+  readonly connect: (
+    key: string,
+    options: ConnectOptions
+  ) => Effect.Effect<Connection.Connection, ConnectError, Scope.Scope>
+  readonly disconnect: (key: string, reason: string) => Effect.Effect<boolean, RegistryUnavailableError>
+  readonly isLive: (key: string) => boolean
+  readonly pendingCount: (key: string) => number
+  readonly stats: () => Stats
+}
+
+/**
+ * A registry whose operations are `backend`'s (a registry shared by many
+ * processes, such as `RedisRegistry` in `@sluice/redis`).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Registry } from "@sluice/core"
+ *
+ * const program = Effect.gen(function*() {
+ *   const local = yield* Registry.make()
+ *   // a backend that logs every send, then sends through an in-memory registry
+ *   const logged = Registry.fromBackend({
+ *     send: (key, event, options) => Effect.tap(Registry.send(local, key, event, options), (r) => Effect.log(key, r)),
+ *     connect: (key, options) => Registry.connect(local, key, options),
+ *     disconnect: (key, reason) => Registry.disconnect(local, key, reason),
+ *     isLive: local.isLive,
+ *     pendingCount: local.pendingCount,
+ *     stats: local.stats
+ *   })
+ * })
+ * ```
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const fromBackend = (backend: Backend): Registry => internal.fromBackend(backend)
 
 /**
  * Creates a registry in the current scope. Closing the scope stops its
@@ -323,17 +424,53 @@ export type SendError = InvalidEventError | KeyClosedError | PendingFullError | 
 export const make: (options?: Options) => Effect.Effect<Registry, never, Scope.Scope> = internal.make
 
 /**
- * Sends an event to `key`: to its live connection, or to its outbox.
+ * `true` for a {@link Registry}.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Registry } from "@sluice/core"
+ *
+ * const program = Effect.gen(function*() {
+ *   const tasks = yield* Registry.make()
+ *   return [Registry.isRegistry(tasks), Registry.isRegistry({})] // [true, false]
+ * })
+ * ```
+ *
+ * @since 0.2.0
+ * @category guards
+ */
+export const isRegistry = (u: unknown): u is Registry => typeof u === "object" && u !== null && TypeId in u
+
+/**
+ * Sends an event to `key`: to its live connection, or to its outbox (see
+ * {@link SendResult}). With `{ terminal: reason }` it is the key's last
+ * event: the stream then ends with the close frames for `reason`.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Registry, SseEvent } from "@sluice/core"
+ *
+ * const program = Effect.gen(function*() {
+ *   const tasks = yield* Registry.make()
+ *   yield* Registry.send(tasks, "task-7", SseEvent.make({ event: "progress", data: "40" }))
+ * })
+ * // data-last, for example after the registry is made:
+ * const sendDone = Registry.send("task-7", SseEvent.make({ event: "done", data: "100" }), { terminal: "completed" })
+ * const program2 = Effect.flatMap(Registry.make(), sendDone)
+ * ```
  *
  * @since 0.1.0
  * @category sending
  */
-export const send: (
-  self: Registry,
-  key: string,
-  event: Frame,
-  options?: SendOptions
-) => Effect.Effect<SendResult, SendError> = internal.send
+export const send: {
+  (key: string, event: Frame, options?: SendOptions): (self: Registry) => Effect.Effect<SendResult, SendError>
+  (self: Registry, key: string, event: Frame, options?: SendOptions): Effect.Effect<SendResult, SendError>
+} = dual(
+  (args) => isRegistry(args[0]),
+  (self: Registry, key: string, event: Frame, options?: SendOptions) => internal.send(self, key, event, options)
+)
 
 /**
  * Starts the connection for `key` in the current scope, replacing the live
@@ -341,21 +478,57 @@ export const send: (
  * live events. Fails with {@link UnknownKeyError} when the `exists` lookup
  * rejects the key, or `TooManyKeysError` for a new key beyond `maxKeys`.
  *
- * @since 0.1.0
- * @category connecting
- */
-export const connect: (
-  self: Registry,
-  key: string,
-  options: ConnectOptions
-) => Effect.Effect<Connection.Connection, UnknownKeyError | TooManyKeysError, Scope.Scope> = internal.connect
-
-/**
- * Ends `key`'s live connection with the close frames for `reason` (what it
- * already accepted is written first) and forgets the key's waiting events.
- * Unlike a terminal `send`, the key stays open for later sends.
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Registry, SseEvent } from "@sluice/core"
+ * import { TestSink } from "@sluice/core/testing"
+ *
+ * const program = Effect.scoped(Effect.gen(function*() {
+ *   const tasks = yield* Registry.make()
+ *   const client = yield* TestSink.make()
+ *   const connection = yield* Registry.connect(tasks, "task-7", {
+ *     sink: client.sink,
+ *     closeFrames: (reason) => [SseEvent.make({ event: "connection_close", data: JSON.stringify({ reason }) })]
+ *   })
+ *   yield* Registry.send(tasks, "task-7", SseEvent.make({ data: "hello" }), { terminal: "completed" })
+ *   return yield* connection.outcome // Closed, reason "completed"
+ * }))
+ * ```
  *
  * @since 0.1.0
  * @category connecting
  */
-export const disconnect: (self: Registry, key: string, reason: string) => Effect.Effect<boolean> = internal.disconnect
+export const connect: {
+  (
+    key: string,
+    options: ConnectOptions
+  ): (self: Registry) => Effect.Effect<Connection.Connection, ConnectError, Scope.Scope>
+  (
+    self: Registry,
+    key: string,
+    options: ConnectOptions
+  ): Effect.Effect<Connection.Connection, ConnectError, Scope.Scope>
+} = dual(3, (self: Registry, key: string, options: ConnectOptions) => internal.connect(self, key, options))
+
+/**
+ * Ends `key`'s live connection with the close frames for `reason` (what it
+ * already accepted is written first) and forgets the key's waiting events.
+ * Unlike a terminal `send`, the key stays open for later sends. `false` when
+ * the key had no live connection.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Registry } from "@sluice/core"
+ *
+ * const cancel = (tasks: Registry.Registry, id: string) => Registry.disconnect(tasks, id, "cancelled")
+ * ```
+ *
+ * @since 0.1.0
+ * @category connecting
+ */
+export const disconnect: {
+  (key: string, reason: string): (self: Registry) => Effect.Effect<boolean, RegistryUnavailableError>
+  (self: Registry, key: string, reason: string): Effect.Effect<boolean, RegistryUnavailableError>
+} = dual(3, (self: Registry, key: string, reason: string) => internal.disconnect(self, key, reason))

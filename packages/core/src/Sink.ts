@@ -35,6 +35,22 @@ export type Sink = ((chunk: Uint8Array) => Effect.Effect<void, WriteError>) & {
 /**
  * Adds a synchronous fast path to a sink (see {@link Sink}).
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Sink } from "@sluice/core"
+ *
+ * // An in-memory sink that can always take a chunk at once.
+ * const chunks: Array<Uint8Array> = []
+ * const sink = Sink.withTryWrite(
+ *   (chunk) => Effect.sync(() => void chunks.push(chunk)),
+ *   (chunk) => {
+ *     chunks.push(chunk)
+ *     return true
+ *   }
+ * )
+ * ```
+ *
  * @since 0.1.0
  * @category constructors
  */
@@ -50,6 +66,18 @@ export const withTryWrite = (
  * - `closed`: the peer closed the stream before or during the write.
  * - `timeout`: the write did not complete within the connection's write
  *   timeout (a half-open or stalled client).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Sink } from "@sluice/core"
+ *
+ * // A sink over a socket that may be gone.
+ * const sink = (socket: { readonly destroyed: boolean; write: (chunk: Uint8Array) => void }): Sink.Sink => (chunk) =>
+ *   socket.destroyed
+ *     ? Effect.fail(new Sink.WriteError({ reason: "closed", detail: "the socket is closed" }))
+ *     : Effect.sync(() => socket.write(chunk))
+ * ```
  *
  * @since 0.1.0
  * @category errors

@@ -46,6 +46,15 @@ export const encode = (frame: Frame): Effect.Effect<Uint8Array, InvalidEventErro
  * Synchronous {@link encode} returning a `Result`, for hot paths that do not
  * want to allocate an Effect per frame.
  *
+ * @example
+ * ```ts
+ * import { Result } from "effect"
+ * import { SseEncoder, SseEvent } from "@sluice/core"
+ *
+ * const encoded = SseEncoder.encodeResult(SseEvent.make({ id: "bad\nid", data: "x" }))
+ * if (Result.isFailure(encoded)) console.error(encoded.failure.message) // the id contains a line break
+ * ```
+ *
  * @since 0.1.0
  * @category encoding
  */
@@ -57,6 +66,13 @@ export const encodeResult = (frame: Frame): Result.Result<Uint8Array, InvalidEve
 /**
  * Encodes a frame to its wire text (what {@link encode} would turn into
  * UTF-8 bytes).
+ *
+ * @example
+ * ```ts
+ * import { SseEncoder, SseEvent } from "@sluice/core"
+ *
+ * SseEncoder.encodeText(SseEvent.make({ event: "tick", data: "1" })) // Result.succeed("event: tick\ndata: 1\n\n")
+ * ```
  *
  * @since 0.1.0
  * @category encoding
@@ -70,6 +86,14 @@ export const encodeText = (frame: Frame): Result.Result<string, InvalidEventErro
  * Encodes a frame that is known to be valid (built by your own code from
  * trusted parts, such as a heartbeat). Throws `InvalidEventError` otherwise:
  * use it for constants, not for user input.
+ *
+ * @example
+ * ```ts
+ * import { SseEncoder, SseEvent } from "@sluice/core"
+ *
+ * // A constant frame, encoded once at start-up.
+ * const hello = SseEncoder.encodeUnsafe(SseEvent.make({ event: "hello", data: "{}" }))
+ * ```
  *
  * @since 0.1.0
  * @category encoding

@@ -89,6 +89,13 @@ export const make = (fields: Omit<Event, "_tag">): Event => ({ _tag: "Event", ..
 /**
  * Builds an event that carries only `data` (type `message`, no id).
  *
+ * @example
+ * ```ts
+ * import { SseEvent } from "@sluice/core"
+ *
+ * SseEvent.data("hello") // { _tag: "Event", data: "hello" }: a `message` event
+ * ```
+ *
  * @since 0.1.0
  * @category constructors
  */
@@ -97,6 +104,13 @@ export const data = (value: string): Event => ({ _tag: "Event", data: value })
 /**
  * Builds a {@link Comment} frame.
  *
+ * @example
+ * ```ts
+ * import { SseEvent } from "@sluice/core"
+ *
+ * SseEvent.comment("keep-alive") // written as ": keep-alive\n\n"; EventSource ignores it
+ * ```
+ *
  * @since 0.1.0
  * @category constructors
  */
@@ -104,6 +118,13 @@ export const comment = (text: string): Comment => ({ _tag: "Comment", text })
 
 /**
  * Builds a stand-alone {@link Retry} frame.
+ *
+ * @example
+ * ```ts
+ * import { SseEvent } from "@sluice/core"
+ *
+ * SseEvent.retry(5000) // "retry: 5000\n\n": the client waits 5 s before reconnecting
+ * ```
  *
  * @since 0.1.0
  * @category constructors
@@ -127,6 +148,16 @@ export type Field = "id" | "event" | "data" | "retry" | "comment"
  * - `retry` must be a non-negative safe integer.
  * - Text must be well-formed Unicode: a lone UTF-16 surrogate cannot be
  *   encoded as UTF-8 without silently changing it to U+FFFD.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { SseEncoder, SseEvent } from "@sluice/core"
+ *
+ * const program = SseEncoder.encode(SseEvent.make({ event: "a\nb", data: "x" })).pipe(
+ *   Effect.catchTag("InvalidEventError", (e) => Effect.succeed(`refused: ${e.field}: ${e.reason}`))
+ * )
+ * ```
  *
  * @since 0.1.0
  * @category errors

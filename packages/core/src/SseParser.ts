@@ -278,7 +278,12 @@ export const events: {
  * @since 0.1.0
  * @category models
  */
-export interface DecodedEvent<A> extends internalStream.DecodedEvent<A> {}
+export interface DecodedEvent<A> {
+  readonly _tag: "Event"
+  readonly event?: string | undefined
+  readonly id?: string | undefined
+  readonly data: A
+}
 
 /**
  * Decodes one event's `data` (a JSON text) with `schema`.
@@ -310,6 +315,14 @@ export const decodeEventJson: {
  * Decodes one event's `data` with a schema whose encoded side is the string
  * itself (for example `Schema.FiniteFromString`, or your own codec for a
  * non-JSON payload).
+ *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import { SseEvent, SseParser } from "@sluice/core"
+ *
+ * const decoded = SseParser.decodeEventData(SseEvent.data("42.5"), Schema.FiniteFromString) // value 42.5
+ * ```
  *
  * @since 0.1.0
  * @category decoding
@@ -366,6 +379,17 @@ export const decodeJson: {
 /**
  * Decodes the `data` of every event with a string codec (see
  * {@link decodeEventData}); fails the stream with {@link SseDataDecodeError}.
+ *
+ * @example
+ * ```ts
+ * import { Schema, Stream } from "effect"
+ * import { SseParser } from "@sluice/core"
+ *
+ * const temperatures = Stream.make("data: 21.5\n\ndata: 22\n\n").pipe(
+ *   SseParser.events(),
+ *   SseParser.decodeData(Schema.FiniteFromString)
+ * )
+ * ```
  *
  * @since 0.1.0
  * @category decoding

@@ -30,8 +30,8 @@
  *
  * @since 0.1.0
  */
-import * as Data from "effect/Data"
 import type * as Effect from "effect/Effect"
+import { dual } from "effect/Function"
 import type * as Scope from "effect/Scope"
 import type * as Hub from "./Hub.ts"
 import * as internal from "./internal/topics.ts"
@@ -40,7 +40,7 @@ import * as internal from "./internal/topics.ts"
  * @since 0.1.0
  * @category type ids
  */
-export const TypeId: unique symbol = Symbol.for("@sluice/core/Topics")
+export const TypeId: typeof internal.TypeId = internal.TypeId
 
 /**
  * @since 0.1.0
@@ -73,14 +73,13 @@ export interface Options {
  * @since 0.1.0
  * @category errors
  */
-export class TopicLimitError extends Data.TaggedError("TopicLimitError")<{
-  readonly topic: string
-  readonly max: number
-}> {
-  override get message(): string {
-    return `cannot open topic ${JSON.stringify(this.topic)}: ${this.max} topics are already open`
-  }
-}
+export const TopicLimitError: typeof internal.TopicLimitError = internal.TopicLimitError
+
+/**
+ * @since 0.1.0
+ * @category errors
+ */
+export type TopicLimitError = internal.TopicLimitError
 
 /**
  * Creates a topic collection in the current scope (closing it stops the
@@ -106,41 +105,118 @@ export class TopicLimitError extends Data.TaggedError("TopicLimitError")<{
 export const make = (options: Options = {}): Effect.Effect<Topics, never, Scope.Scope> => internal.make(options)
 
 /**
+ * `true` for a {@link Topics} collection.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Topics } from "@sluice/core"
+ *
+ * const program = Effect.scoped(Effect.map(Topics.make(), Topics.isTopics)) // true
+ * ```
+ *
+ * @since 0.2.0
+ * @category guards
+ */
+export const isTopics = (u: unknown): u is Topics => typeof u === "object" && u !== null && TypeId in u
+
+/**
  * Publishes to a topic (creating it if needed). See `Hub.publish`.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Topics } from "@sluice/core"
+ *
+ * const program = Effect.scoped(Effect.gen(function*() {
+ *   const rooms = yield* Topics.make()
+ *   yield* Topics.publish(rooms, "lobby", { event: "chat", data: "hi" })
+ * }))
+ * // data-last:
+ * const greet = Effect.scoped(Effect.flatMap(Topics.make(), Topics.publish("lobby", { event: "chat", data: "hi" })))
+ * ```
  *
  * @since 0.1.0
  * @category publishing
  */
-export const publish = (
-  self: Topics,
-  topic: string,
-  event: Hub.EventInput
-): Effect.Effect<Hub.Published, Hub.PublishError | TopicLimitError> => internal.publish(self, topic, event)
+export const publish: {
+  (
+    topic: string,
+    event: Hub.EventInput
+  ): (self: Topics) => Effect.Effect<Hub.Published, Hub.PublishError | TopicLimitError>
+  (self: Topics, topic: string, event: Hub.EventInput): Effect.Effect<Hub.Published, Hub.PublishError | TopicLimitError>
+} = dual(3, (self: Topics, topic: string, event: Hub.EventInput) => internal.publish(self, topic, event))
 
 /**
  * Publishes JSON to a topic (creating it if needed). See `Hub.publishJson`.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Topics } from "@sluice/core"
+ *
+ * const program = Effect.scoped(Effect.gen(function*() {
+ *   const rooms = yield* Topics.make()
+ *   yield* Topics.publishJson(rooms, "lobby", { from: "ada", text: "hi" }, { event: "chat" })
+ * }))
+ * ```
+ *
  * @since 0.1.0
  * @category publishing
  */
-export const publishJson = (
-  self: Topics,
-  topic: string,
-  value: unknown,
-  fields?: Hub.JsonFields
-): Effect.Effect<Hub.Published, Hub.PublishError | Hub.UnserializableDataError | TopicLimitError> =>
-  internal.publishJson(self, topic, value, fields)
+export const publishJson: {
+  (
+    topic: string,
+    value: unknown,
+    fields?: Hub.JsonFields
+  ): (
+    self: Topics
+  ) => Effect.Effect<Hub.Published, Hub.PublishError | Hub.UnserializableDataError | TopicLimitError>
+  (
+    self: Topics,
+    topic: string,
+    value: unknown,
+    fields?: Hub.JsonFields
+  ): Effect.Effect<Hub.Published, Hub.PublishError | Hub.UnserializableDataError | TopicLimitError>
+} = dual(
+  (args) => isTopics(args[0]),
+  (self: Topics, topic: string, value: unknown, fields?: Hub.JsonFields) =>
+    internal.publishJson(self, topic, value, fields)
+)
 
 /**
  * Subscribes to a topic (creating it if needed) in the current scope. See
  * `Hub.subscribe`.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Topics } from "@sluice/core"
+ * import { TestSink } from "@sluice/core/testing"
+ *
+ * const program = Effect.scoped(Effect.gen(function*() {
+ *   const rooms = yield* Topics.make()
+ *   const client = yield* TestSink.make()
+ *   const sub = yield* Topics.subscribe(rooms, "lobby", { sink: client.sink, strategy: "sliding" })
+ *   yield* Topics.publish(rooms, "lobby", { data: "hi" })
+ *   yield* sub.connection.close("bye")
+ * }))
+ * ```
+ *
  * @since 0.1.0
  * @category subscribing
  */
-export const subscribe = (
-  self: Topics,
-  topic: string,
-  options: Hub.SubscribeOptions
-): Effect.Effect<Hub.Subscription, Hub.SubscribeError | TopicLimitError, Scope.Scope> =>
-  internal.subscribe(self, topic, options)
+export const subscribe: {
+  (
+    topic: string,
+    options: Hub.SubscribeOptions
+  ): (self: Topics) => Effect.Effect<Hub.Subscription, Hub.SubscribeError | TopicLimitError, Scope.Scope>
+  (
+    self: Topics,
+    topic: string,
+    options: Hub.SubscribeOptions
+  ): Effect.Effect<Hub.Subscription, Hub.SubscribeError | TopicLimitError, Scope.Scope>
+} = dual(
+  3,
+  (self: Topics, topic: string, options: Hub.SubscribeOptions) => internal.subscribe(self, topic, options)
+)

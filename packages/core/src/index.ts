@@ -30,3 +30,12 @@ export * as Topics from "./Topics.ts"
 
 /** @since 0.1.0 */
 export * as Registry from "./Registry.ts"
+
+/** @since 0.2.0 */
+export * as Resumable from "./Resumable.ts"
+
+/** @since 0.2.0 */
+export * as ResumableCoordinator from "./ResumableCoordinator.ts"
+
+/** @since 0.2.0 */
+export * as OptionCheck from "./OptionCheck.ts"

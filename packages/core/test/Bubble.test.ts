@@ -234,7 +234,7 @@ describe("Bubble: running", () => {
         return { outcome, state: producer.state(), now: yield* Clock.currentTimeMillis }
       })
       const { now, outcome, state } = yield* Bubble.run(program)
-      expect(outcome.reason).toBe("client-gone")
+      expect(outcome._tag).toBe("ClientGone")
       expect(outcome.delivered).toBe(50)
       expect(state).toBe("interrupted")
       expect(now).toBe(1)

@@ -13,7 +13,7 @@ const notice = (missed: number) => SseEvent.make({ event: "events_dropped", data
 const noticeText = (missed: number) => `event: events_dropped\ndata: ${missed}\n\n`
 
 describe("Connection overflow, preamble and feeder hooks", () => {
-  it.effect("drop-oldest: a full mailbox drops its oldest frame; the notice goes where the gap is", () =>
+  it.effect("sliding: a full mailbox drops its oldest frame; the notice goes where the gap is", () =>
     Effect.gen(function*() {
       const sink = yield* TestSink.make({ hangAfter: 1 })
       const tracker = LeakTracker.make()
@@ -21,7 +21,7 @@ describe("Connection overflow, preamble and feeder hooks", () => {
         const conn = yield* Connection.make({
           sink: sink.sink,
           capacity: 3,
-          overflow: "drop-oldest",
+          strategy: "sliding",
           dropNotice: notice,
           heartbeat: false,
           writeTimeout: false
@@ -38,14 +38,14 @@ describe("Connection overflow, preamble and feeder hooks", () => {
       yield* tracker.assertNoLeaks()
     }))
 
-  it.effect("drop-oldest: after drops the writer writes the notice first, then the survivors", () =>
+  it.effect("sliding: after drops the writer writes the notice first, then the survivors", () =>
     Effect.gen(function*() {
       const sink = yield* TestSink.make()
       const outcome = yield* Effect.scoped(Effect.gen(function*() {
         const conn = yield* Connection.make({
           sink: sink.sink,
           capacity: 2,
-          overflow: "drop-oldest",
+          strategy: "sliding",
           dropNotice: notice
         })
         // Synchronous: the writer has not run, so the mailbox holds at most 2.
@@ -57,17 +57,17 @@ describe("Connection overflow, preamble and feeder hooks", () => {
         return yield* conn.outcome
       }))
       expect(sink.text()).toBe(noticeText(3) + frames([4, 5, 6]))
-      expect(outcome).toMatchObject({ reason: "closed", dropped: 3, delivered: 4, discarded: 0 })
+      expect(outcome).toMatchObject({ _tag: "Closed", dropped: 3, delivered: 4, discarded: 0 })
     }))
 
-  it.effect("drop-newest: a full mailbox refuses new frames; the notice follows what was kept", () =>
+  it.effect("dropping: a full mailbox refuses new frames; the notice follows what was kept", () =>
     Effect.gen(function*() {
       const sink = yield* TestSink.make()
       const outcome = yield* Effect.scoped(Effect.gen(function*() {
         const conn = yield* Connection.make({
           sink: sink.sink,
           capacity: 2,
-          overflow: "drop-newest",
+          strategy: "dropping",
           dropNotice: notice
         })
         const accepted = [1, 2, 3, 4].map((i) => conn.offerUnsafe(frame(i)))
@@ -82,7 +82,7 @@ describe("Connection overflow, preamble and feeder hooks", () => {
       expect(outcome).toMatchObject({ dropped: 2, delivered: 4 })
     }))
 
-  it.effect("a waiting heartbeat never takes an event's room under drop-oldest (and is never counted as a drop)", () =>
+  it.effect("a waiting heartbeat never takes an event's room under sliding (and is never counted as a drop)", () =>
     Effect.gen(function*() {
       const hold = yield* Latch.make(false)
       const sink = frameSink({ hold })
@@ -90,7 +90,7 @@ describe("Connection overflow, preamble and feeder hooks", () => {
         const conn = yield* Connection.make({
           sink: sink.sink,
           capacity: 2,
-          overflow: "drop-oldest",
+          strategy: "sliding",
           dropNotice: notice,
           heartbeat: "1 second",
           writeTimeout: false
@@ -121,7 +121,7 @@ describe("Connection overflow, preamble and feeder hooks", () => {
       const burst = [frame(1), frame(2), frame(3)]
       const original = [...burst]
       yield* Effect.scoped(Effect.gen(function*() {
-        const options = { overflow: "drop-oldest", heartbeat: false, writeTimeout: false } as const
+        const options = { strategy: "sliding", heartbeat: false, writeTimeout: false } as const
         // Fed connections (a hub's): only a feeder offers bursts.
         const a = yield* connection.makeFed({ ...options, capacity: 3, sink: sinkA.sink }, { start: () => [] })
         const b = yield* connection.makeFed({ ...options, capacity: 4, sink: sinkB.sink }, { start: () => [] })
@@ -151,8 +151,8 @@ describe("Connection overflow, preamble and feeder hooks", () => {
     Effect.gen(function*() {
       const sink = yield* TestSink.make()
       yield* Effect.scoped(Effect.gen(function*() {
-        const a = yield* Connection.make({ sink: sink.sink, capacity: 1, overflow: "drop-newest" })
-        const b = yield* Connection.make({ sink: sink.sink, capacity: 1, overflow: "drop-oldest" })
+        const a = yield* Connection.make({ sink: sink.sink, capacity: 1, strategy: "dropping" })
+        const b = yield* Connection.make({ sink: sink.sink, capacity: 1, strategy: "sliding" })
         for (let i = 1; i <= 4; i++) {
           a.offerUnsafe(frame(i))
           b.offerUnsafe(frame(i))
@@ -166,8 +166,8 @@ describe("Connection overflow, preamble and feeder hooks", () => {
       const snapshot = yield* Metric.snapshot
       const dropped = (reason: string) =>
         snapshot.find((m) => m.id === "sluice_events_dropped_total" && m.attributes?.["reason"] === reason)?.state
-      expect(dropped("drop-newest")).toMatchObject({ count: 3 })
-      expect(dropped("drop-oldest")).toMatchObject({ count: 3 })
+      expect(dropped("dropping")).toMatchObject({ count: 3 })
+      expect(dropped("sliding")).toMatchObject({ count: 3 })
     }).pipe(Effect.provideService(Metric.MetricRegistry, new Map())))
 
   it.effect("a producer never waits under a dropping overflow", () =>
@@ -179,7 +179,7 @@ describe("Connection overflow, preamble and feeder hooks", () => {
           producer: producer.producer,
           sink: sink.sink,
           capacity: 4,
-          overflow: "drop-newest",
+          strategy: "dropping",
           writeTimeout: "1 second"
         }),
         { step: "100 millis" }
@@ -188,7 +188,7 @@ describe("Connection overflow, preamble and feeder hooks", () => {
       expect(producer.offered()).toBe(100)
       // The producer ran all 100 sends before the writer's first turn: 4 were
       // accepted (and then stuck in the hanging write), 96 were dropped.
-      expect(outcome).toMatchObject({ reason: "client-gone", dropped: 96, discarded: 4, delivered: 0 })
+      expect(outcome).toMatchObject({ _tag: "ClientGone", dropped: 96, discarded: 4, delivered: 0 })
     }))
 
   it.effect("preamble: written before anything offered, in batches of at most `capacity` frames", () =>
@@ -207,6 +207,26 @@ describe("Connection overflow, preamble and feeder hooks", () => {
       }))
       expect(sink.text()).toBe(frames([1, 2, 3, 4, 5, 6, 7]))
       expect(sink.chunks().map((c) => c.byteLength)).toEqual([2, 2, 1, 2].map((n) => n * frame(1).byteLength))
+    }))
+
+  it.effect("preamble: frames and encoded frames mix, in order; an invalid frame is a defect of make naming it", () =>
+    Effect.gen(function*() {
+      const sink = yield* TestSink.make()
+      yield* Effect.scoped(Effect.gen(function*() {
+        const conn = yield* Connection.make({
+          sink: sink.sink,
+          preamble: [SseEvent.retry(2000), frame(1), SseEvent.make({ id: "2", data: "2" })]
+        })
+        yield* conn.close("done")
+        expect(yield* conn.outcome).toMatchObject({ delivered: 3 })
+      }))
+      expect(sink.text()).toBe(`retry: 2000\n\n${frames([1, 2])}`)
+      const invalid = yield* Effect.exit(Effect.scoped(Connection.make({
+        sink: sink.sink,
+        preamble: [frame(1), SseEvent.make({ event: "a\nb", data: "x" })]
+      })))
+      expect(invalid._tag).toBe("Failure")
+      expect(String(invalid)).toContain("Connection.make: invalid preamble[1]")
     }))
 
   it.effect("a feeder's start: called once with the live handle before the fibers start", () =>
@@ -243,7 +263,7 @@ describe("Connection overflow, preamble and feeder hooks", () => {
         expect(conn.killUnsafe("again")).toBe(false)
         return yield* conn.outcome
       }))
-      expect(outcome).toMatchObject({ reason: "closed", closeReason: "slow", delivered: 0, discarded: 6 })
+      expect(outcome).toMatchObject({ _tag: "Closed", reason: "slow", delivered: 0, discarded: 6 })
     }))
 
   it.effect("a feeder's onEnd is called once with the outcome; accepting() turns false on close", () =>
@@ -262,7 +282,7 @@ describe("Connection overflow, preamble and feeder hooks", () => {
         yield* conn.kill("late")
       }))
       expect(ended).toHaveLength(1)
-      expect(ended[0]).toMatchObject({ reason: "closed", closeReason: "bye", delivered: 1 })
+      expect(ended[0]).toMatchObject({ _tag: "Closed", reason: "bye", delivered: 1 })
     }))
 
   it.effect("addObserver: called once, at the end, after the feeder's onEnd; at once when already ended", () =>
@@ -272,15 +292,15 @@ describe("Connection overflow, preamble and feeder hooks", () => {
       yield* Effect.scoped(Effect.gen(function*() {
         const conn = yield* connection.makeFed({ sink: sink.sink }, {
           start: () => [],
-          onEnd: (o) => calls.push(`feeder ${o.reason}`)
+          onEnd: (o) => calls.push(`feeder ${o._tag}`)
         })
-        conn.addObserver((o) => calls.push(`first ${o.reason}`))
-        const removed = conn.addObserver((o) => calls.push(`removed ${o.reason}`))
+        conn.addObserver((o) => calls.push(`first ${o._tag}`))
+        const removed = conn.addObserver((o) => calls.push(`removed ${o._tag}`))
         removed()
         yield* conn.kill("bye")
-        expect(calls).toEqual(["feeder closed", "first closed"])
-        conn.addObserver((o) => calls.push(`late ${o.reason}`))
-        expect(calls).toEqual(["feeder closed", "first closed", "late closed"])
+        expect(calls).toEqual(["feeder Closed", "first Closed"])
+        conn.addObserver((o) => calls.push(`late ${o._tag}`))
+        expect(calls).toEqual(["feeder Closed", "first Closed", "late Closed"])
         yield* conn.kill("again")
       }))
       expect(calls).toHaveLength(3)

@@ -22,7 +22,7 @@ describe("Connection under stress, many schedules", () => {
 
   const twentyHold = (runs: Effect.Success<typeof twenty>) => {
     for (const { failAfter, outcome, producer, sink } of runs) {
-      expect(outcome.reason).toBe("client-gone")
+      expect(outcome._tag).toBe("ClientGone")
       expect(outcome.writes).toBe(failAfter)
       expect(sink.chunks()).toHaveLength(failAfter)
       expect(sink.attempts()).toBe(failAfter + 1)
@@ -67,7 +67,7 @@ describe("Connection under stress, many schedules", () => {
           invariant: (runs) => {
             expect(runs.map((r) => r.outcome.delivered)).toEqual([1, 2, 3, 4, 5])
             for (const { outcome, producer } of runs) {
-              expect(outcome.reason).toBe("client-gone")
+              expect(outcome._tag).toBe("ClientGone")
               expectAccounted(outcome, producer)
             }
           }
@@ -92,7 +92,7 @@ describe("Connection under stress, many schedules", () => {
           seed: 30,
           strategy: "pct",
           invariant: ({ outcome, producer, sink }) => {
-            expect(outcome.reason).toBe("client-gone")
+            expect(outcome._tag).toBe("ClientGone")
             expect(outcome.delivered).toBe(50)
             // Event 51 failed: it is in the middle of the second burst (31..60).
             expect(sink.text().endsWith("id: 50\ndata: 50\n\n")).toBe(true)

@@ -15,7 +15,7 @@ describe("Connection", () => {
         producer: Stream.fromIterable(range(1, 10).map(TestProducer.event)),
         sink: sink.sink
       })
-      expect(outcome).toMatchObject({ reason: "completed", delivered: 10, discarded: 0 })
+      expect(outcome).toMatchObject({ _tag: "Completed", delivered: 10, discarded: 0 })
       expect(sink.text()).toBe(frames(range(1, 10)))
     }))
 
@@ -31,7 +31,7 @@ describe("Connection", () => {
         }
         yield* conn.close("done")
         const outcome = yield* conn.outcome
-        expect(outcome).toMatchObject({ reason: "closed", closeReason: "done", delivered: 50, writes: 1 })
+        expect(outcome).toMatchObject({ _tag: "Closed", reason: "done", delivered: 50, writes: 1 })
       })))
       expect(sink.chunks()).toHaveLength(1)
       expect(sink.text()).toBe(frames(range(1, 50)))
@@ -67,7 +67,7 @@ describe("Connection", () => {
         { step: "10 millis", limit: "1 minute" }
       )
       expect(producer.state()).toBe("completed")
-      expect(outcome).toMatchObject({ reason: "completed", delivered: 200, discarded: 0 })
+      expect(outcome).toMatchObject({ _tag: "Completed", delivered: 200, discarded: 0 })
       expect(sink.text()).toBe(frames(range(1, 200)))
       // Coalescing: far fewer writes than events.
       expect(outcome.writes).toBeLessThan(200 / 8)
@@ -85,8 +85,8 @@ describe("Connection", () => {
         frames(range(1, 5)) + "event: error\ndata: {\"message\":\"The event stream failed\"}\n\n"
       )
       expect(sink.text()).not.toContain("hunter2")
-      expect(outcome.reason).toBe("failed")
-      if (outcome.reason === "failed") {
+      expect(outcome._tag).toBe("Failed")
+      if (outcome._tag === "Failed") {
         expect(Cause.squash(outcome.cause)).toMatchObject({ message: "database password is hunter2" })
       }
       // The error event counts as delivered: 5 events + 1.
@@ -121,8 +121,8 @@ describe("Connection", () => {
         producer: Stream.make(SseEvent.data("ok"), SseEvent.make({ event: "a\nb", data: "" })),
         sink: sink.sink
       })
-      expect(outcome.reason).toBe("failed")
-      if (outcome.reason === "failed") {
+      expect(outcome._tag).toBe("Failed")
+      if (outcome._tag === "Failed") {
         expect(Cause.squash(outcome.cause)).toMatchObject({ _tag: "InvalidEventError", field: "event" })
       }
       expect(sink.text()).toBe("data: ok\n\nevent: error\ndata: {\"message\":\"The event stream failed\"}\n\n")
@@ -157,7 +157,7 @@ describe("Connection", () => {
         return c
       })))
       const outcome = yield* conn.outcome
-      expect(outcome.reason).toBe("interrupted")
+      expect(outcome._tag).toBe("Interrupted")
       expect(outcome.delivered).toBe(0)
       // The batch inside the hanging write plus the full mailbox.
       expect(outcome.discarded).toBe(producer.offered())
@@ -179,7 +179,7 @@ describe("Connection", () => {
         expect(conn.offerUnsafe(new TextEncoder().encode(frames([3])))).toBe(false)
         expect(yield* conn.close("again")).toBe(false)
         const outcome = yield* conn.outcome
-        expect(outcome).toMatchObject({ reason: "closed", closeReason: "replaced", delivered: 3 })
+        expect(outcome).toMatchObject({ _tag: "Closed", reason: "replaced", delivered: 3 })
       }))
       expect(sink.text()).toBe(frames([1, 2]) + "event: connection_close\ndata: replaced\n\n")
     }))
@@ -210,7 +210,7 @@ describe("Connection", () => {
         expect(conn.offerUnsafe(new Uint8Array([58, 10, 10]))).toBe(false) // full
         yield* conn.kill("slow-consumer")
         const outcome = yield* conn.outcome
-        expect(outcome).toMatchObject({ reason: "closed", closeReason: "slow-consumer", delivered: 0, discarded: 6 })
+        expect(outcome).toMatchObject({ _tag: "Closed", reason: "slow-consumer", delivered: 0, discarded: 6 })
       })))
       yield* tracker.assertNoLeaks()
     }))
@@ -223,7 +223,7 @@ describe("Connection", () => {
           Effect.sync(() => {
             log.push(`${t / 1000}s ${JSON.stringify(new TextDecoder().decode(chunk))}`)
           }))
-      const producer = (mailbox: Connection.Mailbox) =>
+      const producer = (mailbox: Connection.Sender) =>
         Effect.gen(function*() {
           yield* mailbox.send(SseEvent.data("e1"))
           yield* Effect.sleep("40 seconds")
@@ -241,7 +241,7 @@ describe("Connection", () => {
         "40s \"data: e2\\n\\n\"",
         "55s \": hb\\n\\n\""
       ])
-      expect(outcome).toMatchObject({ reason: "completed", delivered: 2, heartbeats: 3 })
+      expect(outcome).toMatchObject({ _tag: "Completed", delivered: 2, heartbeats: 3 })
       expect(yield* Clock.currentTimeMillis).toBe(60_000)
     }))
 
@@ -252,7 +252,7 @@ describe("Connection", () => {
         Effect.sync(() => {
           written.push(new TextDecoder().decode(chunk))
         })
-      const producer = (mailbox: Connection.Mailbox) =>
+      const producer = (mailbox: Connection.Sender) =>
         Effect.andThen(mailbox.send(SseEvent.data("e1")), Effect.sleep("20 seconds"))
       yield* TestTime.runToEnd(
         Connection.run({ producer, sink, heartbeat: "15 seconds", heartbeatText: "hb\n\ndata: injected\r\uD800" }),
@@ -265,7 +265,7 @@ describe("Connection", () => {
     Effect.gen(function*() {
       const tracker = LeakTracker.make()
       const sink = yield* TestSink.make({ hangAfter: 1 })
-      const producer = (mailbox: Connection.Mailbox) =>
+      const producer = (mailbox: Connection.Sender) =>
         Effect.gen(function*() {
           yield* mailbox.send(SseEvent.data("one"))
           yield* Effect.sleep("2 seconds")
@@ -276,8 +276,8 @@ describe("Connection", () => {
         tracker.track(Connection.run({ producer, sink: sink.sink, writeTimeout: "5 seconds", heartbeat: false })),
         { step: "100 millis" }
       )
-      expect(outcome.reason).toBe("client-gone")
-      if (outcome.reason === "client-gone") expect(outcome.error.reason).toBe("timeout")
+      expect(outcome._tag).toBe("ClientGone")
+      if (outcome._tag === "ClientGone") expect(outcome.error.reason).toBe("timeout")
       expect(outcome).toMatchObject({ delivered: 1, discarded: 1 })
       // The hanging write started at 2 s; the deadline is exact.
       expect(yield* Clock.currentTimeMillis).toBe(7_000)
@@ -287,13 +287,13 @@ describe("Connection", () => {
   it.effect("a write timeout shorter than the heartbeat is still detected on time", () =>
     Effect.gen(function*() {
       const sink = yield* TestSink.make({ hangAfter: 0 })
-      const producer = (mailbox: Connection.Mailbox) =>
+      const producer = (mailbox: Connection.Sender) =>
         Effect.andThen(Effect.sleep("7 seconds"), mailbox.send(SseEvent.data("x")))
       const outcome = yield* TestTime.runToEnd(
         Connection.run({ producer, sink: sink.sink, writeTimeout: "1 second", heartbeat: "1 minute" }),
         { step: "100 millis" }
       )
-      expect(outcome.reason).toBe("client-gone")
+      expect(outcome._tag).toBe("ClientGone")
       expect(yield* Clock.currentTimeMillis).toBe(8_000)
     }))
 
@@ -340,24 +340,24 @@ describe("Connection", () => {
         sink: sink.sink,
         capacity: 1
       })
-      expect(outcome.reason).toBe("client-gone")
+      expect(outcome._tag).toBe("ClientGone")
       expect(Queue.sizeUnsafe(q)).toBeLessThan(5)
     }))
 
   it.effect("lost(): the transport reports the client gone while the writer is idle", () =>
     Effect.gen(function*() {
       const sink = yield* TestSink.make()
-      const ended: Array<Connection.Reason> = []
+      const ended: Array<Connection.Outcome["_tag"]> = []
       const tracker = LeakTracker.make()
       yield* tracker.track(Effect.scoped(Effect.gen(function*() {
         const conn = yield* Connection.make({ producer: TestProducer.aggressive(0).producer, sink: sink.sink })
-        conn.addObserver((o) => ended.push(o.reason))
+        conn.addObserver((o) => ended.push(o._tag))
         yield* conn.lost(new Sink.WriteError({ reason: "closed", detail: "socket closed" }))
         const outcome = yield* conn.outcome
-        expect(outcome.reason).toBe("client-gone")
-        if (outcome.reason === "client-gone") expect(outcome.error.detail).toBe("socket closed")
+        expect(outcome._tag).toBe("ClientGone")
+        if (outcome._tag === "ClientGone") expect(outcome.error.detail).toBe("socket closed")
       })))
-      expect(ended).toEqual(["client-gone"])
+      expect(ended).toEqual(["ClientGone"])
       yield* tracker.assertNoLeaks()
     }))
 
@@ -379,8 +379,8 @@ describe("Connection", () => {
           )
         )
         const outcome = yield* conn.outcome
-        expect(outcome.reason).toBe("client-gone")
-        if (outcome.reason === "client-gone") expect(outcome.error.detail).toBe("socket closed")
+        expect(outcome._tag).toBe("ClientGone")
+        if (outcome._tag === "ClientGone") expect(outcome.error.detail).toBe("socket closed")
       })))
       expect(results).toEqual([true, false])
       yield* tracker.assertNoLeaks()

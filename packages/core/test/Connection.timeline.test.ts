@@ -26,7 +26,7 @@ it.effect("producer every 1 s, capacity 2, writes of 3.5 s, the 3rd write fails:
         yield* at(`write ${n} done`)
       })
 
-    const producer = (mailbox: Connection.Mailbox) =>
+    const producer = (mailbox: Connection.Sender) =>
       Effect.gen(function*() {
         for (let i = 1;; i++) {
           yield* Effect.sleep("1 second")
@@ -60,6 +60,6 @@ it.effect("producer every 1 s, capacity 2, writes of 3.5 s, the 3rd write fails:
       "8s write 3 fails",
       "8s producer interrupted"
     ])
-    expect(outcome).toMatchObject({ reason: "client-gone", delivered: 3, discarded: 3, writes: 2 })
+    expect(outcome).toMatchObject({ _tag: "ClientGone", delivered: 3, discarded: 3, writes: 2 })
     yield* tracker.assertNoLeaks()
   }))

@@ -83,7 +83,7 @@ describe("Hub: write coalescing", () => {
     Effect.gen(function*() {
       const hub = yield* Hub.make({ epoch: "e" })
       const sink = yield* TestSink.make()
-      yield* Hub.subscribe(hub, { sink: sink.sink, heartbeat: false, policy: "backpressure" })
+      yield* Hub.subscribe(hub, { sink: sink.sink, heartbeat: false, strategy: "suspend" })
       yield* Hub.publish(hub, { data: "a" })
       yield* sink.awaitWrites(1)
       yield* TestClock.adjust("1 millis")

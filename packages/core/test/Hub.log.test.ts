@@ -37,9 +37,9 @@ describe("Hub over a remote log: publishing", () => {
       expect(log.appends).toEqual([3])
       log.complete()
       expect(yield* Fiber.join(publishers)).toEqual([
-        { seq: 1, id: "r-1", delivered: 1 },
-        { seq: 2, id: "r-2", delivered: 1 },
-        { seq: 3, id: "own", delivered: 1 }
+        { seq: 1, id: "r-1", subscribers: 1 },
+        { seq: 2, id: "r-2", subscribers: 1 },
+        { seq: 3, id: "own", subscribers: 1 }
       ])
       // Delivery comes through the tail, like everyone else's.
       expect(sink.events()).toEqual([])
@@ -388,14 +388,14 @@ describe("Hub over a remote log: the tail", () => {
       expect(sink.events().slice(4)).toEqual([gap("restarted", "new-1", "newer-0"), { id: "newer-1", data: "4" }])
     }))
 
-  it.effect("backpressure over a remote log: delivery waits for room (later changes held, in order)", () =>
+  it.effect("suspend over a remote log: delivery waits for room (later changes held, in order)", () =>
     Effect.gen(function*() {
       const log = new FakeLog({ epoch: "r" })
       const hub = yield* Hub.make({ log })
       const hold = yield* Latch.make(false)
       const slow = frameSink({ hold })
       const fast = frameSink()
-      yield* Hub.subscribe(hub, { sink: slow.sink, policy: "backpressure", capacity: 1, writeTimeout: false })
+      yield* Hub.subscribe(hub, { sink: slow.sink, strategy: "suspend", capacity: 1, writeTimeout: false })
       yield* Hub.subscribe(hub, { sink: fast.sink, capacity: 100 })
       for (const i of range(1, 4)) {
         yield* publishAll(hub, [String(i)])

@@ -91,9 +91,9 @@ describe("Hub: publishing", () => {
       const b = yield* Hub.publish(hub, { data: "b", id: "order-77" })
       const c = yield* Hub.publish(hub, SseEvent.make({ data: "c", retry: 1500 }))
       expect([a, b, c]).toEqual([
-        { seq: 1, id: "k3x-1", delivered: 1 },
-        { seq: 2, id: "order-77", delivered: 1 },
-        { seq: 3, id: "k3x-3", delivered: 1 }
+        { seq: 1, id: "k3x-1", subscribers: 1 },
+        { seq: 2, id: "order-77", subscribers: 1 },
+        { seq: 3, id: "k3x-3", subscribers: 1 }
       ])
       yield* s.awaitEvents(3)
       expect(s.text()).toBe("id: k3x-1\ndata: a\n\nid: order-77\ndata: b\n\nid: k3x-3\nretry: 1500\ndata: c\n\n")
@@ -159,7 +159,7 @@ describe("Hub: validation happens before anything is enqueued", () => {
       expect(wide).toMatchObject({ _tag: "PayloadTooLargeError", size: "id: e-1\ndata: \n\n".length + 60, max: 64 })
       untouched()
       const ok = yield* Hub.publish(hub, { data: "€".repeat(10) })
-      expect(ok).toMatchObject({ seq: 1, id: "e-1", delivered: 3 })
+      expect(ok).toMatchObject({ seq: 1, id: "e-1", subscribers: 3 })
     }))
 
   it.effect("data JSON cannot carry (cycles, BigInt, throwing toJSON, undefined) is a typed error", () =>
@@ -239,17 +239,17 @@ describe("Hub: subscribers and slow-client policies", () => {
       yield* Hub.publish(hub, { data: "3" }) // slow's mailbox: [2, 3], full
       expect(hub.subscriberCount()).toBe(2)
       const fourth = yield* Hub.publish(hub, { data: "4" })
-      expect(fourth.delivered).toBe(2) // published to both; handed out at the end of this run
+      expect(fourth.subscribers).toBe(2) // published to both; handed out at the end of this run
       yield* Effect.yieldNow
       expect(hub.subscriberCount()).toBe(1)
       const outcome = yield* slow.outcome
-      expect(outcome).toMatchObject({ reason: "slow-consumer", delivered: 0, discarded: 3 })
-      if (outcome.reason === "slow-consumer") {
-        expect(outcome.error).toBeInstanceOf(Hub.SlowConsumer)
+      expect(outcome).toMatchObject({ _tag: "SlowConsumer", delivered: 0, discarded: 3 })
+      if (outcome._tag === "SlowConsumer") {
+        expect(outcome.error).toBeInstanceOf(Hub.SlowConsumerError)
         expect(outcome.error).toMatchObject({
-          _tag: "SlowConsumer",
+          _tag: "SlowConsumerError",
           subscriber: "slow",
-          policy: "disconnect",
+          strategy: "disconnect",
           capacity: 2
         })
       }
@@ -261,7 +261,7 @@ describe("Hub: subscribers and slow-client policies", () => {
       yield* tracker.assertNoLeaks()
     }))
 
-  const policyRun = (policy: Hub.Policy) =>
+  const policyRun = (policy: Hub.Strategy) =>
     Effect.gen(function*() {
       const hub = yield* Hub.make({ epoch: "e" })
       const hold = yield* Latch.make(false)
@@ -269,14 +269,15 @@ describe("Hub: subscribers and slow-client policies", () => {
       const fastSinks = range(1, 3).map(() => frameSink())
       const stuck = yield* Hub.subscribe(hub, {
         sink: stuckSink.sink,
-        policy,
+        strategy: policy,
         capacity: 4,
         dropNotice: true,
-        backpressureTimeout: "10 seconds",
+        suspendTimeout: "10 seconds",
         writeTimeout: false,
         heartbeat: false
       })
-      const fast = yield* Effect.forEach(fastSinks, (s) => Hub.subscribe(hub, { sink: s.sink, policy, capacity: 4 }))
+      const fast = yield* Effect.forEach(fastSinks, (s) =>
+        Hub.subscribe(hub, { sink: s.sink, strategy: policy, capacity: 4 }))
       // Paced like a real feed: the fast writers keep up, the stuck one does not.
       const publisher = yield* Effect.forkChild(Effect.forEach(range(1, 20), (i) =>
         Effect.andThen(
@@ -286,9 +287,9 @@ describe("Hub: subscribers and slow-client policies", () => {
       return { hub, hold, stuck, stuckSink, fast, fastSinks, publisher }
     })
 
-  it.effect("(8) drop-oldest with one stuck subscriber: fast ones unaffected; the stuck one keeps the newest, drops counted", () =>
+  it.effect("(8) sliding with one stuck subscriber: fast ones unaffected; the stuck one keeps the newest, drops counted", () =>
     Effect.gen(function*() {
-      const { fastSinks, hold, publisher, stuck, stuckSink } = yield* policyRun("drop-oldest")
+      const { fastSinks, hold, publisher, stuck, stuckSink } = yield* policyRun("sliding")
       yield* Fiber.join(publisher)
       for (const s of fastSinks) yield* s.awaitEvents(20)
       for (const s of fastSinks) expect(s.events().map((e) => e.data)).toEqual(range(1, 20).map(String))
@@ -304,9 +305,9 @@ describe("Hub: subscribers and slow-client policies", () => {
       expect(stuck.connection.isOpen()).toBe(true)
     }))
 
-  it.effect("(8) drop-newest with one stuck subscriber: fast ones unaffected; the stuck one keeps the oldest, drops counted", () =>
+  it.effect("(8) dropping with one stuck subscriber: fast ones unaffected; the stuck one keeps the oldest, drops counted", () =>
     Effect.gen(function*() {
-      const { fastSinks, hold, publisher, stuck, stuckSink } = yield* policyRun("drop-newest")
+      const { fastSinks, hold, publisher, stuck, stuckSink } = yield* policyRun("dropping")
       yield* Fiber.join(publisher)
       for (const s of fastSinks) yield* s.awaitEvents(20)
       for (const s of fastSinks) expect(s.events().map((e) => e.data)).toEqual(range(1, 20).map(String))
@@ -327,17 +328,17 @@ describe("Hub: subscribers and slow-client policies", () => {
       for (const s of fastSinks) expect(s.events().map((e) => e.data)).toEqual(range(1, 20).map(String))
       const outcome = yield* stuck.outcome
       expect(outcome).toMatchObject({
-        reason: "slow-consumer",
-        error: { policy: "disconnect" },
+        _tag: "SlowConsumer",
+        error: { strategy: "disconnect" },
         delivered: 0,
         discarded: 5
       })
       expect(hub.subscriberCount()).toBe(3)
     }))
 
-  it.effect("(8) backpressure with one stuck subscriber: the publisher waits exactly its timeout, then it is disconnected", () =>
+  it.effect("(8) suspend with one stuck subscriber: the publisher waits exactly its timeout, then it is disconnected", () =>
     Effect.gen(function*() {
-      const { fastSinks, hub, publisher, stuck } = yield* policyRun("backpressure")
+      const { fastSinks, hub, publisher, stuck } = yield* policyRun("suspend")
       yield* TestTime.settle(200)
       // 1 in the stuck write, 2..5 in its mailbox, 6 waiting for room: the publisher is held.
       expect(publisher.pollUnsafe()).toBeUndefined()
@@ -347,8 +348,8 @@ describe("Hub: subscribers and slow-client policies", () => {
       yield* TestTime.advance("1 millis")
       const outcome = yield* stuck.outcome
       expect(outcome).toMatchObject({
-        reason: "slow-consumer",
-        error: { _tag: "SlowConsumer", policy: "backpressure", waitedMillis: 10_000 },
+        _tag: "SlowConsumer",
+        error: { _tag: "SlowConsumerError", strategy: "suspend", waitedMillis: 10_000 },
         discarded: 5
       })
       yield* Fiber.join(publisher)
@@ -357,9 +358,9 @@ describe("Hub: subscribers and slow-client policies", () => {
       expect(hub.subscriberCount()).toBe(3)
     }))
 
-  it.effect("backpressure: a subscriber that makes room in time gets everything, in order, and stays", () =>
+  it.effect("suspend: a subscriber that makes room in time gets everything, in order, and stays", () =>
     Effect.gen(function*() {
-      const { fastSinks, hold, publisher, stuck, stuckSink } = yield* policyRun("backpressure")
+      const { fastSinks, hold, publisher, stuck, stuckSink } = yield* policyRun("suspend")
       yield* TestTime.advance("3 seconds", "1 second")
       expect(publisher.pollUnsafe()).toBeUndefined()
       yield* hold.open
@@ -370,7 +371,7 @@ describe("Hub: subscribers and slow-client policies", () => {
       expect(stuck.connection.isOpen()).toBe(true)
     }))
 
-  it.effect("backpressure: concurrent publishers wait behind the held one, so nobody sees events reordered", () =>
+  it.effect("suspend: concurrent publishers wait behind the held one, so nobody sees events reordered", () =>
     Effect.gen(function*() {
       const hub = yield* Hub.make({ epoch: "e" })
       const hold = yield* Latch.make(false)
@@ -378,11 +379,11 @@ describe("Hub: subscribers and slow-client policies", () => {
       const fastSink = frameSink()
       const slow = yield* Hub.subscribe(hub, {
         sink: slowSink.sink,
-        policy: "backpressure",
+        strategy: "suspend",
         capacity: 1,
         writeTimeout: false
       })
-      yield* Hub.subscribe(hub, { sink: fastSink.sink, policy: "drop-newest", capacity: 100 })
+      yield* Hub.subscribe(hub, { sink: fastSink.sink, strategy: "dropping", capacity: 100 })
       yield* Hub.publish(hub, { data: "a1" }) // into the slow write
       yield* TestTime.settle()
       yield* Hub.publish(hub, { data: "a2" }) // fills the slow mailbox
@@ -405,16 +406,16 @@ describe("Hub: subscribers and slow-client policies", () => {
       expect(slow.connection.isOpen()).toBe(true)
     }))
 
-  it.effect("backpressure: interrupting a waiting publisher releases the others and disconnects the subscriber it owed", () =>
+  it.effect("suspend: interrupting a waiting publisher releases the others and disconnects the subscriber it owed", () =>
     Effect.gen(function*() {
       const hub = yield* Hub.make({ epoch: "e" })
       const stuck = yield* TestSink.make({ hangAfter: 0 })
       const fast = frameSink()
       const slow = yield* Hub.subscribe(hub, {
         sink: stuck.sink,
-        policy: "backpressure",
+        strategy: "suspend",
         capacity: 1,
-        backpressureTimeout: "1 hour",
+        suspendTimeout: "1 hour",
         writeTimeout: false
       })
       yield* Hub.subscribe(hub, { sink: fast.sink })
@@ -427,8 +428,8 @@ describe("Hub: subscribers and slow-client policies", () => {
       expect(queued.pollUnsafe()).toBeUndefined()
       yield* Fiber.interrupt(waiting)
       // Subscriber `slow` would have missed event 3: it is ended, not left with a silent gap.
-      expect(yield* slow.outcome).toMatchObject({ reason: "slow-consumer", error: { policy: "backpressure" } })
-      expect(yield* Fiber.join(queued)).toMatchObject({ seq: 4, delivered: 1 })
+      expect(yield* slow.outcome).toMatchObject({ _tag: "SlowConsumer", error: { strategy: "suspend" } })
+      expect(yield* Fiber.join(queued)).toMatchObject({ seq: 4, subscribers: 1 })
       yield* fast.awaitEvents(4)
       expect(fast.events().map((e) => e.data)).toEqual(["1", "2", "3", "4"])
     }))
@@ -438,7 +439,7 @@ describe("Hub: subscribers and slow-client policies", () => {
       const hub = yield* Hub.make({ epoch: "e" })
       const hold = yield* Latch.make(false)
       const slowSink = frameSink({ hold })
-      yield* Hub.subscribe(hub, { sink: slowSink.sink, policy: "backpressure", capacity: 1, writeTimeout: false })
+      yield* Hub.subscribe(hub, { sink: slowSink.sink, strategy: "suspend", capacity: 1, writeTimeout: false })
       yield* Hub.publish(hub, { data: "1" })
       yield* TestTime.settle()
       yield* Hub.publish(hub, { data: "2" })
@@ -463,9 +464,9 @@ describe("Hub: subscribers and slow-client policies", () => {
       const fast = frameSink()
       yield* Hub.subscribe(hub, {
         sink: stuck.sink,
-        policy: "backpressure",
+        strategy: "suspend",
         capacity: 1,
-        backpressureTimeout: "1 minute",
+        suspendTimeout: "1 minute",
         writeTimeout: false
       })
       yield* Hub.subscribe(hub, { sink: fast.sink, heartbeat: "15 seconds", heartbeatText: "hb" })
@@ -486,7 +487,7 @@ describe("Hub: subscribers and slow-client policies", () => {
       yield* Fiber.interrupt(held)
     }))
 
-  it.effect("drop-newest notice through the hub; notices are per subscriber, fast ones never see one", () =>
+  it.effect("dropping notice through the hub; notices are per subscriber, fast ones never see one", () =>
     Effect.gen(function*() {
       const hub = yield* Hub.make({ epoch: "e" })
       const hold = yield* Latch.make(false)
@@ -494,11 +495,11 @@ describe("Hub: subscribers and slow-client policies", () => {
       const fastSink = frameSink()
       yield* Hub.subscribe(hub, {
         sink: slowSink.sink,
-        policy: "drop-newest",
+        strategy: "dropping",
         capacity: 2,
         dropNotice: (missed) => SseEvent.make({ event: "lag", data: `missed ${missed}` })
       })
-      yield* Hub.subscribe(hub, { sink: fastSink.sink, policy: "drop-newest", capacity: 2, dropNotice: true })
+      yield* Hub.subscribe(hub, { sink: fastSink.sink, strategy: "dropping", capacity: 2, dropNotice: true })
       for (const i of range(1, 6)) {
         yield* Hub.publish(hub, { data: String(i) })
         yield* TestTime.settle(5)
@@ -580,7 +581,7 @@ describe("Hub: subscribers and slow-client policies", () => {
       yield* Hub.publish(hub, { data: "late" })
       yield* Effect.yieldNow
       expect(hub.subscriberCount()).toBe(0)
-      expect(yield* sub.outcome).toMatchObject({ reason: "closed", closeReason: "shutdown", delivered: 2 })
+      expect(yield* sub.outcome).toMatchObject({ _tag: "Closed", reason: "shutdown", delivered: 2 })
       expect(sink.events().map((e) => e.data)).toEqual(["x", "shutdown"])
     }))
 
@@ -593,7 +594,7 @@ describe("Hub: subscribers and slow-client policies", () => {
       yield* gone.awaitWrites(1)
       yield* Hub.publish(hub, { data: "2" })
       yield* gone.awaitFault
-      expect(yield* sub.outcome).toMatchObject({ reason: "client-gone" })
+      expect(yield* sub.outcome).toMatchObject({ _tag: "ClientGone" })
       expect(hub.subscriberCount()).toBe(0)
     }))
 
@@ -635,7 +636,7 @@ describe("Hub: subscribers and slow-client policies", () => {
         )?.state
       expect(value("sluice_hub_events_published_total")).toMatchObject({ count: 3 })
       expect(value("sluice_hub_deliveries_total")).toMatchObject({ count: 5 })
-      expect(value("sluice_hub_slow_consumers_total", ["policy", "disconnect"])).toMatchObject({ count: 1 })
+      expect(value("sluice_hub_slow_consumers_total", ["strategy", "disconnect"])).toMatchObject({ count: 1 })
       expect(value("sluice_hub_publish_rejected_total", ["reason", "not-allowed"])).toMatchObject({ count: 1 })
       expect(value("sluice_hub_publish_rejected_total", ["reason", "unserializable"])).toMatchObject({ count: 1 })
       expect(value("sluice_hub_subscribers")).toMatchObject({ value: 1 })
@@ -644,7 +645,7 @@ describe("Hub: subscribers and slow-client policies", () => {
   it.effect("publish is plain synchronous work when no subscriber can make it wait", () =>
     Effect.gen(function*() {
       const hub = yield* Hub.make()
-      yield* Hub.subscribe(hub, { sink: frameSink().sink, policy: "drop-oldest", capacity: 1 })
+      yield* Hub.subscribe(hub, { sink: frameSink().sink, strategy: "sliding", capacity: 1 })
       // Runs to completion without the scheduler: no fiber hop, no wait.
       const exit = Effect.runSyncExit(Effect.forEach(range(1, 1_000), (i) => Hub.publish(hub, { data: String(i) })))
       expect(Exit.isSuccess(exit)).toBe(true)

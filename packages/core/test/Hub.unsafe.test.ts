@@ -10,7 +10,7 @@ describe("Hub.publishUnsafe", () => {
       const sink = yield* TestSink.make()
       yield* Hub.subscribe(hub, { sink: sink.sink, heartbeat: false })
       const first = Hub.publishUnsafe(hub, { event: "tick", data: "1" })
-      expect(Result.isSuccess(first) && first.success).toMatchObject({ seq: 1, delivered: 1 })
+      expect(Result.isSuccess(first) && first.success).toMatchObject({ seq: 1, subscribers: 1 })
       const refused = Hub.publishUnsafe(hub, { event: "other", data: "x" })
       expect(Result.isFailure(refused) && refused.failure._tag).toBe("EventNotAllowedError")
       const tooBig = Hub.publishUnsafe(hub, { event: "tick", data: "x".repeat(100) })
@@ -20,11 +20,11 @@ describe("Hub.publishUnsafe", () => {
       expect(hub.stats().published).toBe(1)
     }))
 
-  it.effect("refuses (publishing nothing) while a backpressured subscriber exists", () =>
+  it.effect("refuses (publishing nothing) while a subscriber under suspend exists", () =>
     Effect.gen(function*() {
       const hub = yield* Hub.make()
       const sink = yield* TestSink.make()
-      yield* Hub.subscribe(hub, { sink: sink.sink, heartbeat: false, policy: "backpressure" })
+      yield* Hub.subscribe(hub, { sink: sink.sink, heartbeat: false, strategy: "suspend" })
       const result = Hub.publishUnsafe(hub, { data: "x" })
       expect(Result.isFailure(result) && result.failure).toMatchObject({ _tag: "WouldBlockError", subscribers: 1 })
       expect(hub.stats().published).toBe(0)

@@ -52,7 +52,7 @@ describe("Registry", () => {
       const b = yield* open(registry, "k")
       yield* Registry.send(registry, "k", ev("2"))
       const outcomeA = yield* a.connection.outcome
-      expect(outcomeA).toMatchObject({ reason: "closed", closeReason: "replaced" })
+      expect(outcomeA).toMatchObject({ _tag: "Closed", reason: "replaced" })
       expect(dataOf(a.sink.text())).toEqual(["1", "connection_close:replaced"])
       yield* b.sink.awaitWrites(1)
       expect(dataOf(b.sink.text())).toEqual(["2"])
@@ -96,7 +96,7 @@ describe("Registry", () => {
       yield* Registry.send(registry, "job", ev("50%"))
       yield* Registry.send(registry, "job", ev("100%"), { terminal: "task_completed" })
       const outcome = yield* a.connection.outcome
-      expect(outcome).toMatchObject({ reason: "closed", closeReason: "task_completed" })
+      expect(outcome).toMatchObject({ _tag: "Closed", reason: "task_completed" })
       expect(dataOf(a.sink.text())).toEqual(["50%", "100%", "connection_close:task_completed"])
       const late = yield* Effect.flip(Registry.send(registry, "job", ev("late")))
       expect(late).toMatchObject({ _tag: "KeyClosedError", reason: "task_completed" })
@@ -112,11 +112,11 @@ describe("Registry", () => {
       yield* Registry.send(registry, "job", ev("1"))
       yield* Registry.send(registry, "job", ev("failed at 2"), { terminal: "task_failed" })
       const a = yield* open(registry, "job")
-      expect(yield* a.connection.outcome).toMatchObject({ closeReason: "task_failed", delivered: 3 })
+      expect(yield* a.connection.outcome).toMatchObject({ _tag: "Closed", reason: "task_failed", delivered: 3 })
       expect(dataOf(a.sink.text())).toEqual(["1", "failed at 2", "connection_close:task_failed"])
     }))
 
-  it.effect("bounded outbox: drop-oldest (default), drop-newest and fail", () =>
+  it.effect("bounded outbox: sliding (default), dropping and fail", () =>
     Effect.gen(function*() {
       const oldest = yield* Registry.make({ pending: { capacity: 3 } })
       for (const d of ["1", "2", "3", "4", "5"]) yield* Registry.send(oldest, "k", ev(d))
@@ -125,11 +125,11 @@ describe("Registry", () => {
       expect(dataOf(a.sink.text())).toEqual(["3", "4", "5"])
       expect(oldest.stats().droppedOverflow).toBe(2)
 
-      const newest = yield* Registry.make({ pending: { capacity: 3, overflow: "drop-newest" } })
+      const newest = yield* Registry.make({ pending: { capacity: 3, strategy: "dropping" } })
       const results = yield* Effect.forEach(["1", "2", "3", "4"], (d) => Registry.send(newest, "k", ev(d)))
       expect(results).toEqual(["pending", "pending", "pending", "dropped"])
 
-      const strict = yield* Registry.make({ pending: { capacity: 1, overflow: "fail" } })
+      const strict = yield* Registry.make({ pending: { capacity: 1, strategy: "fail" } })
       yield* Registry.send(strict, "k", ev("1"))
       expect(yield* Effect.flip(Registry.send(strict, "k", ev("2")))).toMatchObject({
         _tag: "PendingFullError",
@@ -175,7 +175,7 @@ describe("Registry", () => {
         expect(yield* Registry.send(registry, "b", ev("end"), { terminal: "done" })).toBe("pending")
         expect(registry.stats()).toMatchObject({ keys: 2, pending: 3, droppedBudget: 2, refusedBudget: 0 })
         const b = yield* open(registry, "b")
-        expect(yield* b.connection.outcome).toMatchObject({ closeReason: "done" })
+        expect(yield* b.connection.outcome).toMatchObject({ _tag: "Closed", reason: "done" })
         expect(dataOf(b.sink.text())).toEqual(["x", "end", "connection_close:done"])
       }))
 

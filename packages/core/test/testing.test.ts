@@ -176,7 +176,7 @@ describe("SeededScheduler", () => {
         const outcome = yield* tracker.track(
           Connection.run({ producer: producer.producer, sink: sink.sink, capacity: (seed % 5) + 1 })
         ).pipe(Effect.provideService(Scheduler.Scheduler, new SeededScheduler(seed, 0.2)))
-        expect(outcome.reason).toBe("client-gone")
+        expect(outcome._tag).toBe("ClientGone")
         expect(outcome.writes).toBe((seed % 4) + 1)
         expectAccounted(outcome, producer)
         yield* tracker.assertNoLeaks()

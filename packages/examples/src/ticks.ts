@@ -1,5 +1,7 @@
-// A complete SSE route: `node --conditions=@sluice/source src/ticks.ts`, then
-// `curl -N http://127.0.0.1:8080/ticks` (stop and rerun with -H "Last-Event-ID: 5").
+/**
+ * A complete SSE route: `node --conditions=@sluice/source src/ticks.ts`, then
+ * `curl -N http://127.0.0.1:8080/ticks` (stop and rerun with -H "Last-Event-ID: 5").
+ */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { SseEvent } from "@sluice/core"

@@ -33,6 +33,7 @@
  *
  * @since 0.2.0
  */
+import { OptionCheck } from "@sluice/core"
 import * as Duration from "effect/Duration"
 import { readFileSync } from "node:fs"
 import * as Http from "node:http"
@@ -86,16 +87,9 @@ interface Guard {
 
 const guards = new WeakMap<Http.Server, Guard>()
 
-const millis = (name: string, input: Duration.Input, fallback: number): number => {
-  let value = Number.NaN
-  try {
-    value = Duration.toMillis(Duration.fromInputUnsafe(input ?? fallback))
-  } catch {
-    // reported below
-  }
-  if (!Number.isFinite(value) || value <= 0) {
-    throw new RangeError(`SocketGuard: invalid ${name} (a finite duration above 0; got ${String(input)})`)
-  }
+const millis = (name: string, input: Duration.Input | undefined, fallback: number): number => {
+  const value = OptionCheck.millis(input, fallback)
+  OptionCheck.check("SocketGuard", `${name} (a finite duration above 0)`, Number.isFinite(value) && value > 0, input)
   return value
 }
 
@@ -111,15 +105,14 @@ const openFileLimit = (): number | undefined => {
 
 const resolve = (options: Options) => {
   const max = options.maxSockets
-  if (max !== undefined && !(typeof max === "number" && max >= 1 && !Number.isNaN(max))) {
-    throw new RangeError(`SocketGuard: invalid maxSockets (a number, at least 1; got ${String(max)})`)
-  }
+  OptionCheck.check("SocketGuard", "maxSockets (a number, at least 1)", OptionCheck.atLeast(max, 1, false), max)
   const hwm = options.highWaterMark
-  if (hwm !== undefined && !(typeof hwm === "number" && hwm >= 1 && Number.isFinite(hwm))) {
-    throw new RangeError(
-      `SocketGuard: invalid highWaterMark (a finite number of bytes, at least 1; got ${String(hwm)})`
-    )
-  }
+  OptionCheck.check(
+    "SocketGuard",
+    "highWaterMark (a finite number of bytes, at least 1)",
+    OptionCheck.atLeast(hwm, 1),
+    hwm
+  )
   const files = openFileLimit()
   return {
     maxSockets: max ?? (files === undefined ? 10_240 : Math.max(1, Math.min(10_240, files - 128))),

@@ -2,9 +2,9 @@
  * Authorization for SSE routes: decide who may open a stream *before* any
  * event is sent.
  *
- * An authorizer is `request → Effect<Principal, Unauthorized | Forbidden>`.
- * `SseResponse` runs it first; `Unauthorized` becomes `401` (with a
- * `WWW-Authenticate` challenge) and `Forbidden` becomes `403`, both with a
+ * An authorizer is `request → Effect<Principal, UnauthorizedError | ForbiddenError>`.
+ * `SseResponse` runs it first; `UnauthorizedError` becomes `401` (with a
+ * `WWW-Authenticate` challenge) and `ForbiddenError` becomes `403`, both with a
  * problem-details body, and no stream is opened, so no event of the route can
  * reach a refused client.
  *
@@ -23,12 +23,23 @@ import * as Effect from "effect/Effect"
 import type { HttpServerRequest } from "effect/http/HttpServerRequest"
 
 /**
- * No valid credentials: answered `401`.
+ * No valid credentials: answered `401` (was `Unauthorized`).
  *
- * @since 0.1.0
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { SseAuth } from "@sluice/http"
+ *
+ * const authorize = SseAuth.bearer((token) =>
+ *   token === "s3cret"
+ *     ? Effect.succeed({ user: "ada" })
+ *     : Effect.fail(new SseAuth.UnauthorizedError({ detail: "unknown token", challenge: "Bearer realm=\"feed\"" })))
+ * ```
+ *
+ * @since 0.2.0
  * @category errors
  */
-export class Unauthorized extends Data.TaggedError("Unauthorized")<{
+export class UnauthorizedError extends Data.TaggedError("UnauthorizedError")<{
   readonly detail: string
   /** The `WWW-Authenticate` challenge. Default `Bearer`. */
   readonly challenge?: string | undefined
@@ -39,12 +50,23 @@ export class Unauthorized extends Data.TaggedError("Unauthorized")<{
 }
 
 /**
- * Valid credentials, but not allowed here: answered `403`.
+ * Valid credentials, but not allowed here: answered `403` (was `Forbidden`).
  *
- * @since 0.1.0
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { SseAuth } from "@sluice/http"
+ *
+ * const adminsOnly = SseAuth.bearer((token) =>
+ *   token === "admin-token"
+ *     ? Effect.succeed({ role: "admin" })
+ *     : Effect.fail(new SseAuth.ForbiddenError({ detail: "this stream needs the admin role" })))
+ * ```
+ *
+ * @since 0.2.0
  * @category errors
  */
-export class Forbidden extends Data.TaggedError("Forbidden")<{ readonly detail: string }> {
+export class ForbiddenError extends Data.TaggedError("ForbiddenError")<{ readonly detail: string }> {
   override get message(): string {
     return `forbidden: ${this.detail}`
   }
@@ -56,7 +78,9 @@ export class Forbidden extends Data.TaggedError("Forbidden")<{ readonly detail: 
  * @since 0.1.0
  * @category models
  */
-export type Authorize<P, R = never> = (request: HttpServerRequest) => Effect.Effect<P, Unauthorized | Forbidden, R>
+export type Authorize<P, R = never> = (
+  request: HttpServerRequest
+) => Effect.Effect<P, UnauthorizedError | ForbiddenError, R>
 
 /**
  * An authorizer for bearer tokens, read from `Authorization: Bearer <token>`
@@ -69,7 +93,7 @@ export type Authorize<P, R = never> = (request: HttpServerRequest) => Effect.Eff
  * import { SseAuth } from "@sluice/http"
  *
  * const authorize = SseAuth.bearer((token) =>
- *   token === "s3cret" ? Effect.succeed({ user: "ada" }) : Effect.fail(new SseAuth.Unauthorized({ detail: "bad token" })),
+ *   token === "s3cret" ? Effect.succeed({ user: "ada" }) : Effect.fail(new SseAuth.UnauthorizedError({ detail: "bad token" })),
  *   { cookie: "session" }
  * )
  * ```
@@ -78,7 +102,7 @@ export type Authorize<P, R = never> = (request: HttpServerRequest) => Effect.Eff
  * @category constructors
  */
 export const bearer = <P, R>(
-  verify: (token: string) => Effect.Effect<P, Unauthorized | Forbidden, R>,
+  verify: (token: string) => Effect.Effect<P, UnauthorizedError | ForbiddenError, R>,
   options: { readonly cookie?: string | undefined } = {}
 ): Authorize<P, R> =>
 (request) =>
@@ -87,11 +111,11 @@ export const bearer = <P, R>(
     if (header !== undefined) {
       const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header)
       if (match === null) {
-        return Effect.fail(new Unauthorized({ detail: "the Authorization header is not a Bearer token" }))
+        return Effect.fail(new UnauthorizedError({ detail: "the Authorization header is not a Bearer token" }))
       }
       return verify(match[1]!)
     }
     const fromCookie = options.cookie === undefined ? undefined : request.cookies[options.cookie]
     if (fromCookie !== undefined && fromCookie !== "") return verify(fromCookie)
-    return Effect.fail(new Unauthorized({ detail: "no credentials" }))
+    return Effect.fail(new UnauthorizedError({ detail: "no credentials" }))
   })

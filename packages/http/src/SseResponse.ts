@@ -25,7 +25,8 @@
  *
  * Each stream runs in a tracing span `sluice.sse.connection` that ends with
  * the stream, with the connection id (`sluice.connection_id`) and the
- * outcome (`sluice.outcome`, `sluice.delivered`, `sluice.discarded`) set then.
+ * outcome (`sluice.outcome`: the outcome's `_tag`; `sluice.delivered`,
+ * `sluice.discarded`) set then.
  *
  * The request and the stream: the route runs in its request's fiber like any
  * other (router, middleware such as CORS or authentication, `authorize`, the
@@ -80,6 +81,12 @@ export interface StreamInfo<P> {
   /** What the `authorize` hook returned (`undefined` without one). */
   readonly principal: P
   readonly request: HttpServerRequest
+  /**
+   * The request's correlation id when the route has the `correlationId`
+   * option (from `X-Correlation-ID` / `X-Request-ID`, or generated);
+   * `undefined` otherwise.
+   */
+  readonly correlationId: string | undefined
 }
 
 /**
@@ -95,23 +102,33 @@ export interface StreamInfo<P> {
  * @category models
  */
 export interface Lifecycle {
-  /** First event. Default: `connection_open` with `{ "connection_id": id }`. */
+  /**
+   * First event. Default: `connection_open` with `{ "connection_id": id }`
+   * (plus `"correlation_id"` with the `correlationId` option).
+   */
   readonly open?:
     | false
     | {
       readonly event?: string | undefined
-      readonly data?: ((info: { readonly connectionId: string }) => unknown) | undefined
+      readonly data?:
+        | ((info: { readonly connectionId: string; readonly correlationId: string | undefined }) => unknown)
+        | undefined
     }
     | undefined
   /**
    * Last event before the server ends a stream. Default: `connection_close`
-   * with `{ "reason": reason, "connection_id": id }`.
+   * with `{ "reason": reason, "connection_id": id }` (plus
+   * `"correlation_id"` with the `correlationId` option).
    */
   readonly close?:
     | false
     | {
       readonly event?: string | undefined
-      readonly data?: ((info: { readonly connectionId: string; readonly reason: string }) => unknown) | undefined
+      readonly data?:
+        | ((
+          info: { readonly connectionId: string; readonly reason: string; readonly correlationId: string | undefined }
+        ) => unknown)
+        | undefined
     }
     | undefined
   /**
@@ -162,12 +179,76 @@ export interface Options<P = undefined, RA = never> {
   readonly highWaterMark?: number | undefined
   /** Called once with the stream's outcome (for logs and custom metrics). Must not throw. */
   readonly onEnd?: ((outcome: Connection.Outcome) => void) | undefined
+  /**
+   * Gives every request a correlation id (see {@link CorrelationIdOptions}):
+   * it is in {@link StreamInfo}, in the default lifecycle payloads
+   * (`correlation_id`), and echoed as a response header on every answer of
+   * the route, refusals included. Default: off.
+   */
+  readonly correlationId?: boolean | CorrelationIdOptions | undefined
+  /**
+   * Sends heartbeats as events instead of comments (`EventSource` never
+   * shows comments, so browser code that must see liveness needs events):
+   * every `heartbeat` interval (default 15 seconds), whatever else was
+   * written, `heartbeat` with `{ "timestamp": <ISO 8601> }` by default. A
+   * heartbeat that finds the mailbox full is skipped (the client is busy
+   * reading anyway). Default: off (idle comments).
+   */
+  readonly heartbeatEvent?: boolean | HeartbeatEventOptions | undefined
+}
+
+/**
+ * Where a request's correlation id comes from, and where it goes.
+ *
+ * The first of `headers` that holds an acceptable value is used: at most
+ * `maxLength` characters of `A-Z a-z 0-9 . _ : -` (an id copied into logs
+ * and answers must not carry anything else). A missing or unacceptable one
+ * is replaced by a generated id (a random UUID).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface CorrelationIdOptions {
+  /** Request headers to read, in order. Default `["x-correlation-id", "x-request-id"]`. */
+  readonly headers?: ReadonlyArray<string> | undefined
+  /** Response header that echoes the id; `false` for none. Default `x-correlation-id`. */
+  readonly responseHeader?: string | false | undefined
+  /** Longest accepted id. Default 128. */
+  readonly maxLength?: number | undefined
+}
+
+/**
+ * The heartbeat event of {@link Options.heartbeatEvent}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface HeartbeatEventOptions {
+  /** Event name. Default `heartbeat`. */
+  readonly event?: string | undefined
+  /** Data, serialized as JSON. Default `{ "timestamp": <ISO 8601> }`. */
+  readonly data?: ((info: { readonly timestamp: Date }) => unknown) | undefined
 }
 
 /**
  * Responds with an SSE stream fed by `producer`, which is given the
  * {@link StreamInfo} (connection id, last event id, principal) and returns a
- * `Stream` of frames or a function of the mailbox.
+ * `Stream` of frames or a function of its `Connection.Sender`.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Schedule, Stream } from "effect"
+ * import { HttpRouter } from "effect/http"
+ * import { SseEvent } from "@sluice/core"
+ * import { SseResponse } from "@sluice/http"
+ *
+ * // A clock; resumes after the client's Last-Event-ID.
+ * const Clock = HttpRouter.add("GET", "/clock", SseResponse.stream(({ lastEventId }) =>
+ *   Stream.iterate(Number(lastEventId ?? 0) + 1, (n) => n + 1).pipe(
+ *     Stream.schedule(Schedule.spaced("1 second")),
+ *     Stream.map((n) => SseEvent.make({ id: String(n), event: "tick", data: new Date().toISOString() }))
+ *   ), { heartbeat: "20 seconds", capacity: 16 }))
+ * ```
  *
  * @since 0.1.0
  * @category constructors
@@ -184,6 +265,28 @@ export const stream: <P = undefined, E = never, R = never, RA = never>(
  * in the current scope, for example by subscribing to a hub. This is how
  * hub, topic and keyed-registry routes are built. It may answer with a
  * response instead (for example a 404 for an unknown key).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { HttpRouter } from "effect/http"
+ * import { Hub } from "@sluice/core"
+ * import { SseResponse } from "@sluice/http"
+ *
+ * // A hub route written by hand (what SseResponse.hub does, plus a log line).
+ * const route = (hub: Hub.Hub) =>
+ *   HttpRouter.add("GET", "/feed", SseResponse.attach((info, prepared) =>
+ *     Effect.gen(function*() {
+ *       yield* Effect.logDebug(`subscriber ${info.connectionId} from ${info.lastEventId ?? "the start"}`)
+ *       const sub = yield* Hub.subscribe(hub, {
+ *         ...prepared.connection,
+ *         dropNotice: undefined, // the connection's own form; a hub takes `true` or a function of `missed`
+ *         preamble: prepared.preamble,
+ *         lastEventId: info.lastEventId
+ *       })
+ *       return sub.connection
+ *     }).pipe(Effect.orDie)))
+ * ```
  *
  * @since 0.1.0
  * @category constructors
@@ -217,17 +320,17 @@ export interface Prepared {
 
 /**
  * Options of a hub or topic route: those of any stream, plus the
- * subscriber's slow-client policy.
+ * subscriber's {@link Hub.Strategy} (what to do when its mailbox is full).
  *
  * @since 0.1.0
  * @category models
  */
 export interface HubOptions<P = undefined, RA = never> extends Options<P, RA> {
-  /** Slow-client policy for this route's subscribers. Default `disconnect` (see `Hub.Policy`). */
-  readonly policy?: Hub.Policy | undefined
-  /** Under `backpressure`: how long a publisher may wait for one subscriber. */
-  readonly backpressureTimeout?: Duration.Input | undefined
-  /** Under the dropping policies: tell the client how many events it missed (see `Hub.SubscribeOptions`). */
+  /** What to do when a subscriber's mailbox is full. Default `disconnect` (see `Hub.Strategy`). */
+  readonly strategy?: Hub.Strategy | undefined
+  /** Under `suspend`: how long a publisher may wait for one subscriber. */
+  readonly suspendTimeout?: Duration.Input | undefined
+  /** Under `sliding` / `dropping`: tell the client how many events it missed (see `Hub.SubscribeOptions`). */
   readonly dropNotice?: Hub.SubscribeOptions["dropNotice"]
 }
 
@@ -235,7 +338,10 @@ export interface HubOptions<P = undefined, RA = never> extends Options<P, RA> {
  * Responds with a subscription to `hub`: the client gets the lifecycle
  * events, then (when it sent a `Last-Event-ID`) every retained event after
  * that id or a `replay_gap` signal, then live events, through its own
- * bounded mailbox and slow-client policy.
+ * bounded mailbox and slow-client strategy. When the hub is over a remote log
+ * that cannot be read for that replay (Redis down), the request is answered
+ * `503` with problem details and `Retry-After` (the log's error, which names
+ * internal addresses, stays on the server).
  *
  * @example
  * ```ts
@@ -245,7 +351,7 @@ export interface HubOptions<P = undefined, RA = never> extends Options<P, RA> {
  * import { SseResponse } from "@sluice/http"
  *
  * const Prices = Layer.unwrap(Effect.map(Hub.make({ history: { maxEvents: 1000 } }), (hub) =>
- *   HttpRouter.add("GET", "/prices", SseResponse.hub(hub, { policy: "drop-oldest" }))
+ *   HttpRouter.add("GET", "/prices", SseResponse.hub(hub, { strategy: "sliding" }))
  * ))
  * ```
  *
@@ -260,7 +366,20 @@ export const hub: <P = undefined, RA = never>(
 /**
  * Like {@link hub}, for a topic of `topics` chosen from the request (for
  * example from a path parameter). Beyond the topic limit the request is
- * answered `503` with problem details.
+ * answered `503` with problem details, as is a replay whose record (a remote
+ * log) cannot be read.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Layer } from "effect"
+ * import { HttpRouter } from "effect/http"
+ * import { Topics } from "@sluice/core"
+ * import { SseResponse } from "@sluice/http"
+ *
+ * const Rooms = Layer.unwrap(Effect.map(Topics.make({ maxTopics: 1_000 }), (rooms) =>
+ *   HttpRouter.add("GET", "/rooms/:room", SseResponse.topic(rooms, () =>
+ *     Effect.map(HttpRouter.params, (p) => p["room"] ?? "lobby"), { strategy: "sliding", dropNotice: true }))))
+ * ```
  *
  * @since 0.1.0
  * @category constructors
@@ -299,7 +418,9 @@ export interface KeyedOptions<P = undefined, RA = never> extends Options<P, RA> 
  * `/tasks/:id/stream`): the client gets the lifecycle events, then the key's
  * waiting events, then live ones; a newer connection for the same key
  * replaces this one (`connection_close` with reason `replaced`); a terminal
- * send ends it with its reason.
+ * send ends it with its reason. Beyond the registry's `maxKeys`, or while a
+ * registry kept elsewhere cannot be reached (`RegistryUnavailableError`), the
+ * request is answered `503` with problem details and `Retry-After`.
  *
  * @example
  * ```ts

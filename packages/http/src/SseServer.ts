@@ -51,7 +51,6 @@
  */
 import type { Connection } from "@sluice/core"
 import * as Context from "effect/Context"
-import * as Data from "effect/Data"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type { HttpServerRequest } from "effect/http/HttpServerRequest"
@@ -68,32 +67,13 @@ import * as internal from "./internal/server.ts"
  * @since 0.1.0
  * @category errors
  */
-export class ConnectionLimitError extends Data.TaggedError("ConnectionLimitError")<{
-  readonly scope: "server" | "client" | "shutdown" | "load"
-  readonly limit: number
-  readonly retryAfterSeconds: number
-  /** For `scope: "load"`: which measurement is over its threshold. */
-  readonly reason?: LoadReason | undefined
-  /** For `scope: "load"`: the measured value (milliseconds, a heap share, or bytes). */
-  readonly measured?: number | undefined
-}> {
-  override get message(): string {
-    return this.scope === "shutdown"
-      ? "the server is shutting down"
-      : this.scope === "load"
-      ? `the server is overloaded (${overloadDetail(this.reason, this.measured ?? 0, this.limit)}); try again later`
-      : this.scope === "server"
-      ? `the server has reached its limit of ${this.limit} streams`
-      : `this client has reached its limit of ${this.limit} streams`
-  }
-}
+export const ConnectionLimitError: typeof internal.ConnectionLimitError = internal.ConnectionLimitError
 
-const overloadDetail = (reason: LoadReason | undefined, measured: number, limit: number): string =>
-  reason === "event_loop_delay"
-    ? `event-loop delay ${measured.toFixed(1)} ms, above ${limit} ms`
-    : reason === "heap"
-    ? `V8 heap ${Math.round(measured * 100)}% full, above ${Math.round(limit * 100)}%`
-    : `${measured} bytes of memory left, below ${limit}`
+/**
+ * @since 0.1.0
+ * @category errors
+ */
+export type ConnectionLimitError = internal.ConnectionLimitError
 
 /**
  * Which load measurement refused a stream.
@@ -214,11 +194,46 @@ export interface Registration {
 }
 
 /**
+ * The load thresholds a server runs with: {@link LoadOptions} with their
+ * defaults applied (`undefined`: that threshold is off).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface LoadSettings {
+  readonly maxEventLoopDelayMillis: number | undefined
+  readonly maxHeapUsed: number | undefined
+  readonly minAvailableMemory: number | undefined
+  readonly sampleIntervalMillis: number
+}
+
+/**
+ * The settings a server runs with: its {@link Options} with their defaults
+ * applied, for health pages and logs.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Settings {
+  readonly maxConnections: number
+  readonly maxConnectionsPerClient: number
+  readonly clientKey: (request: HttpServerRequest) => string
+  readonly retryAfterSeconds: number
+  readonly shutdownTimeoutMillis: number
+  readonly shutdownBatchSize: number
+  /** `undefined` when admission by load is off. */
+  readonly load: LoadSettings | undefined
+}
+
+/**
+ * What the {@link SseServer} service offers.
+ *
  * @since 0.1.0
  * @category models
  */
 export interface Service {
-  readonly options: internal.Resolved
+  /** The settings in force (the options with their defaults). */
+  readonly settings: Settings
   /**
    * Reserves a slot for a new stream from `request`; the slot is released when
    * the current scope closes. Fails with {@link ConnectionLimitError}.
@@ -246,6 +261,24 @@ export interface Service {
 /**
  * The server-wide SSE service.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { HttpRouter, HttpServerResponse } from "effect/http"
+ * import { SseServer } from "@sluice/http"
+ *
+ * // A health route that reports the open streams and the load.
+ * const Health = HttpRouter.add("GET", "/health", Effect.gen(function*() {
+ *   const server = yield* SseServer.SseServer
+ *   const load = server.load()
+ *   return yield* HttpServerResponse.json({
+ *     streams: server.open(),
+ *     maxStreams: server.settings.maxConnections,
+ *     overloaded: load.overloaded ?? null
+ *   })
+ * }))
+ * ```
+ *
  * @since 0.1.0
  * @category services
  */
@@ -254,6 +287,18 @@ export class SseServer extends Context.Service<SseServer, Service>()("@sluice/ht
 /**
  * Builds the service. Streams still open when the layer is released are closed
  * as on shutdown.
+ *
+ * @example
+ * ```ts
+ * import { Layer } from "effect"
+ * import { SseServer } from "@sluice/http"
+ *
+ * const Limits = SseServer.layer({
+ *   maxConnections: 5_000,
+ *   maxConnectionsPerClient: 16,
+ *   load: { maxEventLoopDelay: "50 millis", minAvailableMemory: 128 * 1024 * 1024 }
+ * })
+ * ```
  *
  * @since 0.1.0
  * @category layers
@@ -265,6 +310,24 @@ export const layer = (options: Options = {}): Layer.Layer<SseServer> => Layer.ef
  * every SSE stream is closed (with `connection_close` / `shutdown`) before the
  * HTTP server waits for open responses. Without it, the platform waits up to
  * its `gracefulShutdownTimeout` (20 s by default) for streams that never end.
+ *
+ * @example
+ * ```ts
+ * import { NodeHttpServer, NodeRuntime } from "@effect/platform-node"
+ * import { Layer } from "effect"
+ * import { HttpRouter, HttpServerResponse } from "effect/http"
+ * import { createServer } from "node:http"
+ * import { SseServer } from "@sluice/http"
+ *
+ * const Routes = HttpRouter.add("GET", "/health", HttpServerResponse.text("ok"))
+ * const main = HttpRouter.serve(Routes).pipe(
+ *   SseServer.withGracefulShutdown, // streams get connection_close/shutdown before the server waits
+ *   Layer.provide(SseServer.layer()),
+ *   Layer.provide(NodeHttpServer.layer(createServer, { port: 8080 })),
+ *   Layer.launch
+ * )
+ * // NodeRuntime.runMain(main)
+ * ```
  *
  * @since 0.1.0
  * @category layers

@@ -19,3 +19,6 @@ export * as SseClient from "./SseClient.ts"
 
 /** @since 0.2.0 */
 export * as SocketGuard from "./SocketGuard.ts"
+
+/** @since 0.2.0 */
+export * as SseResumable from "./SseResumable.ts"

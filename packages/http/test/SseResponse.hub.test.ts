@@ -41,7 +41,9 @@ describe("SseResponse.hub / topic", () => {
     Effect.gen(function*() {
       const hub = yield* Hub.make()
       const authorize = SseAuth.bearer((t) =>
-        t === "ok" ? Effect.succeed("user") : Effect.fail(new SseAuth.Forbidden({ detail: "no access to this topic" }))
+        t === "ok"
+          ? Effect.succeed("user")
+          : Effect.fail(new SseAuth.ForbiddenError({ detail: "no access to this topic" }))
       )
       const { port } = yield* serve(HttpRouter.add("GET", "/hub", SseResponse.hub(hub, { authorize })))
       const allowed = yield* open(port, "/hub", { authorization: "Bearer ok" })

@@ -93,8 +93,8 @@ describe("SseResponse protection", () => {
           token === "good"
             ? Effect.succeed({ user: "ada" })
             : token === "reader"
-            ? Effect.fail(new SseAuth.Forbidden({ detail: "this topic needs the admin role" }))
-            : Effect.fail(new SseAuth.Unauthorized({ detail: "unknown token" })),
+            ? Effect.fail(new SseAuth.ForbiddenError({ detail: "this topic needs the admin role" }))
+            : Effect.fail(new SseAuth.UnauthorizedError({ detail: "unknown token" })),
         { cookie: "session" }
       )
       const { port } = yield* serve(HttpRouter.add(

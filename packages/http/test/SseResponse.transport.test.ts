@@ -67,8 +67,8 @@ describe("SseResponse transport", () => {
       const { res } = yield* get(port, "/flood")
       res.pause() // stop reading: kernel and stream buffers fill, then a write cannot finish
       const outcome = yield* Deferred.await(ended)
-      expect(outcome.reason).toBe("client-gone")
-      if (outcome.reason === "client-gone") expect(outcome.error.reason).toBe("timeout")
+      expect(outcome._tag).toBe("ClientGone")
+      if (outcome._tag === "ClientGone") expect(outcome.error.reason).toBe("timeout")
       // The response is cut, not ended: the slot is freed although the client never reads.
       expect(yield* until(() => server.open() === 0)).toBe(true)
     }))
@@ -84,7 +84,7 @@ describe("SseResponse transport", () => {
       const client = yield* open(port, "/e")
       yield* client.awaitFrames(2)
       client.destroy()
-      expect((yield* Deferred.await(ended)).reason).toBe("client-gone")
+      expect((yield* Deferred.await(ended))._tag).toBe("ClientGone")
     }))
 
   it.live("GET /metrics serves sluice's metrics in the Prometheus text format", () =>

@@ -9,6 +9,8 @@
  *
  * @internal
  */
+
+/** The part of Node's `Buffer` used here. */
 interface NodeBufferLike {
   from(text: string, encoding: "utf8"): Uint8Array
   byteLength(text: string, encoding: "utf8"): number

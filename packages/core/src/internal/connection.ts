@@ -30,7 +30,7 @@ import { type Burst } from "./burst.ts"
 import { utf8 } from "./bytes.ts"
 import { Deadlines } from "./connection/deadlines.ts"
 import { Mailbox } from "./connection/mailbox.ts"
-import { Ending, type Parts } from "./connection/outcome.ts"
+import { clientGone, closed, Ending, interrupted, type Parts } from "./connection/outcome.ts"
 import * as producers from "./connection/producer.ts"
 import { Writer } from "./connection/writer.ts"
 import { frameBytes } from "./encoder.ts"
@@ -92,15 +92,31 @@ const plainHeartbeat = utf8(":\n\n")
 const heartbeatBytes = (text: string): Uint8Array =>
   frameBytes({ _tag: "Comment", text: text.toWellFormed() }) as Uint8Array
 
+/** @internal */
+export const TypeId: unique symbol = Symbol.for("@sluice/core/Connection") as never
+
+// The preamble option, encoded; an invalid frame is a defect naming it.
+const encodePreamble = (frames: ReadonlyArray<Frame | Uint8Array> | undefined): ReadonlyArray<Uint8Array> => {
+  if (frames === undefined || frames.length === 0) return []
+  return frames.map((frame, i) => {
+    if (frame instanceof Uint8Array) return frame
+    const bytes = frameBytes(frame)
+    if (!(bytes instanceof Uint8Array)) check("Connection.make", `preamble[${i}] (${bytes.message})`, false, frame._tag)
+    return bytes as Uint8Array
+  })
+}
+
 /**
  * The handle: feeding the mailbox, closing through its end marker, ending
  * now. One object per connection, its methods on the prototype: a
  * connection costs its parts, not a closure per operation.
  */
 class Handle implements Fed, Parts {
+  // On the prototype (below): nothing per connection.
+  declare readonly [TypeId]: typeof TypeId
   readonly id: string
   readonly capacity: number
-  readonly overflow: Connection.Overflow
+  readonly strategy: Connection.Strategy
   producerFiber: Fiber.Fiber<void> | undefined = undefined
   // Set by `build` right after the handle (they refer to it).
   box!: Mailbox
@@ -112,13 +128,13 @@ class Handle implements Fed, Parts {
   constructor(
     id: string,
     capacity: number,
-    overflow: Connection.Overflow,
+    strategy: Connection.Strategy,
     feeder: Feeder | undefined,
     context: Context.Context<never>
   ) {
     this.id = id
     this.capacity = capacity
-    this.overflow = overflow
+    this.strategy = strategy
     this.feeder = feeder
     this.ending = new Ending(id, context, this, feeder)
   }
@@ -129,7 +145,7 @@ class Handle implements Fed, Parts {
    */
   finalizer(): Effect.Effect<Connection.Outcome> {
     return Effect.suspend(() => {
-      this.ending.settleUnsafe("interrupted")
+      this.ending.settleUnsafe(interrupted)
       return this.ending.outcome
     })
   }
@@ -152,7 +168,7 @@ class Handle implements Fed, Parts {
     return this.box.offerBurstUnsafe(burst, from)
   }
   offer(bytes: Uint8Array): Effect.Effect<boolean> {
-    return this.overflow === "suspend"
+    return this.strategy === "suspend"
       ? this.box.offer(bytes)
       : Effect.sync(() => this.box.offerUnsafe(bytes) || this.box.accepting())
   }
@@ -176,7 +192,7 @@ class Handle implements Fed, Parts {
       Effect.andThen(Effect.sync(() => this.feeder?.beforeClose?.()), producers.encodeAll(this.id, frames)),
       (bytes) =>
         Effect.flatMap(
-          Effect.sync(() => this.box.endUnsafe({ reason: "closed", frames: bytes, closeReason: reason })),
+          Effect.sync(() => this.box.endUnsafe({ ended: closed(reason), frames: bytes })),
           (accepted) => {
             // The cut is the mailbox's end marker; the producer is then
             // stopped so that its finalizers run now, not when the scope closes.
@@ -188,21 +204,21 @@ class Handle implements Fed, Parts {
   }
   closeUnsafe(reason: string, frames: ReadonlyArray<Uint8Array> = []): boolean {
     this.feeder?.beforeClose?.()
-    const accepted = this.box.endUnsafe({ reason: "closed", frames, closeReason: reason })
+    const accepted = this.box.endUnsafe({ ended: closed(reason), frames })
     if (accepted) this.producerFiber?.interruptUnsafe(Fiber.getCurrent()?.id)
     return accepted
   }
   kill(reason: string): Effect.Effect<void> {
-    return this.ending.settle("closed", { closeReason: reason } as Partial<Connection.Outcome>)
+    return this.ending.settle(closed(reason))
   }
   lost(error: WriteError): Effect.Effect<void> {
-    return this.ending.settle("client-gone", { error } as Partial<Connection.Outcome>)
+    return this.ending.settle(clientGone(error))
   }
   lostUnsafe(error: WriteError): boolean {
-    return this.ending.settleUnsafe("client-gone", { error } as Partial<Connection.Outcome>)
+    return this.ending.settleUnsafe(clientGone(error))
   }
   killUnsafe(reason: string): boolean {
-    return this.ending.settleUnsafe("closed", { closeReason: reason } as Partial<Connection.Outcome>)
+    return this.ending.settleUnsafe(closed(reason))
   }
   addObserver(observer: (outcome: Connection.Outcome) => void): () => void {
     return this.ending.addObserver(observer)
@@ -211,6 +227,8 @@ class Handle implements Fed, Parts {
     return this.ending.outcome
   }
 }
+
+Object.defineProperty(Handle.prototype, TypeId, { value: TypeId })
 
 // The owning scope's finalizer, holding the handle only.
 const finalizerOf = (handle: Handle) => () => handle.finalizer()
@@ -245,7 +263,8 @@ const build = <E, R>(
       options.capacity
     )
     const capacity = Math.floor(options.capacity ?? 64)
-    const overflow = options.overflow ?? "suspend"
+    const preamble = encodePreamble(options.preamble)
+    const overflow = options.strategy ?? "suspend"
     const dropNotice = overflow === "suspend" ? undefined : options.dropNotice
 
     const connection = new Handle(id, capacity, overflow, feeder, plain)
@@ -271,14 +290,13 @@ const build = <E, R>(
     connection.writer = writer
     connection.deadlines = deadlines
     const producer = producers.run(id, box, options.producer, options.terminal ?? {})
-    const preamble = options.preamble
 
     // From the feeder's start (which may register this connection) to the
     // last fork nothing may interrupt: the finalizer that ends the connection
     // is in place first (in the owning scope, run after the fibers' own:
     // it waits for them), and every fiber is started.
     const started = Effect.flatMap(Scope.addFinalizerExit(scope, finalizerOf(connection)), () => {
-      writer.setPreamble(feeder === undefined ? preamble ?? [] : feeder.start(connection))
+      writer.setPreamble(feeder === undefined ? preamble : feeder.start(connection))
       const writing = writer.start(scope)
       deadlines.start()
       if (producer === undefined) return Effect.as(writing, connection as Fed)

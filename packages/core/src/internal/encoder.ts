@@ -1,3 +1,13 @@
+/**
+ * The SSE encoder: validates a frame and writes its wire text and bytes
+ * (`id:`, `event:`, one `data:` line per line of data, `retry:`, comments).
+ * A field the wire cannot carry (CR, LF or NUL in `id`/`event`, a lone
+ * surrogate, a `retry` that is not a non-negative integer) is an
+ * `InvalidEventError` before any byte is produced. `SseEncoder`, connections,
+ * hubs and registries all encode through it.
+ *
+ * @internal
+ */
 import { InvalidEventError } from "../SseEvent.ts"
 import type { Comment, Event, Frame, Retry } from "../SseEvent.ts"
 import { utf8 } from "./bytes.ts"

@@ -1,3 +1,10 @@
+/**
+ * Names for the fibers sluice forks: a `FiberLabel` in each forked fiber's
+ * context, so that the test kit's leak tracker and reports say what is still
+ * alive (`sluice/connection/c1/writer`), not only how many.
+ *
+ * @internal
+ */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"

@@ -1,3 +1,10 @@
+/**
+ * Every metric of `@sluice/core`, in one place (CONVENTIONS.md): names
+ * `sluice_<area>_<what>[_total]`, attributes for reasons and strategies.
+ * Connections, hubs and topics, keyed registries, resumable streams.
+ *
+ * @internal
+ */
 import * as Context from "effect/Context"
 import * as Metric from "effect/Metric"
 
@@ -44,7 +51,7 @@ export const connectionOutcomes = Metric.counter("sluice_connection_outcomes_tot
 
 /** @internal */
 export const eventsDropped = Metric.counter("sluice_events_dropped_total", {
-  description: "Events dropped by a connection's dropping overflow (reason: drop-oldest, drop-newest)",
+  description: "Events dropped by a full connection mailbox (reason: the strategy, sliding or dropping)",
   incremental: true
 })
 
@@ -69,7 +76,7 @@ export const hubDeliveries = Metric.counter("sluice_hub_deliveries_total", {
 
 /** @internal */
 export const hubSlowConsumers = Metric.counter("sluice_hub_slow_consumers_total", {
-  description: "Subscribers disconnected because they could not keep up (policy: disconnect, backpressure)",
+  description: "Subscribers disconnected because they could not keep up (strategy: disconnect, suspend)",
   incremental: true
 })
 
@@ -94,6 +101,65 @@ export const hubEventsReplayed = Metric.counter("sluice_hub_events_replayed_tota
 export const topicsActive = Metric.gauge("sluice_topics", {
   description: "Topics (keyed hubs) currently alive"
 })
+
+/** @internal */
+export const registryReplaced = Metric.counter("sluice_registry_replaced_total", {
+  description: "Keyed connections replaced by a newer connection for the same key",
+  incremental: true
+})
+
+/** @internal */
+export const registryPendingDropped = Metric.counter("sluice_registry_pending_dropped_total", {
+  description: "Waiting keyed events dropped, by reason (overflow, expired, budget)",
+  incremental: true
+})
+
+/** @internal */
+export const registryBudgetRefusals = Metric.counter("sluice_registry_budget_refusals_total", {
+  description: "Keyed sends refused because the registry's budget for waiting events was spent",
+  incremental: true
+})
+
+/** @internal */
+export const resumableStarted = Metric.counter("sluice_resumable_started_total", {
+  description: "Resumable streams started on this node (a repeated start of a known id is not counted here)",
+  incremental: true
+})
+
+/** @internal */
+export const resumableStartsExisting = Metric.counter("sluice_resumable_starts_existing_total", {
+  description: "Starts of an id that already existed (a retried request): no second producer was started",
+  incremental: true
+})
+
+/** @internal */
+export const resumableStartsRefused = Metric.counter("sluice_resumable_starts_refused_total", {
+  description: "Starts refused (reason: limit, invalid, unavailable)",
+  incremental: true
+})
+
+/** @internal */
+export const resumableActive = Metric.gauge("sluice_resumable_active", {
+  description: "Resumable streams whose producer runs on this node"
+})
+
+/** @internal */
+export const resumableAttached = Metric.gauge("sluice_resumable_attached", {
+  description: "Clients attached to resumable streams through this node"
+})
+
+/** @internal */
+export const resumableEnded = Metric.counter("sluice_resumable_ended_total", {
+  description: "Resumable streams ended by this node (reason: completed, failed, stopped, expired, producer_lost)",
+  incremental: true
+})
+
+/** `sluice_resumable_ended_total` for one kind of end. @internal */
+export const resumableEndedBy = (kind: string) => Metric.withAttributes(resumableEnded, { reason: kind })
+
+/** `sluice_resumable_starts_refused_total` for one reason. @internal */
+export const resumableRefusedBy = (reason: "limit" | "invalid" | "unavailable") =>
+  Metric.withAttributes(resumableStartsRefused, { reason })
 
 /**
  * A counter for the hot path: a plain number in memory, read by the metric

@@ -1,10 +1,15 @@
-// The push parser: WHATWG HTML "event stream interpretation", line by line, over decoded text.
-//
-// Hot-path notes: each chunk is decoded once (see parserUtf8.ts); line ends and colons are found
-// with `indexOf` on the decoded chunk, caching the next position of each so a chunk is scanned
-// at most once per character class; a line that spans chunks is kept as one pending string and
-// only joined when its terminator arrives.
+/**
+ * The push parser: WHATWG HTML "event stream interpretation", line by line, over decoded text.
+ *
+ * Hot-path notes: each chunk is decoded once (see parserUtf8.ts); line ends and colons are found
+ * with `indexOf` on the decoded chunk, caching the next position of each so a chunk is scanned
+ * at most once per character class; a line that spans chunks is kept as one pending string and
+ * only joined when its terminator arrives.
+ *
+ * @internal
+ */
 import type { Event } from "../SseEvent.ts"
+import { check } from "./options.ts"
 import { type ParseRule, SseLimitError, SseParseError, type SseParserError } from "./parserErrors.ts"
 import { Utf8Stream } from "./parserUtf8.ts"
 
@@ -43,8 +48,9 @@ const RETRY = 4
 
 const checkSize = (name: string, value: number | undefined): number => {
   if (value === undefined) return defaultMaxSize
-  if (value === Number.POSITIVE_INFINITY || (Number.isSafeInteger(value) && value > 0)) return value
-  throw new RangeError(`SseParser: ${name} must be a positive integer or Infinity (got ${String(value)})`)
+  const ok = value === Number.POSITIVE_INFINITY || (Number.isSafeInteger(value) && value > 0)
+  check("SseParser", `${name} (a positive integer or Infinity)`, ok, value)
+  return value
 }
 
 const isDigits = (s: string, start: number, end: number): boolean => {

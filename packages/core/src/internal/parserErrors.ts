@@ -1,5 +1,9 @@
-// The parser's error classes. They live here (and are re-exported by `SseParser`) so that the
-// parser engine can build them without importing the public module that imports the engine.
+/**
+ * The parser's error classes. They live here (and are re-exported by `SseParser`) so that the
+ * parser engine can build them without importing the public module that imports the engine.
+ *
+ * @internal
+ */
 import * as Data from "effect/Data"
 import * as SchemaIssue from "effect/SchemaIssue"
 import type { Event } from "../SseEvent.ts"

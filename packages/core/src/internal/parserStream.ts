@@ -1,4 +1,8 @@
-// Stream and Schema adapters over the push parser.
+/**
+ * Stream and Schema adapters over the push parser.
+ *
+ * @internal
+ */
 import type * as Arr from "effect/Array"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
@@ -8,6 +12,7 @@ import type * as SchemaIssue from "effect/SchemaIssue"
 import * as SchemaParser from "effect/SchemaParser"
 import * as Stream from "effect/Stream"
 import type { Event, Frame } from "../SseEvent.ts"
+import type { DecodedEvent } from "../SseParser.ts"
 import { makeParser } from "./parser.ts"
 import { SseDataDecodeError, type SseParserError } from "./parserErrors.ts"
 
@@ -17,14 +22,6 @@ export interface StreamOptions {
   readonly maxLineSize?: number | undefined
   readonly maxEventSize?: number | undefined
   readonly lastEventId?: string | undefined
-}
-
-/** @internal */
-export interface DecodedEvent<A> {
-  readonly _tag: "Event"
-  readonly event?: string | undefined
-  readonly id?: string | undefined
-  readonly data: A
 }
 
 const upstreamEnded: ReadonlyArray<never> = []

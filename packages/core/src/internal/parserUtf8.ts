@@ -1,13 +1,16 @@
-// Streaming UTF-8 decoding for the SSE parser.
-//
-// We carry an incomplete trailing sequence (at most 3 bytes) over to the next chunk ourselves and
-// only ever hand the TextDecoder pieces that start and end where the WHATWG UTF-8 decoder is in
-// its initial state. The text is then exactly what one streaming `TextDecoder` (fatal: false)
-// gives, including where U+FFFD replaces invalid bytes, and we are free to pick the faster of
-// Node 22's two decode paths per piece: the one-shot path is ~4x faster for ASCII, the
-// `stream: true` path ~2-3x faster for non-ASCII text (bench/parser measures both cases). The
-// previous piece decides which path the next one takes; the result is the same either way.
-
+/**
+ * Streaming UTF-8 decoding for the SSE parser.
+ *
+ * We carry an incomplete trailing sequence (at most 3 bytes) over to the next chunk ourselves and
+ * only ever hand the TextDecoder pieces that start and end where the WHATWG UTF-8 decoder is in
+ * its initial state. The text is then exactly what one streaming `TextDecoder` (fatal: false)
+ * gives, including where U+FFFD replaces invalid bytes, and we are free to pick the faster of
+ * Node 22's two decode paths per piece: the one-shot path is ~4x faster for ASCII, the
+ * `stream: true` path ~2-3x faster for non-ASCII text (bench/parser measures both cases). The
+ * previous piece decides which path the next one takes; the result is the same either way.
+ *
+ * @internal
+ */
 /** Number of bytes in the sequence started by `lead`, or 0 when it cannot start one. */
 const sequenceLength = (lead: number): number =>
   lead < 0x80 ? 1 : lead < 0xc2 ? 0 : lead < 0xe0 ? 2 : lead < 0xf0 ? 3 : lead < 0xf5 ? 4 : 0

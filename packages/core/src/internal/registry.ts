@@ -1,3 +1,20 @@
+/**
+ * The in-memory keyed registry behind `Registry.make` (and the dispatch to a
+ * `Registry.Backend` for `Registry.fromBackend`).
+ *
+ * Each key is a lane: its live connection (with a generation, so that a
+ * replaced connection's cleanup never touches its successor), its outbox of
+ * waiting events, and its terminal event once sent. Events move from the
+ * outbox to a connection only in synchronous steps, so a send and a connect
+ * at the same moment never lose or duplicate an event. The budget counts the
+ * bytes every outbox holds; expiry sweeps drop what outlived the time-to-live.
+ *
+ * Metrics (defined in `metrics.ts`): `sluice_registry_replaced_total`,
+ * `sluice_registry_pending_dropped_total{reason}`,
+ * `sluice_registry_budget_refusals_total`.
+ *
+ * @internal
+ */
 import * as Clock from "effect/Clock"
 import type * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
@@ -6,22 +23,40 @@ import * as Metric from "effect/Metric"
 import * as Scope from "effect/Scope"
 import type * as Connection from "../Connection.ts"
 import type * as Registry from "../Registry.ts"
+import type { Frame } from "../SseEvent.ts"
+import { makeFed } from "./connection.ts"
+import { frameBytes } from "./encoder.ts"
+import { forkLabelled } from "./fiberLabel.ts"
+import * as metrics from "./metrics.ts"
+import { atLeast, check } from "./options.ts"
 import {
   KeyClosedError,
   PendingBudgetError,
   pendingEventOverhead,
   PendingFullError,
   TooManyKeysError,
+  TypeId,
   UnknownKeyError
-} from "../Registry.ts"
-import type { Frame } from "../SseEvent.ts"
-import { makeFed } from "./connection.ts"
-import { frameBytes } from "./encoder.ts"
-import { forkLabelled } from "./fiberLabel.ts"
-import { atLeast, check } from "./options.ts"
+} from "./registry/errors.ts"
+
+// A registry made by `fromBackend` carries its backend here; the operations
+// below call it instead of the in-memory implementation.
+const BackendKey = Symbol.for("@sluice/core/Registry/Backend")
+
+const backendOf = (self: Registry.Registry): Registry.Backend | undefined =>
+  (self as { readonly [BackendKey]?: Registry.Backend })[BackendKey]
 
 /** @internal */
-export const TypeId: unique symbol = Symbol.for("@sluice/core/Registry") as never
+export const fromBackend = (backend: Registry.Backend): Registry.Registry => {
+  const registry: Registry.Registry & { readonly [BackendKey]: Registry.Backend } = {
+    [TypeId]: TypeId,
+    [BackendKey]: backend,
+    isLive: (key) => backend.isLive(key),
+    pendingCount: (key) => backend.pendingCount(key),
+    stats: () => backend.stats()
+  }
+  return registry
+}
 
 interface Waiting {
   readonly bytes: Uint8Array
@@ -47,19 +82,6 @@ interface Lane {
   feeding: boolean
 }
 
-const replacedTotal = Metric.counter("sluice_registry_replaced_total", {
-  description: "Keyed connections replaced by a newer connection for the same key",
-  incremental: true
-})
-const pendingDropped = Metric.counter("sluice_registry_pending_dropped_total", {
-  description: "Waiting keyed events dropped, by reason (overflow, expired, budget)",
-  incremental: true
-})
-const budgetRefusals = Metric.counter("sluice_registry_budget_refusals_total", {
-  description: "Keyed sends refused because the registry's budget for waiting events was spent",
-  incremental: true
-})
-
 // What an event counts against the budget.
 const cost = (w: Waiting): number => w.bytes.length + pendingEventOverhead
 
@@ -82,7 +104,7 @@ class RegistryImpl implements Registry.Registry {
   lastBudgetSweep = Number.NEGATIVE_INFINITY
   readonly capacity: number
   readonly ttlMillis: number
-  readonly overflow: Registry.PendingOverflow
+  readonly strategy: Registry.PendingStrategy
   readonly maxKeys: number
   readonly budget: { readonly maxBytes: number; readonly strategy: Registry.BudgetStrategy } | undefined
   readonly exists: ((key: string) => Effect.Effect<boolean>) | undefined
@@ -108,7 +130,7 @@ class RegistryImpl implements Registry.Registry {
     check("Registry", "maxKeys (a number, at least 1)", atLeast(options.maxKeys, 1, false), options.maxKeys)
     this.capacity = Math.floor(pending ?? 256)
     this.ttlMillis = Duration.toMillis(Duration.fromInputUnsafe(options.pending?.ttl ?? "5 minutes"))
-    this.overflow = options.pending?.overflow ?? "drop-oldest"
+    this.strategy = options.pending?.strategy ?? "sliding"
     this.maxKeys = options.maxKeys ?? 100_000
     const budget = options.budget
     if (budget !== false) {
@@ -135,11 +157,11 @@ class RegistryImpl implements Registry.Registry {
     this.scope = scope
     this.context = context
     this.metrics = {
-      replaced: replacedTotal,
-      overflow: Metric.withAttributes(pendingDropped, { reason: "overflow" }),
-      expired: Metric.withAttributes(pendingDropped, { reason: "expired" }),
-      budget: Metric.withAttributes(pendingDropped, { reason: "budget" }),
-      refused: budgetRefusals
+      replaced: metrics.registryReplaced,
+      overflow: Metric.withAttributes(metrics.registryPendingDropped, { reason: "overflow" }),
+      expired: Metric.withAttributes(metrics.registryPendingDropped, { reason: "expired" }),
+      budget: Metric.withAttributes(metrics.registryPendingDropped, { reason: "budget" }),
+      refused: metrics.registryBudgetRefusals
     }
   }
 
@@ -303,6 +325,8 @@ export const send = (
   options: Registry.SendOptions = {}
 ): Effect.Effect<Registry.SendResult, Registry.SendError> =>
   Effect.suspend((): Effect.Effect<Registry.SendResult, Registry.SendError> => {
+    const backend = backendOf(self)
+    if (backend !== undefined) return backend.send(key, event, options)
     const registry = impl(self)
     const bytes = frameBytes(event)
     if (!(bytes instanceof Uint8Array)) return Effect.fail(bytes)
@@ -322,8 +346,8 @@ export const send = (
 
     const full = lane.outbox.length >= registry.capacity
     // A terminal event always gets in: it ends the key.
-    if (full && terminal === undefined && registry.overflow !== "drop-oldest") {
-      if (registry.overflow === "fail") return Effect.fail(new PendingFullError({ key, capacity: registry.capacity }))
+    if (full && terminal === undefined && registry.strategy !== "sliding") {
+      if (registry.strategy === "fail") return Effect.fail(new PendingFullError({ key, capacity: registry.capacity }))
       registry.counters.droppedOverflow++
       registry.metrics.overflow.updateUnsafe(1, registry.context)
       return Effect.succeed("dropped" as const)
@@ -362,8 +386,10 @@ export const connect = (
   self: Registry.Registry,
   key: string,
   options: Registry.ConnectOptions
-): Effect.Effect<Connection.Connection, UnknownKeyError | TooManyKeysError, Scope.Scope> =>
+): Effect.Effect<Connection.Connection, Registry.ConnectError, Scope.Scope> =>
   Effect.gen(function*() {
+    const backend = backendOf(self)
+    if (backend !== undefined) return yield* backend.connect(key, options)
     const registry = impl(self)
     // A key that already has a lane (events were sent to it) exists.
     if (registry.exists !== undefined && !registry.lanes.has(key)) {
@@ -427,16 +453,25 @@ export const connect = (
   })
 
 /** @internal */
-export const disconnect = (self: Registry.Registry, key: string, reason: string): Effect.Effect<boolean> =>
-  Effect.sync(() => {
-    const registry = impl(self)
-    const lane = registry.lanes.get(key)
-    if (lane === undefined) return false
-    registry.release(lane.outbox.splice(0))
-    const live = lane.live
-    if (live === undefined) {
-      registry.forgetIfIdle(lane)
-      return false
-    }
-    return live.connection.closeUnsafe(reason, live.closeFrames(reason))
+export const disconnect = (
+  self: Registry.Registry,
+  key: string,
+  reason: string
+): Effect.Effect<boolean, Registry.RegistryUnavailableError> =>
+  Effect.suspend(() => {
+    const backend = backendOf(self)
+    if (backend !== undefined) return backend.disconnect(key, reason)
+    return Effect.sync(() => disconnectLocal(impl(self), key, reason))
   })
+
+const disconnectLocal = (registry: RegistryImpl, key: string, reason: string): boolean => {
+  const lane = registry.lanes.get(key)
+  if (lane === undefined) return false
+  registry.release(lane.outbox.splice(0))
+  const live = lane.live
+  if (live === undefined) {
+    registry.forgetIfIdle(lane)
+    return false
+  }
+  return live.connection.closeUnsafe(reason, live.closeFrames(reason))
+}

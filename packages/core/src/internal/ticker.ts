@@ -1,9 +1,3 @@
-import type * as Clock from "effect/Clock"
-import * as Context from "effect/Context"
-import * as Effect from "effect/Effect"
-import type * as Fiber from "effect/Fiber"
-import { FiberLabel } from "./fiberLabel.ts"
-
 /**
  * One timer for many connections: heartbeats and write deadlines of every
  * connection on the same clock share a single sleeping fiber, instead of one
@@ -17,6 +11,13 @@ import { FiberLabel } from "./fiberLabel.ts"
  *
  * @internal
  */
+import type * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
+import { FiberLabel } from "./fiberLabel.ts"
+
+/** A connection's deadline entry in the heap. @internal */
 export interface Entry {
   /** Runs at or after the due time; returns the next due time, or `undefined` to stop. */
   readonly fire: (now: number) => number | undefined

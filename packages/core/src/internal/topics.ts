@@ -1,5 +1,15 @@
+/**
+ * The topic collection behind `Topics.make`: hubs by name, each opened on
+ * first use (over the `Log.Store` in context, or an in-memory log) in a scope
+ * of its own, and released once it has no subscriber, no publish under way
+ * and no history left to keep (a timer waits for the newest entry to expire).
+ * The number of live topics is capped (`TopicLimitError`).
+ *
+ * @internal
+ */
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
+import * as Data from "effect/Data"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -12,12 +22,24 @@ import type * as Hub from "../Hub.ts"
 import * as Log from "../Log.ts"
 import type { InvalidEventError } from "../SseEvent.ts"
 import type * as Topics from "../Topics.ts"
-import { TopicLimitError, TypeId } from "../Topics.ts"
 import { FiberLabel } from "./fiberLabel.ts"
 import * as hubs from "./hub.ts"
 import type { Config } from "./hub/config.ts"
 import * as metrics from "./metrics.ts"
 import { atLeast, check } from "./options.ts"
+
+/** @internal */
+export const TypeId: unique symbol = Symbol.for("@sluice/core/Topics") as never
+
+/** @internal */
+export class TopicLimitError extends Data.TaggedError("TopicLimitError")<{
+  readonly topic: string
+  readonly max: number
+}> {
+  override get message(): string {
+    return `cannot open topic ${JSON.stringify(this.topic)}: ${this.max} topics are already open`
+  }
+}
 
 interface Entry {
   /** Set once the topic's log is open (at once for an in-memory log). */

@@ -80,6 +80,17 @@ const checkAt = (where: string, at: At): At => {
 /**
  * The k-th element is lost.
  *
+ * @example
+ * ```ts
+ * import { Effect, Stream } from "effect"
+ * import { Faults } from "@sluice/core/testing"
+ *
+ * // The 3rd element never arrives; a consumer that counts must notice.
+ * const counted = Stream.range(1, 5).pipe((s) => Faults.stream(s, Faults.drop(3)), Stream.runCollect)
+ * // Somewhere between the 2nd and the 4th, drawn from the seeded Random:
+ * const anywhere = Faults.drop({ between: [2, 4] })
+ * ```
+ *
  * @since 0.2.0
  * @category constructors
  */
@@ -87,6 +98,14 @@ export const drop = (at: At): Fault => ({ _tag: "Drop", at: checkAt("Faults.drop
 
 /**
  * The k-th element arrives twice.
+ *
+ * @example
+ * ```ts
+ * import { Stream } from "effect"
+ * import { Faults } from "@sluice/core/testing"
+ *
+ * const twice = Faults.stream(Stream.range(1, 5), Faults.duplicate(2)) // 1, 2, 2, 3, 4, 5
+ * ```
  *
  * @since 0.2.0
  * @category constructors
@@ -96,6 +115,15 @@ export const duplicate = (at: At): Fault => ({ _tag: "Duplicate", at: checkAt("F
 /**
  * The k-th element waits `duration` on the Effect clock before it arrives
  * (forever when omitted: the consumer must give up by itself).
+ *
+ * @example
+ * ```ts
+ * import { Stream } from "effect"
+ * import { Faults } from "@sluice/core/testing"
+ *
+ * // The 2nd element waits 30 s on the Effect clock (TestClock moves it).
+ * const slow = Faults.stream(Stream.range(1, 3), Faults.stall(2, "30 seconds"))
+ * ```
  *
  * @since 0.2.0
  * @category constructors
@@ -109,6 +137,14 @@ export const stall = (at: At, duration?: Duration.Input): Fault => ({
 /**
  * The k-th element fails the stream (or the offer) with {@link FaultError}.
  *
+ * @example
+ * ```ts
+ * import { Stream } from "effect"
+ * import { Faults } from "@sluice/core/testing"
+ *
+ * const broken = Faults.stream(Stream.range(1, 3), Faults.fail(2)) // 1, then a FaultError
+ * ```
+ *
  * @since 0.2.0
  * @category constructors
  */
@@ -116,6 +152,14 @@ export const fail = (at: At): Fault => ({ _tag: "Fail", at: checkAt("Faults.fail
 
 /**
  * The k-th element interrupts the fiber carrying it.
+ *
+ * @example
+ * ```ts
+ * import { Stream } from "effect"
+ * import { Faults } from "@sluice/core/testing"
+ *
+ * const cut = Faults.stream(Stream.range(1, 3), Faults.interrupt(2)) // 1, then the fiber is interrupted
+ * ```
  *
  * @since 0.2.0
  * @category constructors

@@ -64,6 +64,17 @@ export const set: {
 /**
  * The label of `fiber`, or `undefined` when it has none.
  *
+ * @example
+ * ```ts
+ * import { Effect, Fiber } from "effect"
+ * import { FiberLabel } from "@sluice/core/testing"
+ *
+ * const program = Effect.gen(function*() {
+ *   const fiber = yield* Effect.forkChild(FiberLabel.set(Effect.never, "pinger"))
+ *   return FiberLabel.get(fiber) // "pinger"
+ * })
+ * ```
+ *
  * @since 0.2.0
  * @category getters
  */
@@ -74,6 +85,14 @@ export const get = (fiber: Fiber.Fiber<unknown, unknown>): string | undefined =>
 
 /**
  * The label of the fiber running this effect, or `undefined`.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { FiberLabel } from "@sluice/core/testing"
+ *
+ * const program = FiberLabel.set(FiberLabel.current, "worker") // Effect<"worker" | undefined>
+ * ```
  *
  * @since 0.2.0
  * @category getters

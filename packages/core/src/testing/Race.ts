@@ -112,6 +112,19 @@ export type Strategy =
  * probability `preemption` (0 to 1, default 0.1) at each operation where
  * another task is ready.
  *
+ * @example
+ * ```ts
+ * import { Effect, Ref } from "effect"
+ * import { Race } from "@sluice/core/testing"
+ *
+ * const counter = Effect.gen(function*() {
+ *   const ref = yield* Ref.make(0)
+ *   yield* Effect.all([Ref.update(ref, (n) => n + 1), Ref.update(ref, (n) => n + 1)], { concurrency: "unbounded" })
+ *   return yield* Ref.get(ref)
+ * })
+ * const check = Race.check(counter, { strategy: Race.random({ preemption: 0.3 }), invariant: (n) => n === 2 })
+ * ```
+ *
  * @since 0.2.0
  * @category strategies
  */
@@ -130,6 +143,15 @@ export const random = (options?: { readonly preemption?: number | undefined }): 
  * PCT schedules with bug depth `depth` (default 3): `depth - 1` priority
  * change points per run.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Race } from "@sluice/core/testing"
+ *
+ * const check = (program: Effect.Effect<number>) =>
+ *   Race.check(program, { strategy: Race.pct({ depth: 2 }), runs: 500, invariant: (n) => n >= 0 })
+ * ```
+ *
  * @since 0.2.0
  * @category strategies
  */
@@ -142,6 +164,16 @@ export const pct = (options?: { readonly depth?: number | undefined }): Strategy
 /**
  * Every schedule with at most `preemptionBound` preemptions (default 2),
  * depth first.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Race } from "@sluice/core/testing"
+ *
+ * // Every schedule with at most one preemption.
+ * const check = (program: Effect.Effect<number>) =>
+ *   Race.check(program, { strategy: Race.exhaustive({ preemptionBound: 1 }) })
+ * ```
  *
  * @since 0.2.0
  * @category strategies

@@ -13,7 +13,7 @@
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import type { Mailbox } from "../Connection.ts"
+import type { Sender } from "../Connection.ts"
 import type { Event } from "../SseEvent.ts"
 
 /**
@@ -30,7 +30,7 @@ export type State = "running" | "completed" | "failed" | "interrupted"
  */
 export interface TestProducer<E = never> {
   /** Pass this as a connection's `producer`. */
-  readonly producer: (mailbox: Mailbox) => Effect.Effect<void, E>
+  readonly producer: (sender: Sender) => Effect.Effect<void, E>
   /**
    * Events whose offer completed: the producer saw them accepted.
    *
@@ -50,24 +50,31 @@ export interface TestProducer<E = never> {
  * The event a test producer emits for sequence number `i` (1-based):
  * `id` and `data` are `i`.
  *
+ * @example
+ * ```ts
+ * import { TestProducer } from "@sluice/core/testing"
+ *
+ * TestProducer.event(3) // { _tag: "Event", id: "3", data: "3" }
+ * ```
+ *
  * @since 0.1.0
  * @category constructors
  */
 export const event = (i: number): Event => ({ _tag: "Event", id: String(i), data: String(i) })
 
 const instrument = <E>(
-  body: (mailbox: Mailbox, send: (i: number) => Effect.Effect<void>) => Effect.Effect<void, E>
+  body: (sender: Sender, send: (i: number) => Effect.Effect<void>) => Effect.Effect<void, E>
 ): TestProducer<E> => {
   let offered = 0
   let attempted = 0
   let state: State = "running"
   let finalized = 0
   return {
-    producer: (mailbox) =>
-      body(mailbox, (i) =>
+    producer: (sender) =>
+      body(sender, (i) =>
         Effect.suspend(() => {
           attempted++
-          return Effect.map(Effect.orDie(mailbox.send(event(i))), () => {
+          return Effect.map(Effect.orDie(sender.send(event(i))), () => {
             offered++
           })
         })).pipe(
@@ -91,6 +98,20 @@ const instrument = <E>(
 
 /**
  * `n` events offered one at a time as fast as the mailbox accepts them.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Connection } from "@sluice/core"
+ * import { TestProducer, TestSink } from "@sluice/core/testing"
+ *
+ * const program = Effect.gen(function*() {
+ *   const sink = yield* TestSink.make({ failAfter: 3 })
+ *   const producer = TestProducer.aggressive(1_000)
+ *   const outcome = yield* Connection.run({ producer: producer.producer, sink: sink.sink })
+ *   return [outcome._tag, producer.offered()] // ["ClientGone", …]: the producer was stopped early
+ * })
+ * ```
  *
  * @since 0.1.0
  * @category constructors
@@ -119,6 +140,14 @@ export interface OscillatingOptions {
  * `pauses` bursts of `burst` events, each followed by a `pause`. Events are
  * numbered continuously across bursts.
  *
+ * @example
+ * ```ts
+ * import { TestProducer } from "@sluice/core/testing"
+ *
+ * // 3 bursts of 50 events, each followed by a second's pause.
+ * const bursty = TestProducer.oscillating({ burst: 50, pauses: 3, pause: "1 second" })
+ * ```
+ *
  * @since 0.1.0
  * @category constructors
  */
@@ -137,6 +166,13 @@ export const oscillating = (options: OscillatingOptions): TestProducer => {
 
 /**
  * `n` events, then fails with `error`.
+ *
+ * @example
+ * ```ts
+ * import { TestProducer } from "@sluice/core/testing"
+ *
+ * const broken = TestProducer.failing(5, "database down") // 5 events, then fails with "database down"
+ * ```
  *
  * @since 0.1.0
  * @category constructors

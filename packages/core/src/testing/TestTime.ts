@@ -35,6 +35,19 @@ export class TimeLimitError extends Data.TaggedError("TimeLimitError")<{ readonl
  * Lets other fibers run for `turns` scheduler turns (default 20). Costs no
  * time, real or virtual.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { TestClock } from "effect/testing"
+ * import { TestTime } from "@sluice/core/testing"
+ *
+ * const program = Effect.gen(function*() {
+ *   yield* Effect.forkChild(Effect.sleep("1 second"))
+ *   yield* TestTime.settle() // let the fork register its sleep first
+ *   yield* TestClock.adjust("1 second")
+ * })
+ * ```
+ *
  * @since 0.1.0
  * @category time
  */
@@ -47,6 +60,15 @@ export const settle = (turns = 20): Effect.Effect<void> =>
 /**
  * Moves the test clock forward by `total` in increments of `step` (default
  * 1 millisecond), settling before each increment.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { TestTime } from "@sluice/core/testing"
+ *
+ * // 60 s of TestClock time in 1 s steps, settling the fibers after each.
+ * const program = TestTime.advance("60 seconds", "1 second")
+ * ```
  *
  * @since 0.1.0
  * @category time

@@ -1,3 +1,8 @@
+/**
+ * JSON request bodies of the demo's API: read within a byte limit, decoded
+ * with a schema that refuses unknown fields, and every kind of bad input
+ * answered with a 400 problem-details body.
+ */
 import { ByteSize, Effect, Schema } from "effect"
 import { HttpIncomingMessage, HttpServerRequest } from "effect/http"
 import { problem } from "./problem.ts"

@@ -1,3 +1,6 @@
+/**
+ * The demo's refusals: RFC 9457 problem-details answers.
+ */
 import { HttpServerResponse } from "effect/http"
 
 /** An RFC 9457 problem-details answer. */

@@ -7,6 +7,7 @@
  * over-limit one rather than growing the map.
  */
 
+/** A rate limiter over client keys. */
 export interface RateLimit {
   /** Takes one token for `key`: `undefined` when allowed, else the seconds until a token is back. */
   readonly take: (key: string) => number | undefined

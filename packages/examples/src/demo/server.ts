@@ -4,7 +4,8 @@
  * - tasks: a keyed registry (pending events, replacement, terminal close);
  * - version: a plain stream with heartbeat events;
  * - ticker: a hub with replay by Last-Event-ID and a slow-client policy;
- * - chat: bursts of tokens with pauses, like a language model;
+ * - chat: bursts of tokens with pauses, like a language model, as a
+ *   resumable stream (start, attach and resume by id, stop);
  * - /metrics (Prometheus) and /health (with the server's load and sockets).
  *
  * Safe to expose (see `config.ts` for the settings): POST routes take only
@@ -16,13 +17,17 @@
  * logged one by one unless `LOG_REQUESTS=1`; failures always are.
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import { SocketGuard, SseResponse, SseServer } from "@sluice/http"
+import type { Log } from "@sluice/core"
+import { SocketGuard, SseResponse, SseResumable, SseServer } from "@sluice/http"
+import type { RedisConnection } from "@sluice/redis"
 import { Cause, Effect, Layer } from "effect"
 import { HttpRouter, HttpServer, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { PrometheusMetrics } from "effect/observability"
+import type { Redis } from "effect/persistence"
 import type * as Http from "node:http"
 import { decodeBody } from "./body.ts"
-import { chat } from "./chat.ts"
+import { Ask, chat, Chats, done } from "./chat.ts"
+import * as Cluster from "./cluster.ts"
 import { type Config, fromEnv } from "./config.ts"
 import { clientKey, firstRefusal, limitRate, requireBearer, requireJson } from "./guards.ts"
 import { PageRoutes } from "./page.ts"
@@ -98,7 +103,7 @@ const tickerRoutes = (options: Options, config: Config) => {
       "/api/ticker/stream",
       Effect.flatMap(Ticker, (ticker) =>
         // A client that cannot keep up is dropped and resumes from the history.
-        SseResponse.hub(ticker.hub, { policy: "disconnect", capacity: 256, heartbeat: options.heartbeatMs ?? 5_000 }))
+        SseResponse.hub(ticker.hub, { strategy: "disconnect", capacity: 256, heartbeat: options.heartbeatMs ?? 5_000 }))
     ),
     HttpRouter.add(
       "POST",
@@ -115,7 +120,12 @@ const tickerRoutes = (options: Options, config: Config) => {
         if ("problem" in body) return body.problem
         const ticker = yield* Ticker
         const published = yield* Effect.result(ticker.publish(body.value))
-        if (published._tag === "Failure") return problem(400, "Bad Request", published.failure.message)
+        if (published._tag === "Failure") {
+          // Redis (REDIS_URL) did not record it: try again later.
+          return published.failure._tag === "LogError"
+            ? problem(503, "Service Unavailable", published.failure.message, { "retry-after": "5" })
+            : problem(400, "Bad Request", published.failure.message)
+        }
         return json({ id: published.success.id }, 202)
       })
     ),
@@ -125,6 +135,45 @@ const tickerRoutes = (options: Options, config: Config) => {
       "GET",
       "/api/session",
       Effect.succeed(json({ publishToken: config.publishToken }, 200, { "cache-control": "no-store" }))
+    )
+  )
+}
+
+const chatRoutes = (options: Options, config: Config) => {
+  const rate = RateLimit.make(config.chatRate)
+  const id = Effect.map(HttpRouter.params, (p) => p["id"] ?? "")
+  return Layer.mergeAll(
+    HttpRouter.add(
+      "POST",
+      "/api/chat",
+      Effect.gen(function*() {
+        const refused = yield* firstRefusal(requireJson, limitRate(rate, "chat questions"))
+        if (refused !== undefined) return refused
+        const body = yield* decodeBody(Ask)
+        if ("problem" in body) return body.problem
+        const chats = yield* Chats
+        return yield* SseResumable.start(chats.ask(body.value), {
+          location: (started) => `/api/chat/${started}/stream`
+        })
+      })
+    ),
+    HttpRouter.add(
+      "GET",
+      "/api/chat/:id/stream",
+      Effect.flatMap(
+        Chats,
+        (chats) => SseResumable.attach(chats.answers, () => id, { heartbeat: options.heartbeatMs ?? 5_000, end: done })
+      )
+    ),
+    HttpRouter.add(
+      "DELETE",
+      "/api/chat/:id",
+      Effect.gen(function*() {
+        const refused = yield* limitRate(rate, "chat stops")
+        if (refused !== undefined) return refused
+        const chats = yield* Chats
+        return yield* SseResumable.stop(chats.answers, id)
+      })
     )
   )
 }
@@ -153,11 +202,13 @@ const streamRoutes = (options: Options, sockets: () => SocketGuard.Stats | undef
       Effect.gen(function*() {
         const server = yield* SseServer.SseServer
         const tasks = yield* Tasks
+        const chats = yield* Chats
         return json(
           {
             status: "ok",
             streams: server.open(),
             tasks: { running: yield* tasks.running, known: yield* tasks.known, pending: tasks.registry.stats() },
+            chats: chats.answers.stats(),
             load: server.load(),
             sockets: sockets()
           },
@@ -191,6 +242,9 @@ const logFailures = <E, R>(
 /** The whole application for a given port; `Layer.launch` it or build it in tests. */
 export const layer = (options: Options) => {
   const config = fromEnv(options.env ?? process.env)
+  // With REDIS_URL: the ticker and the tasks in Redis (fails at start, naming the address, when unreachable).
+  const cluster: Layer.Layer<Log.Store | Redis.Redis, RedisConnection.RedisUnavailableError> | Layer.Layer<never> =
+    Cluster.layer(config.redisUrl)
   let nodeServer: Http.Server | undefined
   const announce = Layer.effectDiscard(
     config.publishTokenGenerated
@@ -200,6 +254,7 @@ export const layer = (options: Options) => {
   const routes = Layer.mergeAll(
     taskRoutes(options, config),
     tickerRoutes(options, config),
+    chatRoutes(options, config),
     streamRoutes(options, () => nodeServer === undefined ? undefined : SocketGuard.stats(nodeServer)),
     PageRoutes,
     announce
@@ -217,8 +272,14 @@ export const layer = (options: Options) => {
         load: { maxEventLoopDelay: config.maxEventLoopDelayMs === 0 ? false : config.maxEventLoopDelayMs }
       })
     })),
-    Layer.provide(Tasks.layer({ maxPerClient: config.maxTasksPerClient, pendingBytes: config.pendingBytes })),
-    Layer.provide(Ticker.layer({ intervalMs: options.tickerIntervalMs ?? 250 })),
+    // With REDIS_URL the tasks and the ticker are in Redis (the chat's resumable answers stay in memory).
+    Layer.provide(
+      Tasks.layer({ maxPerClient: config.maxTasksPerClient, pendingBytes: config.pendingBytes }).pipe(
+        Layer.provide(cluster)
+      )
+    ),
+    Layer.provide(Chats.layer({ maxChats: config.maxChats, pauseMs: config.chatPauseMs })),
+    Layer.provide(Ticker.layer({ intervalMs: options.tickerIntervalMs ?? 250 }).pipe(Layer.provide(cluster))),
     Layer.provideMerge(NodeHttpServer.layer(() => {
       nodeServer = SocketGuard.createServer({ maxSockets: config.maxSockets })
       return nodeServer

@@ -11,7 +11,9 @@
  * once the registry has forgotten their outcome.
  */
 import { Registry, SseEvent } from "@sluice/core"
-import { Clock, Context, Data, Effect, FiberSet, Layer, Schema } from "effect"
+import { RedisRegistry } from "@sluice/redis"
+import { Clock, Context, Data, Effect, FiberSet, Layer, Option, Schema } from "effect"
+import { Redis } from "effect/persistence"
 
 export const CreateTask = Schema.Struct({
   steps: Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 1_000 })),
@@ -44,7 +46,10 @@ export class Tasks extends Context.Service<Tasks, {
   readonly start: (
     spec: CreateTask,
     client: string
-  ) => Effect.Effect<string, TooManyTasksError | Registry.PendingBudgetError | Registry.TooManyKeysError>
+  ) => Effect.Effect<
+    string,
+    TooManyTasksError | Registry.PendingBudgetError | Registry.TooManyKeysError | Registry.RegistryUnavailableError
+  >
   /** Task ids the server still knows (running, or finished and remembered). */
   readonly known: Effect.Effect<number>
   /** Tasks running now. */
@@ -63,17 +68,26 @@ export class Tasks extends Context.Service<Tasks, {
           while (n < forgettable.length && forgettable[n]!.at <= now) known.delete(forgettable[n++]!.id)
           if (n > 0) forgettable.splice(0, n)
         }
-        const registry = yield* Registry.make({
+        const shared = {
           // A task's events wait up to 10 minutes for a client; after the end,
           // a returning client still learns the outcome for that long.
           pending: { capacity: 1_000, ttl: keepMillis },
-          budget: { maxBytes: options.pendingBytes, strategy: "fail" },
-          exists: (key) =>
+          exists: (key: string) =>
             Effect.map(Clock.currentTimeMillis, (now) => {
               prune(now)
               return known.has(key)
             })
-        })
+        }
+        // In Redis when there is one (REDIS_URL): any node streams any task;
+        // each task's outbox is bounded there by its capacity and ttl.
+        const redis = yield* Effect.serviceOption(Redis.Redis)
+        const registry = Option.isSome(redis)
+          ? yield* RedisRegistry.make({ ...shared, name: "demo-tasks" }).pipe(
+            Effect.provideService(Redis.Redis, redis.value),
+            // Redis answered the connection layer a moment ago: a subscription it refuses stops the demo.
+            Effect.orDie
+          )
+          : yield* Registry.make({ ...shared, budget: { maxBytes: options.pendingBytes, strategy: "fail" } })
         const running = yield* FiberSet.make()
         const perClient = new Map<string, number>()
         let next = 0

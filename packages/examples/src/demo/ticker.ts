@@ -2,10 +2,12 @@
  * A simulated market published through a hub: every subscriber of
  * `GET /api/ticker/stream` has its own bounded mailbox; a client that stops
  * reading is disconnected (and can resume from the history with its
- * Last-Event-ID) instead of slowing the others.
+ * Last-Event-ID) instead of slowing the others. With `REDIS_URL` the hub is
+ * over a Redis log, shared by every demo node (each node's random walk
+ * publishes to it too).
  */
-import { Hub } from "@sluice/core"
-import { Context, Effect, Layer, Random, Schedule, Schema } from "effect"
+import { Hub, Log } from "@sluice/core"
+import { Context, Effect, Layer, Option, Random, Schedule, Schema } from "effect"
 
 export const Publish = Schema.Struct({
   ticker: Schema.String.check(Schema.isPattern(/^[A-Z][A-Z0-9.]{0,11}$/)),
@@ -23,11 +25,15 @@ export class Ticker extends Context.Service<Ticker, {
     Layer.effect(
       Ticker,
       Effect.gen(function*() {
-        const hub = yield* Effect.orDie(Hub.make({
-          history: { maxEvents: 5_000, maxAge: "10 minutes" },
-          maxEventBytes: 1_024,
-          allowedEvents: ["price_update"]
-        }))
+        const history = { maxEvents: 5_000, maxAge: "10 minutes" } as const
+        const settings = { maxEventBytes: 1_024, allowedEvents: ["price_update"] }
+        // Over a shared log when there is a Log.Store (REDIS_URL), in memory otherwise.
+        const store = yield* Effect.serviceOption(Log.Store)
+        const hub = yield* Effect.orDie(
+          Option.isSome(store)
+            ? Effect.flatMap(store.value.open("ticker", history), (log) => Hub.make({ ...settings, log }))
+            : Hub.make({ ...settings, history })
+        )
         const publish = (update: Publish) =>
           Hub.publishJson(hub, { ...update, ts: Date.now() }, { event: "price_update" })
         const prices = new Map<string, number>(tickers.map((t, i) => [t, 100 + i * 37]))

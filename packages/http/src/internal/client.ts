@@ -1,6 +1,10 @@
-// The SSE client: one producer fiber runs the connect / read / back off loop and offers events to
-// the bounded queue behind `Stream.callback`, so a slow consumer stops socket reads.
-import { SseParser } from "@sluice/core"
+/**
+ * The SSE client: one producer fiber runs the connect / read / back off loop and offers events to
+ * the bounded queue behind `Stream.callback`, so a slow consumer stops socket reads.
+ *
+ * @internal
+ */
+import { OptionCheck, SseParser } from "@sluice/core"
 import type { SseEvent } from "@sluice/core"
 import type * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
@@ -15,7 +19,8 @@ import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
 import type { ConnectionState, ConnectOptions, SseClientError } from "../SseClient.ts"
 import { SseConnectionError, SseContentTypeError, SseStatusError } from "./clientErrors.ts"
-import { check as checkOption, millis as durationMillis } from "./options.ts"
+
+const { check: checkOption, millis: durationMillis } = OptionCheck
 
 const defaultRetryMillis = 3_000
 const defaultMaxDelayMillis = 30_000

@@ -1,4 +1,8 @@
-// The SSE client's error classes (re-exported by `SseClient`).
+/**
+ * The SSE client's error classes (re-exported by `SseClient`).
+ *
+ * @internal
+ */
 import * as Data from "effect/Data"
 
 /**

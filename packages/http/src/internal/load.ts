@@ -11,12 +11,7 @@ import { getHeapStatistics } from "node:v8"
 import type * as SseServer from "../SseServer.ts"
 
 /** Thresholds, resolved: `undefined` is off. @internal */
-export interface Thresholds {
-  readonly maxEventLoopDelayMillis: number | undefined
-  readonly maxHeapUsed: number | undefined
-  readonly minAvailableMemory: number | undefined
-  readonly sampleIntervalMillis: number
-}
+export type Thresholds = SseServer.LoadSettings
 
 /** @internal */
 export interface Monitor {

@@ -1,9 +1,3 @@
-import { Sink } from "@sluice/core"
-import * as Effect from "effect/Effect"
-import * as Http from "node:http"
-import { Readable, type Stream as NodeStream } from "node:stream"
-import * as Zlib from "node:zlib"
-
 /**
  * The response body of an SSE stream and the sink that writes into it.
  *
@@ -18,6 +12,13 @@ import * as Zlib from "node:zlib"
  *
  * @internal
  */
+import { Sink } from "@sluice/core"
+import * as Effect from "effect/Effect"
+import * as Http from "node:http"
+import { Readable, type Stream as NodeStream } from "node:stream"
+import * as Zlib from "node:zlib"
+
+/** @internal */
 export interface NodeBody {
   /** What the platform pipes; `undefined` for a body that writes to the response itself (see {@link direct}). */
   readonly body: Readable | undefined

@@ -1,10 +1,11 @@
-import * as HttpServerResponse from "effect/http/HttpServerResponse"
-
 /**
  * An RFC 9457 problem-details response (`application/problem+json`).
  *
  * @internal
  */
+import * as HttpServerResponse from "effect/http/HttpServerResponse"
+
+/** @internal */
 export const problem = (
   status: number,
   title: string,

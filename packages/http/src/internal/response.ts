@@ -1,5 +1,15 @@
+/**
+ * The SSE routes behind `SseResponse`: admission (limits, authorization,
+ * `Last-Event-ID`), the preamble (`retry:`, `connection_open`), the terminal
+ * and close frames, the tracing span, and the Node body the connection writes
+ * into; `attach` is the common path of `stream`, `hub`, `topic` and `keyed`.
+ *
+ * Route options are checked when the route is defined, not on every request.
+ *
+ * @internal
+ */
 import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
-import { Connection, Hub, Registry, SseEncoder, SseEvent, Topics } from "@sluice/core"
+import { Connection, Hub, OptionCheck, Registry, SseEncoder, SseEvent, Topics } from "@sluice/core"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -18,11 +28,14 @@ import type * as Tracer from "effect/Tracer"
 import { randomUUID } from "node:crypto"
 import type * as Http from "node:http"
 import type * as SseResponse from "../SseResponse.ts"
-import { ConnectionLimitError, type Registration, SseServer } from "../SseServer.ts"
+import { type Registration, SseServer } from "../SseServer.ts"
+import * as Correlation from "./correlation.ts"
+import * as HeartbeatEvents from "./heartbeatEvents.ts"
 import * as NodeBody from "./nodeBody.ts"
-import { atLeast, check, millis } from "./options.ts"
 import { problem } from "./problem.ts"
-import { type Plain, plainOf } from "./server.ts"
+import { ConnectionLimitError, type Plain, plainOf } from "./server.ts"
+
+const { atLeast, check, millis } = OptionCheck
 
 const maxLastEventIdLength = 1024
 
@@ -68,8 +81,12 @@ const defaultError = (): ReadonlyArray<SseEvent.Frame> => [
 ]
 
 interface ResolvedLifecycle {
-  readonly open: (connectionId: string) => ReadonlyArray<SseEvent.Frame>
-  readonly close: (connectionId: string, reason: string) => ReadonlyArray<SseEvent.Frame>
+  readonly open: (connectionId: string, correlationId: string | undefined) => ReadonlyArray<SseEvent.Frame>
+  readonly close: (
+    connectionId: string,
+    reason: string,
+    correlationId: string | undefined
+  ) => ReadonlyArray<SseEvent.Frame>
   readonly retry: (random: Random.Random) => ReadonlyArray<SseEvent.Frame>
   readonly error: (cause: Cause.Cause<unknown>) => ReadonlyArray<SseEvent.Frame>
   /** The open event's data comes from user code (so its frames are checked per connection). */
@@ -129,6 +146,9 @@ const validateOptions = <P, RA>(options: SseResponse.Options<P, RA>): void => {
   }
 }
 
+const withCorrelation = (data: Record<string, string>, correlationId: string | undefined) =>
+  correlationId === undefined ? data : { ...data, correlation_id: correlationId }
+
 const resolveLifecycle = (lifecycle: SseResponse.Lifecycle = {}): ResolvedLifecycle => {
   const open = lifecycle.open ?? {}
   const close = lifecycle.close ?? {}
@@ -138,13 +158,22 @@ const resolveLifecycle = (lifecycle: SseResponse.Lifecycle = {}): ResolvedLifecy
   const openEvent = open === false ? "" : checkedEventName("lifecycle.open.event", open.event ?? "connection_open")
   const closeEvent = close === false ? "" : checkedEventName("lifecycle.close.event", close.event ?? "connection_close")
   return {
-    open: open === false ? () => [] : (connectionId) => [
-      jsonEvent(openEvent, () => open.data ? open.data({ connectionId }) : { connection_id: connectionId })
+    open: open === false ? () => [] : (connectionId, correlationId) => [
+      jsonEvent(
+        openEvent,
+        () =>
+          open.data
+            ? open.data({ connectionId, correlationId })
+            : withCorrelation({ connection_id: connectionId }, correlationId)
+      )
     ],
-    close: close === false ? () => [] : (connectionId, reason) => [
+    close: close === false ? () => [] : (connectionId, reason, correlationId) => [
       jsonEvent(
         closeEvent,
-        () => close.data ? close.data({ connectionId, reason }) : { reason, connection_id: connectionId }
+        () =>
+          close.data
+            ? close.data({ connectionId, reason, correlationId })
+            : withCorrelation({ reason, connection_id: connectionId }, correlationId)
       )
     ],
     // base ± jitter, so that clients told to come back do not all come back at once
@@ -201,6 +230,8 @@ interface Route {
   readonly options: SseResponse.Options<any, any>
   readonly lifecycle: ResolvedLifecycle
   readonly graceMillis: number
+  readonly correlation: Correlation.Correlation | undefined
+  readonly heartbeatEvents: HeartbeatEvents.HeartbeatEvents | undefined
   /** The response of a stream written straight to the socket (see `NodeBody.direct`). */
   readonly head: HttpServerResponse.HttpServerResponse
 }
@@ -215,6 +246,7 @@ class OpenStream implements Registration {
   connection!: Connection.Connection
   private readonly route: Route
   private readonly connectionId: string
+  private readonly correlationId: string | undefined
   private readonly body: NodeBody.NodeBody
   private readonly span: Tracer.Span
   private readonly scope: Scope.Closeable
@@ -226,6 +258,7 @@ class OpenStream implements Registration {
   constructor(
     route: Route,
     connectionId: string,
+    correlationId: string | undefined,
     body: NodeBody.NodeBody,
     span: Tracer.Span,
     scope: Scope.Closeable,
@@ -235,6 +268,7 @@ class OpenStream implements Registration {
   ) {
     this.route = route
     this.connectionId = connectionId
+    this.correlationId = correlationId
     this.body = body
     this.span = span
     this.scope = scope
@@ -244,7 +278,7 @@ class OpenStream implements Registration {
   }
 
   closeFrames(reason: string): ReadonlyArray<SseEvent.Frame> {
-    return this.route.lifecycle.close(this.connectionId, reason)
+    return this.route.lifecycle.close(this.connectionId, reason, this.correlationId)
   }
 
   get closeForShutdown(): Effect.Effect<void> {
@@ -261,14 +295,14 @@ class OpenStream implements Registration {
   /** The connection's observer: at once when it ends (or now, if it already has). */
   readonly ended = (outcome: Connection.Outcome): void => {
     // A client that is gone, or was cut off, gets no graceful end.
-    if (outcome.reason === "client-gone" || outcome.reason === "interrupted" || outcome.discarded > 0) {
+    if (outcome._tag === "ClientGone" || outcome._tag === "Interrupted" || outcome.discarded > 0) {
       this.body.abort()
     } else {
       this.body.end(this.route.graceMillis)
     }
     const span = this.span
     span.attribute("sluice.connection_id", this.connectionId)
-    span.attribute("sluice.outcome", outcome.reason)
+    span.attribute("sluice.outcome", outcome._tag)
     span.attribute("sluice.delivered", outcome.delivered)
     span.attribute("sluice.discarded", outcome.discarded)
     span.end(this.clock.currentTimeNanosUnsafe(), Exit.void)
@@ -323,6 +357,8 @@ export const attach = <P = undefined, E = never, R = never, RA = never>(
     graceMillis: writeTimeout === false
       ? Number.POSITIVE_INFINITY
       : Duration.toMillis(writeTimeout ?? Duration.seconds(30)),
+    correlation: Correlation.resolve(options.correlationId),
+    heartbeatEvents: HeartbeatEvents.resolve(options.heartbeatEvent, heartbeat),
     head: HttpServerResponse.empty({
       status: 200,
       headers: { "content-type": streamContentType, ...streamHeaders, ...options.headers }
@@ -334,19 +370,39 @@ export const attach = <P = undefined, E = never, R = never, RA = never>(
   // steps of a generator were a good part of what opening one cost.
   return Effect.withFiber((fiber) => {
     const request = Context.getUnsafe(fiber.context as Context.Context<HttpServerRequest>, HttpServerRequest)
+    const answering = new Answering(route.correlation, request)
     const lastEventId = readLastEventId(request)
-    if (typeof lastEventId === "object") return Effect.succeed(problem(400, "Bad Request", lastEventId.invalid))
-    if (options.authorize === undefined) return openStream(settings, fiber, request, lastEventId, undefined as P, start)
+    if (typeof lastEventId === "object") {
+      return Effect.succeed(answering.answer(problem(400, "Bad Request", lastEventId.invalid)))
+    }
+    if (options.authorize === undefined) {
+      return openStream(settings, fiber, request, answering, lastEventId, undefined as P, start)
+    }
     return Effect.flatMap(Effect.result(options.authorize(request)), (decided) => {
-      if (Result.isSuccess(decided)) return openStream(settings, fiber, request, lastEventId, decided.success, start)
+      if (Result.isSuccess(decided)) {
+        return openStream(settings, fiber, request, answering, lastEventId, decided.success, start)
+      }
       const refusal = decided.failure
-      return Effect.succeed(
-        refusal._tag === "Unauthorized"
+      return Effect.succeed(answering.answer(
+        refusal._tag === "UnauthorizedError"
           ? problem(401, "Unauthorized", refusal.detail, { "www-authenticate": refusal.challenge ?? "Bearer" })
           : problem(403, "Forbidden", refusal.detail)
-      )
+      ))
     })
   })
+}
+
+/** A request's correlation id, and every answer of the route carrying it (refusals included). */
+class Answering {
+  readonly correlation: Correlation.Correlation | undefined
+  readonly id: string | undefined
+  constructor(correlation: Correlation.Correlation | undefined, request: HttpServerRequest) {
+    this.correlation = correlation
+    this.id = correlation?.read(request)
+  }
+  answer(response: HttpServerResponse.HttpServerResponse): HttpServerResponse.HttpServerResponse {
+    return this.correlation === undefined ? response : this.correlation.echo(response, this.id!)
+  }
 }
 
 /** What `attach` resolved for its route. */
@@ -370,6 +426,7 @@ const openStream = <P, E, R>(
   settings: Settings,
   fiber: Fiber.Fiber<unknown, unknown>,
   request: HttpServerRequest,
+  answering: Answering,
   lastEventId: string | undefined,
   principal: P,
   start: (
@@ -381,7 +438,7 @@ const openStream = <P, E, R>(
   const { lifecycle, options } = route
   // A HEAD request gets the stream's headers and no stream: nothing would
   // read it, and starting a producer for nobody is waste.
-  if (request.method === "HEAD") return Effect.succeed(route.head)
+  if (request.method === "HEAD") return Effect.succeed(answering.answer(route.head))
   const server = Context.getUnsafe(fiber.context as Context.Context<SseServer>, SseServer)
   const plain = plainOf(server)
   // The stream's own scope, not the request's: with a direct body the
@@ -422,7 +479,7 @@ const openStream = <P, E, R>(
       return undefined
     })
   return Effect.flatMap(Effect.andThen(untilDetached, admit), (refused) => {
-    if (refused !== undefined) return Effect.succeed(refusedResponse(refused))
+    if (refused !== undefined) return Effect.succeed(answering.answer(refusedResponse(refused)))
     // Its attributes are set at the end (a map the stream need not keep meanwhile).
     return Effect.flatMap(Effect.makeSpan("sluice.sse.connection"), (span) => {
       const connectionId = flatUuid()
@@ -434,9 +491,9 @@ const openStream = <P, E, R>(
         ? NodeBody.direct(res, settings.highWaterMark)
         : NodeBody.plain(settings.highWaterMark)
       const clock = Context.get(fiber.context, Clock.Clock)
-      const open = new OpenStream(route, connectionId, body, span, scope, clock, plain, held.release)
+      const open = new OpenStream(route, connectionId, answering.id, body, span, scope, clock, plain, held.release)
       const closeFrames = (reason: string) => open.closeFrames(reason)
-      const opening = lifecycle.open(connectionId)
+      const opening = lifecycle.open(connectionId, answering.id)
       const retry = lifecycle.retry(Context.get(fiber.context, Random.Random))
       // Only user-supplied data can make the open frames invalid.
       const preamble = lifecycle.userOpenData
@@ -447,7 +504,8 @@ const openStream = <P, E, R>(
           connection: {
             sink: body.sink,
             capacity: options.capacity,
-            heartbeat: settings.heartbeat,
+            // Heartbeat events replace the idle comments.
+            heartbeat: route.heartbeatEvents === undefined ? settings.heartbeat : false,
             heartbeatText: options.heartbeatText,
             writeTimeout: settings.writeTimeout,
             id: connectionId,
@@ -459,20 +517,30 @@ const openStream = <P, E, R>(
           preamble: frames,
           closeFrames
         }
-        const info: SseResponse.StreamInfo<P> = { connectionId, lastEventId, principal, request }
+        const info: SseResponse.StreamInfo<P> = {
+          connectionId,
+          lastEventId,
+          principal,
+          request,
+          correlationId: answering.id
+        }
         const opened = Effect.flatMap(start(info, prepared), (started) => {
           if (HttpServerResponse.isHttpServerResponse(started)) {
             open.discard()
-            return Effect.succeed(started)
+            return Effect.succeed(answering.answer(started))
           }
           open.connection = started
           held.open = open
           started.addObserver(open.ended)
           // The socket side went away (the pipe to the client broke).
           body.onGone(started)
-          if (plain === undefined) return Effect.as(server.register(open), respond(route, body, gzip))
+          const response = answering.answer(respond(route, body, gzip))
+          const beating = route.heartbeatEvents === undefined
+            ? Effect.void
+            : Effect.asVoid(Effect.forkIn(route.heartbeatEvents(started), scope))
+          if (plain === undefined) return Effect.as(Effect.andThen(server.register(open), beating), response)
           plain.enlist(open)
-          return Effect.succeed(respond(route, body, gzip))
+          return Effect.as(beating, response)
         })
         // No captured call site: it would always be this line, and costs an
         // Error (and its retained stack frames) per connection.
@@ -523,10 +591,18 @@ const subscribeOptions = <P, RA>(
   ...prepared.connection,
   preamble: prepared.preamble,
   lastEventId: info.lastEventId,
-  policy: options.policy,
-  backpressureTimeout: options.backpressureTimeout,
+  strategy: options.strategy,
+  suspendTimeout: options.suspendTimeout,
   dropNotice: options.dropNotice
 })
+
+// The hub's record (a remote log) could not be read for the client's replay:
+// a 503 to try again shortly. The log's own message names internals (an
+// address): it stays on the server.
+const recordUnavailable = () =>
+  problem(503, "Service Unavailable", "the stream's history cannot be read right now; try again shortly", {
+    "retry-after": "2"
+  })
 
 /** @internal */
 export const hub = <P = undefined, RA = never>(
@@ -535,8 +611,12 @@ export const hub = <P = undefined, RA = never>(
 ): Effect.Effect<HttpServerResponse.HttpServerResponse, never, HttpServerRequest | SseServer | Scope.Scope | RA> =>
   attach<P, never, never, RA>(
     (info, prepared) =>
-      // The preamble is made of sluice's own valid frames.
-      Effect.map(Effect.orDie(Hub.subscribe(target, subscribeOptions(info, prepared, options))), (s) => s.connection),
+      Hub.subscribe(target, subscribeOptions(info, prepared, options)).pipe(
+        Effect.map((s): Connection.Connection | HttpServerResponse.HttpServerResponse => s.connection),
+        Effect.catchTag("LogError", () => Effect.succeed(recordUnavailable())),
+        // The preamble is made of sluice's own valid frames.
+        Effect.orDie
+      ),
     options
   )
 
@@ -553,6 +633,7 @@ export const topic = <P = undefined, RA = never, RT = never>(
         (topicName) =>
           Topics.subscribe(topics, topicName, subscribeOptions(info, prepared, options)).pipe(
             Effect.map((s): Connection.Connection | HttpServerResponse.HttpServerResponse => s.connection),
+            Effect.catchTag("LogError", () => Effect.succeed(recordUnavailable())),
             Effect.catchTag(
               "TopicLimitError",
               (e) => Effect.succeed(problem(503, "Service Unavailable", e.message, { "retry-after": "5" }))
@@ -597,7 +678,7 @@ export const keyed = <P = undefined, RA = never, RK = never>(
             })
           }),
           Effect.catchTag(
-            "TooManyKeysError",
+            ["TooManyKeysError", "RegistryUnavailableError"],
             (e) => Effect.succeed(problem(503, "Service Unavailable", e.message, { "retry-after": "5" }))
           )
         )),

@@ -1,4 +1,13 @@
+/**
+ * The server-wide service behind `SseServer.layer`: admission by counts
+ * (server, client) and by load, the set of open streams, and the bounded,
+ * batched shutdown that closes them. Its metrics are in `metrics.ts`.
+ *
+ * @internal
+ */
+import { OptionCheck } from "@sluice/core"
 import * as Clock from "effect/Clock"
+import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type { HttpServerRequest } from "effect/http/HttpServerRequest"
@@ -6,36 +15,42 @@ import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import type * as SseServer from "../SseServer.ts"
-import { ConnectionLimitError } from "../SseServer.ts"
 import * as Load from "./load.ts"
-import { atLeast, check, millis } from "./options.ts"
+import { eventLoopDelay, limitRefusals, mailboxDepth, mailboxDepthMax } from "./metrics.ts"
+
+const { atLeast, check, millis } = OptionCheck
 
 /** @internal */
-export interface Resolved {
-  readonly maxConnections: number
-  readonly maxConnectionsPerClient: number
-  readonly clientKey: (request: HttpServerRequest) => string
+export class ConnectionLimitError extends Data.TaggedError("ConnectionLimitError")<{
+  readonly scope: "server" | "client" | "shutdown" | "load"
+  readonly limit: number
   readonly retryAfterSeconds: number
-  readonly shutdownTimeoutMillis: number
-  readonly shutdownBatchSize: number
-  readonly load: Load.Thresholds | undefined
+  /** For `scope: "load"`: which measurement is over its threshold. */
+  readonly reason?: SseServer.LoadReason | undefined
+  /** For `scope: "load"`: the measured value (milliseconds, a heap share, or bytes). */
+  readonly measured?: number | undefined
+}> {
+  override get message(): string {
+    return this.scope === "shutdown"
+      ? "the server is shutting down"
+      : this.scope === "load"
+      ? `the server is overloaded (${overloadDetail(this.reason, this.measured ?? 0, this.limit)}); try again later`
+      : this.scope === "server"
+      ? `the server has reached its limit of ${this.limit} streams`
+      : `this client has reached its limit of ${this.limit} streams`
+  }
 }
 
-const peerKey = (request: HttpServerRequest): string => Option.getOrElse(request.remoteAddress, () => "unknown")
+const overloadDetail = (reason: SseServer.LoadReason | undefined, measured: number, limit: number): string =>
+  reason === "event_loop_delay"
+    ? `event-loop delay ${measured.toFixed(1)} ms, above ${limit} ms`
+    : reason === "heap"
+    ? `V8 heap ${Math.round(measured * 100)}% full, above ${Math.round(limit * 100)}%`
+    : `${measured} bytes of memory left, below ${limit}`
 
-const mailboxDepth = Metric.gauge("sluice_mailbox_depth", {
-  description: "Frames waiting in the mailboxes of all open SSE streams"
-})
-const mailboxDepthMax = Metric.gauge("sluice_mailbox_depth_max", {
-  description: "Frames waiting in the fullest mailbox of an open SSE stream"
-})
-const limitRefusals = Metric.counter("sluice_connection_refusals_total", {
-  description: "SSE requests refused by a connection limit, load (reason: event_loop_delay, heap, memory) or shutdown",
-  incremental: true
-})
-const eventLoopDelay = Metric.gauge("sluice_event_loop_delay_seconds", {
-  description: "Mean event-loop delay over the last load sample window (0 when load admission is off)"
-})
+type Resolved = SseServer.Settings
+
+const peerKey = (request: HttpServerRequest): string => Option.getOrElse(request.remoteAddress, () => "unknown")
 
 // Each option of `load`, checked and resolved; `undefined` turns a threshold off.
 const resolveLoad = (
@@ -275,7 +290,7 @@ export const make = (options: SseServer.Options): Effect.Effect<SseServer.Servic
     )
 
     return {
-      options: resolved,
+      settings: resolved,
       admit,
       register,
       open: () => registrations.size,

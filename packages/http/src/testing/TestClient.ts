@@ -30,6 +30,13 @@ export interface RawEvent {
  * silently ignore. A `retry:` hint appears as its own entry (with `retry`
  * set and `event` empty); events carry the stream's last event id.
  *
+ * @example
+ * ```ts
+ * import { TestClient } from "@sluice/http/testing"
+ *
+ * TestClient.parseFrames("event: tick\nid: 1\ndata: 1\n\n") // [{ event: "tick", data: "1", id: "1", retry: undefined }]
+ * ```
+ *
  * @since 0.1.0
  * @category utils
  */
@@ -68,6 +75,19 @@ export interface Client {
 /**
  * Opens `path` on 127.0.0.1:`port` and collects what arrives. The request is
  * destroyed when the scope closes.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { TestClient } from "@sluice/http/testing"
+ *
+ * const firstEvents = (port: number) =>
+ *   Effect.scoped(Effect.gen(function*() {
+ *     const client = yield* TestClient.open(port, "/ticks", { "last-event-id": "5" })
+ *     yield* client.awaitFrames(3)
+ *     return client.events()
+ *   }))
+ * ```
  *
  * @since 0.1.0
  * @category constructors

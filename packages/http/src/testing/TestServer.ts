@@ -81,6 +81,15 @@ export const serve = <E>(
  * until `condition` holds, at most `turns` times, and returns whether it
  * holds. No timers, no sleeps.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { TestServer } from "@sluice/http/testing"
+ *
+ * // Waits (yielding, no sleep) until the server has seen 3 streams; false if it never does.
+ * const threeOpen = (server: TestServer.TestServer) => TestServer.until(() => server.server.open() >= 3)
+ * ```
+ *
  * @since 0.1.0
  * @category utils
  */

@@ -16,12 +16,11 @@
  * @internal
  */
 import type * as Clock from "effect/Clock"
-import type * as Connection from "../../Connection.ts"
 import { WriteError } from "../../Sink.ts"
 import * as metrics from "../metrics.ts"
 import * as ticker from "../ticker.ts"
 import type { Mailbox } from "./mailbox.ts"
-import type { Ending } from "./outcome.ts"
+import { clientGone, type Ending } from "./outcome.ts"
 
 /** What the deadlines read from the writer. @internal */
 export interface Activity {
@@ -74,7 +73,7 @@ export class Deadlines implements ticker.Entry {
       const deadline = activity.writeStartedAt + writeTimeoutMs
       if (now < deadline) return deadline
       const error = new WriteError({ reason: "timeout", detail: `a write did not finish within ${writeTimeoutMs} ms` })
-      this.ending.settleUnsafe("client-gone", { error } as Partial<Connection.Outcome>)
+      this.ending.settleUnsafe(clientGone(error))
       return undefined
     }
     let next = Number.POSITIVE_INFINITY

@@ -9,7 +9,7 @@
  * array push, a take hands the whole waiting array over (the writer always
  * takes everything), a hub's burst is shared rather than copied (see
  * `burst`), capacity counts events (heartbeats never fill it), and the
- * dropping overflows act on events in place.
+ * dropping strategies (`sliding`, `dropping`) act on events in place.
  *
  * The writer parks on the mailbox; the mailbox wakes it when there is
  * something to take (through the scheduler, or at once when a feeder ends a
@@ -23,21 +23,19 @@
  *
  * @internal
  */
-import type * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Latch from "effect/Latch"
 import type { SchedulerDispatcher } from "effect/Scheduler"
 import type * as Connection from "../../Connection.ts"
 import { type Burst, Frames, type Taken } from "../burst.ts"
+import type { Ended } from "./outcome.ts"
 import type { Parked } from "./writer.ts"
 
-/** How a mailbox ends: after everything waiting, these frames, then this reason. @internal */
+/** How a mailbox ends: after everything waiting, these frames, then this outcome. @internal */
 export interface End {
-  readonly reason: "completed" | "failed" | "closed" | "interrupted"
+  readonly ended: Ended
   readonly frames: ReadonlyArray<Uint8Array>
-  readonly cause?: Cause.Cause<unknown>
-  readonly closeReason?: string
 }
 
 /** What a take returns: waiting frames, or why there are none. @internal */
@@ -56,7 +54,7 @@ const shutdownTake: Take = { _tag: "Shutdown" }
 /** @internal */
 export class Mailbox {
   readonly capacity: number
-  readonly overflow: Connection.Overflow
+  readonly overflow: Connection.Strategy
   private readonly heartbeat: Uint8Array
   private readonly writer: Parked
   private readonly frames = new Frames()
@@ -72,7 +70,7 @@ export class Mailbox {
   private wakeScheduled = false
   private scheduledWake: (() => void) | undefined = undefined
 
-  constructor(capacity: number, overflow: Connection.Overflow, heartbeat: Uint8Array, writer: Parked) {
+  constructor(capacity: number, overflow: Connection.Strategy, heartbeat: Uint8Array, writer: Parked) {
     this.capacity = capacity
     this.overflow = overflow
     this.heartbeat = heartbeat
@@ -97,7 +95,7 @@ export class Mailbox {
     if (this.events >= this.capacity) {
       if (this.overflow === "suspend") return false
       this.writer.recordDrop()
-      if (this.overflow === "drop-newest") return false
+      if (this.overflow === "dropping") return false
       this.dropOldest()
     }
     this.frames.pushOne(bytes)

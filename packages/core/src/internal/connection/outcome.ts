@@ -17,13 +17,43 @@
  *
  * @internal
  */
+import type * as Cause from "effect/Cause"
 import type * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Metric from "effect/Metric"
 import type * as Connection from "../../Connection.ts"
+import type { WriteError } from "../../Sink.ts"
 import * as metrics from "../metrics.ts"
+
+/**
+ * What ended a connection: its outcome without the id and the counters,
+ * which the ending adds.
+ *
+ * @internal
+ */
+export type Ended =
+  | { readonly _tag: "Completed" }
+  | { readonly _tag: "Failed"; readonly cause: Cause.Cause<unknown> }
+  | { readonly _tag: "ClientGone"; readonly error: WriteError }
+  | { readonly _tag: "Interrupted" }
+  | { readonly _tag: "Closed"; readonly reason: string }
+
+/** @internal */
+export const completed: Ended = { _tag: "Completed" }
+
+/** @internal */
+export const failed = (cause: Cause.Cause<unknown>): Ended => ({ _tag: "Failed", cause })
+
+/** @internal */
+export const clientGone = (error: WriteError): Ended => ({ _tag: "ClientGone", error })
+
+/** @internal */
+export const interrupted: Ended = { _tag: "Interrupted" }
+
+/** @internal */
+export const closed = (reason: string): Ended => ({ _tag: "Closed", reason })
 
 /** Counters of a live connection. @internal */
 export interface Stats {
@@ -45,12 +75,13 @@ export interface EndListener {
   onEnd?: ((outcome: Connection.Outcome) => void) | undefined
 }
 
+// The metric's reason is the outcome's tag in the metric's own words.
 const outcomeMetrics = {
-  completed: Metric.withAttributes(metrics.connectionOutcomes, { reason: "completed" }),
-  failed: Metric.withAttributes(metrics.connectionOutcomes, { reason: "failed" }),
-  "client-gone": Metric.withAttributes(metrics.connectionOutcomes, { reason: "client-gone" }),
-  interrupted: Metric.withAttributes(metrics.connectionOutcomes, { reason: "interrupted" }),
-  closed: Metric.withAttributes(metrics.connectionOutcomes, { reason: "closed" })
+  Completed: Metric.withAttributes(metrics.connectionOutcomes, { reason: "completed" }),
+  Failed: Metric.withAttributes(metrics.connectionOutcomes, { reason: "failed" }),
+  ClientGone: Metric.withAttributes(metrics.connectionOutcomes, { reason: "client-gone" }),
+  Interrupted: Metric.withAttributes(metrics.connectionOutcomes, { reason: "interrupted" }),
+  Closed: Metric.withAttributes(metrics.connectionOutcomes, { reason: "closed" })
 } as const
 
 /**
@@ -116,27 +147,26 @@ export class Ending implements Stats {
     })
   }
 
-  /** Ends the connection with `reason`: `false` when it had already ended. */
-  settleUnsafe(reason: Connection.Reason, extra?: Partial<Connection.Outcome>): boolean {
+  /** Ends the connection as `ended` says: `false` when it had already ended. */
+  settleUnsafe(ended: Ended): boolean {
     if (this.settled) return false
     this.settled = true
     this.discarded += this.parts.stop()
-    const result = {
+    const result: Connection.Outcome = {
+      ...ended,
       id: this.id,
-      reason,
       delivered: this.delivered,
       discarded: this.discarded,
       dropped: this.dropped,
       heartbeats: this.heartbeats,
       writes: this.writes,
-      bytes: this.bytes,
-      ...extra
-    } as Connection.Outcome
+      bytes: this.bytes
+    }
     this.result = result
     metrics.connectionsOpen.modifyUnsafe(-1, this.context)
     metrics.eventsDiscarded.updateUnsafe(result.discarded, this.context)
-    outcomeMetrics[reason].updateUnsafe(1, this.context)
-    if (result.reason === "client-gone" && result.error.reason === "timeout") {
+    outcomeMetrics[result._tag].updateUnsafe(1, this.context)
+    if (result._tag === "ClientGone" && result.error.reason === "timeout") {
       metrics.writeTimeouts.updateUnsafe(1, this.context)
     }
     this.listener?.onEnd?.(result)
@@ -154,9 +184,9 @@ export class Ending implements Stats {
     return true
   }
 
-  settle(reason: Connection.Reason, extra?: Partial<Connection.Outcome>): Effect.Effect<void> {
+  settle(ended: Ended): Effect.Effect<void> {
     return Effect.sync(() => {
-      this.settleUnsafe(reason, extra)
+      this.settleUnsafe(ended)
     })
   }
 

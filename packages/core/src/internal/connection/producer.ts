@@ -1,9 +1,9 @@
 /**
- * A connection's producer: what it is given (the write end of the mailbox)
+ * A connection's producer: what it is given (its `Sender`, the write end of the mailbox)
  * and how its end becomes the mailbox's end marker.
  *
  * - Every send waits while the mailbox is full under `suspend` (never under
- *   the dropping overflows); once the connection no longer accepts, the
+ *   the `sliding` and `dropping` strategies); once the connection no longer accepts, the
  *   sending fiber is interrupted, which ends a producer loop without any
  *   check in user code.
  * - A stream's batches are encoded at most a mailbox's worth ahead of the
@@ -22,6 +22,7 @@ import type * as Connection from "../../Connection.ts"
 import type { Frame, InvalidEventError } from "../../SseEvent.ts"
 import { frameBytes } from "../encoder.ts"
 import type { End, Mailbox } from "./mailbox.ts"
+import { completed, failed, interrupted } from "./outcome.ts"
 
 const defaultFailureFrames = (): ReadonlyArray<Frame> => [{
   _tag: "Event",
@@ -51,7 +52,7 @@ export const encodeAll = (id: string, frames: ReadonlyArray<Frame>): Effect.Effe
 
 /**
  * An offer that waits for room under `suspend` (a drop counts as handled
- * under the dropping overflows): `false` once the mailbox no longer accepts.
+ * under the `sliding` and `dropping` strategies): `false` once the mailbox no longer accepts.
  *
  * @internal
  */
@@ -63,7 +64,7 @@ export const offerOf = (box: Mailbox): (bytes: Uint8Array) => Effect.Effect<bool
 const refuseOffer = Effect.interrupt
 
 /** The producer's side of the mailbox. @internal */
-export const mailboxOf = (box: Mailbox): Connection.Mailbox => {
+export const mailboxOf = (box: Mailbox): Connection.Sender => {
   const offer = offerOf(box)
   // In order: what fits at once, then one waiting offer at a time.
   const offerAll = (frames: ReadonlyArray<Uint8Array>): Effect.Effect<boolean> =>
@@ -148,20 +149,20 @@ export const run = <E, R>(
       E,
       R
     >
-    : (producer as (mailbox: Connection.Mailbox) => Effect.Effect<void, E, R>)(mailbox)
+    : (producer as (mailbox: Connection.Sender) => Effect.Effect<void, E, R>)(mailbox)
   const endWith = (end: End) => Effect.sync(() => box.endUnsafe(end))
   return Effect.ignore(Effect.onExit(effect, (exit) => {
     if (Exit.isSuccess(exit)) {
       return Effect.flatMap(
         encodeAll(id, terminal.completed?.() ?? []),
-        (frames) => endWith({ reason: "completed", frames })
+        (frames) => endWith({ ended: completed, frames })
       )
     }
-    if (Cause.hasInterruptsOnly(exit.cause)) return endWith({ reason: "interrupted", frames: [] })
+    if (Cause.hasInterruptsOnly(exit.cause)) return endWith({ ended: interrupted, frames: [] })
     const cause = exit.cause as Cause.Cause<E>
     return Effect.flatMap(
       encodeAll(id, (terminal.failed ?? defaultFailureFrames)(cause)),
-      (frames) => endWith({ reason: "failed", frames, cause })
+      (frames) => endWith({ ended: failed(cause), frames })
     )
   }))
 }

@@ -19,8 +19,8 @@
  *   ends the connection as `client-gone` (or `failed` for a defect).
  * - The preamble is written first, in batches of at most `capacity` frames.
  * - A drop notice goes where the gap is: before the batch under
- *   `drop-oldest` (the dropped frames were the oldest waiting), after it under
- *   `drop-newest` (the mailbox stayed full from the first drop until the take).
+ *   `sliding` (the dropped frames were the oldest waiting), after it under
+ *   `dropping` (the mailbox stayed full from the first drop until the take).
  * - At the mailbox's end marker: its frames, then the outcome.
  *
  * Metric: `sluice_events_delivered_total`, `sluice_events_dropped_total{reason}`.
@@ -35,20 +35,19 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Metric from "effect/Metric"
 import type * as Scope from "effect/Scope"
-import type * as Connection from "../../Connection.ts"
 import type { Sink, WriteError } from "../../Sink.ts"
 import { type Burst, chunkOf, type Taken } from "../burst.ts"
 import { FiberLabel, forkLabelled } from "../fiberLabel.ts"
 import * as metrics from "../metrics.ts"
 import type { Activity } from "./deadlines.ts"
 import type { Mailbox, Take } from "./mailbox.ts"
-import type { Ending } from "./outcome.ts"
+import { clientGone, type Ending, failed, interrupted } from "./outcome.ts"
 
 const noFrames: ReadonlyArray<Uint8Array> = []
 
 const dropMetrics = {
-  "drop-oldest": Metric.withAttributes(metrics.eventsDropped, { reason: "drop-oldest" }),
-  "drop-newest": Metric.withAttributes(metrics.eventsDropped, { reason: "drop-newest" })
+  sliding: Metric.withAttributes(metrics.eventsDropped, { reason: "sliding" }),
+  dropping: Metric.withAttributes(metrics.eventsDropped, { reason: "dropping" })
 } as const
 
 /** What the mailbox calls on the writer. @internal */
@@ -268,8 +267,8 @@ export class Writer implements Activity, Parked {
           continue
         }
         // Ended by the connection elsewhere: nothing left to do.
-        if (take._tag === "Shutdown") return yield* this.ending.settle("interrupted")
-        const { cause, closeReason, frames, reason } = take.end
+        if (take._tag === "Shutdown") return yield* this.ending.settle(interrupted)
+        const { ended, frames } = take.end
         if (frames.length > 0) {
           const result = yield* Effect.exit(this.write(frames, false, frames.length))
           if (Exit.isFailure(result)) {
@@ -277,12 +276,9 @@ export class Writer implements Activity, Parked {
             if (error._tag === "Some") return yield* this.clientGone(error.value)
           }
         }
-        return yield* this.ending.settle(reason, {
-          ...(cause === undefined ? {} : { cause }),
-          ...(closeReason === undefined ? {} : { closeReason })
-        } as Partial<Connection.Outcome>)
+        return yield* this.ending.settle(ended)
       }
-    }).pipe(Effect.onInterrupt(() => this.ending.settle("interrupted")))
+    }).pipe(Effect.onInterrupt(() => this.ending.settle(interrupted)))
   }
 
   // The fiber ends; the mailbox wakes the writer without it from now on.
@@ -333,19 +329,19 @@ export class Writer implements Activity, Parked {
     return Effect.map(this.notice!(count), (notice) =>
       notice.length === 0
         ? batch
-        : this.box.overflow === "drop-oldest"
+        : this.box.overflow === "sliding"
         ? [...notice, ...batch]
         : [...batch, ...notice])
   }
 
   private clientGone(error: WriteError): Effect.Effect<void> {
-    return this.ending.settle("client-gone", { error } as Partial<Connection.Outcome>)
+    return this.ending.settle(clientGone(error))
   }
 
   private writeFailed(cause: Cause.Cause<WriteError>): Effect.Effect<void> {
     const error = Cause.findErrorOption(cause)
     return error._tag === "Some"
       ? this.clientGone(error.value)
-      : this.ending.settle("failed", { cause } as Partial<Connection.Outcome>)
+      : this.ending.settle(failed(cause))
   }
 }

@@ -10,15 +10,15 @@ import * as Data from "effect/Data"
 export const TypeId: unique symbol = Symbol.for("@sluice/core/Hub") as never
 
 /** @internal */
-export class SlowConsumer extends Data.TaggedError("SlowConsumer")<{
+export class SlowConsumerError extends Data.TaggedError("SlowConsumerError")<{
   readonly subscriber: string
-  readonly policy: "disconnect" | "backpressure"
+  readonly strategy: "disconnect" | "suspend"
   readonly capacity: number
-  /** Under `backpressure`: how long the publisher waited, in milliseconds. */
+  /** Under `suspend`: how long the publisher waited, in milliseconds. */
   readonly waitedMillis?: number | undefined
 }> {
   override get message(): string {
-    return this.policy === "disconnect"
+    return this.strategy === "disconnect"
       ? `subscriber ${this.subscriber} could not keep up: its mailbox of ${this.capacity} was full`
       : `subscriber ${this.subscriber} could not keep up: its mailbox of ${this.capacity} stayed full for ${this.waitedMillis} ms`
   }
@@ -58,14 +58,14 @@ export class UnserializableDataError extends Data.TaggedError("UnserializableDat
 export class WouldBlockError extends Data.TaggedError("WouldBlockError")<{
   readonly subscribers: number
   /**
-   * Why a plain call cannot publish: `backpressure` (a subscriber could make
+   * Why a plain call cannot publish: `suspend` (a subscriber could make
    * it wait; the default) or `asynchronous-log` (the hub's record is remote).
    */
-  readonly reason?: "backpressure" | "asynchronous-log" | undefined
+  readonly reason?: "suspend" | "asynchronous-log" | undefined
 }> {
   override get message(): string {
     return this.reason === "asynchronous-log"
       ? "the hub's log is remote (an append is a round trip): publish with Hub.publish, which can wait"
-      : `the hub has ${this.subscribers} backpressured subscriber(s): publish with Hub.publish, which can wait`
+      : `the hub has ${this.subscribers} subscriber(s) under the suspend strategy: publish with Hub.publish, which can wait`
   }
 }

@@ -4,10 +4,10 @@
  * Each burst (from the `tail`, in order) is offered, as the very same sealed
  * burst (see `burst`), to every live subscriber's mailbox (one call per
  * subscriber per burst), from the subscriber's own starting point. A
- * subscriber that refuses is handled by its policy: removed when its
- * connection is closing, disconnected with `SlowConsumer` under
- * `disconnect`, left to its connection's drop counting under the dropping
- * policies, and kept aside as *blocked* under `backpressure`, for whoever
+ * subscriber that refuses is handled by its strategy: removed when its
+ * connection is closing, disconnected with `SlowConsumerError` under
+ * `disconnect`, left to its connection's drop counting under `sliding` and
+ * `dropping`, and kept aside as *blocked* under `suspend`, for whoever
  * delivered the burst to wait for (a gated publisher, or the tail's
  * catch-up).
  *
@@ -20,7 +20,7 @@
  * - Subscribers whose replay is being read from a remote record get the
  *   bursts of that time kept aside ({@link FanOut.beginHandOff}).
  *
- * Metrics: `sluice_hub_deliveries_total`, `sluice_hub_slow_consumers_total{policy}`,
+ * Metrics: `sluice_hub_deliveries_total`, `sluice_hub_slow_consumers_total{strategy}`,
  * `sluice_hub_subscribers`.
  *
  * @internal
@@ -36,19 +36,19 @@ import type { Fed } from "../connection.ts"
 import * as ids from "../log/ids.ts"
 import * as metrics from "../metrics.ts"
 import type { Config } from "./config.ts"
-import { SlowConsumer } from "./errors.ts"
+import { SlowConsumerError } from "./errors.ts"
 import { gapFrame, HandOff } from "./replay.ts"
-import { type Member, Members } from "./subscribers.ts"
+import { type Member, SubscriberSet } from "./subscribers.ts"
 
-/** The close reason a hub gives the connection of a slow consumer (the outcome makes it `slow-consumer`). @internal */
-export const slowConsumerReason = "slow-consumer"
+/** The close reason a hub gives the connection of a slow consumer (the outcome makes it `SlowConsumer`). @internal */
+export const slowConsumerReason = "slow_consumer"
 
 /** A registered subscriber. @internal */
 export interface Subscriber extends Member {
   readonly conn: Fed
-  readonly policy: Hub.Policy
+  readonly policy: Hub.Strategy
   readonly timeoutMillis: number
-  slow: SlowConsumer | undefined
+  slow: SlowConsumerError | undefined
   /** The first sequence number it gets live (0: every one). */
   fromSeq: number
 }
@@ -61,8 +61,8 @@ export interface Blocked {
 }
 
 const slowConsumers = {
-  disconnect: Metric.withAttributes(metrics.hubSlowConsumers, { policy: "disconnect" }),
-  backpressure: Metric.withAttributes(metrics.hubSlowConsumers, { policy: "backpressure" })
+  disconnect: Metric.withAttributes(metrics.hubSlowConsumers, { strategy: "disconnect" }),
+  suspend: Metric.withAttributes(metrics.hubSlowConsumers, { strategy: "suspend" })
 } as const
 
 // Entries a hand-off keeps aside (at most the replay budget) before it reads
@@ -71,7 +71,7 @@ const handOffLimit = 4_096
 
 /** @internal */
 export class FanOut {
-  readonly members = new Members<Subscriber>()
+  readonly members = new SubscriberSet<Subscriber>()
   /** Subscribers whose policy can make a publisher wait. */
   backpressured = 0
   /** Where delivery stands: entries up to `seq` of `epoch` were handed out. */
@@ -102,22 +102,22 @@ export class FanOut {
 
   add(sub: Subscriber): void {
     this.members.add(sub)
-    if (sub.policy === "backpressure") this.backpressured++
+    if (sub.policy === "suspend") this.backpressured++
     metrics.hubSubscribers.modifyUnsafe(1, this.context)
   }
 
   remove(sub: Subscriber): void {
     if (!this.members.remove(sub)) return
-    if (sub.policy === "backpressure") this.backpressured--
+    if (sub.policy === "suspend") this.backpressured--
     metrics.hubSubscribers.modifyUnsafe(-1, this.context)
     if (this.members.size === 0) this.onEmpty?.()
   }
 
   /** Ends a subscriber that could not keep up (its connection ends now). */
-  disconnect(sub: Subscriber, policy: "disconnect" | "backpressure", waitedMillis?: number): void {
-    sub.slow = new SlowConsumer({
+  disconnect(sub: Subscriber, policy: "disconnect" | "suspend", waitedMillis?: number): void {
+    sub.slow = new SlowConsumerError({
       subscriber: sub.conn.id,
-      policy,
+      strategy: policy,
       capacity: sub.conn.capacity,
       ...(waitedMillis === undefined ? {} : { waitedMillis })
     })
@@ -175,7 +175,7 @@ export class FanOut {
       case "disconnect":
         this.disconnect(sub, "disconnect")
         return frames.length
-      case "backpressure":
+      case "suspend":
         ;(this.blocked ??= []).push({ sub, frames, from: stop })
         return frames.length
       default:
@@ -217,14 +217,14 @@ export class FanOut {
       return Effect.timeoutOption(offerFrom(from), sub.timeoutMillis).pipe(
         Effect.map((accepted) => {
           if (accepted._tag === "None") {
-            this.disconnect(sub, "backpressure", waited())
+            this.disconnect(sub, "suspend", waited())
             return 0
           }
           if (accepted.value) return 1
           this.remove(sub)
           return 0
         }),
-        Effect.onInterrupt(() => Effect.sync(() => this.disconnect(sub, "backpressure", waited())))
+        Effect.onInterrupt(() => Effect.sync(() => this.disconnect(sub, "suspend", waited())))
       )
     })
   }

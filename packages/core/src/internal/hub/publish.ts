@@ -132,7 +132,7 @@ export class Publisher {
     const id = sync.append(p.fields, p.id)
     const seq = sync.lastSeq()
     this.recorded(id)
-    return { seq, id, delivered: this.fanOut.members.size }
+    return { seq, id, subscribers: this.fanOut.members.size }
   }
 
   // Appends and hands the entry out now (after the burst still held), so a
@@ -155,7 +155,7 @@ export class Publisher {
     } finally {
       fanOut.claiming = false
     }
-    return { published: { seq, id, delivered: fanOut.accepted }, blocked: fanOut.takeBlocked() }
+    return { published: { seq, id, subscribers: fanOut.accepted }, blocked: fanOut.takeBlocked() }
   }
 
   private publishGated(sync: Log.Synchronous, p: Prepared): Effect.Effect<Hub.Published, PayloadTooLargeError> {
@@ -186,7 +186,7 @@ export class Publisher {
         const late = yield* Effect.exit(restore(this.fanOut.awaitBlocked(blocked)))
         gate.release()
         if (Exit.isFailure(late)) return yield* Effect.failCause(late.cause)
-        return { ...published, delivered: published.delivered + late.value }
+        return { ...published, subscribers: published.subscribers + late.value }
       })
     )
   }
@@ -205,7 +205,7 @@ export class Publisher {
     return Effect.map(Deferred.await(batch.done), (recorded) => {
       const { id, seq } = recorded[index]!
       this.recorded(id)
-      return { seq, id, delivered: this.fanOut.members.size }
+      return { seq, id, subscribers: this.fanOut.members.size }
     })
   }
 

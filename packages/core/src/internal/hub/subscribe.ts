@@ -5,7 +5,7 @@
  * The subscriber's stream is its preamble, then the gap signal (if any),
  * then the replayed entries, then live ones. Its end (for any reason)
  * removes it from the fan-out at once; a slow consumer's outcome carries the
- * typed `SlowConsumer`.
+ * typed `SlowConsumerError`.
  *
  * @internal
  */
@@ -21,7 +21,7 @@ import * as connection from "../connection.ts"
 import type { Fed, Feeder } from "../connection.ts"
 import { frameBytes } from "../encoder.ts"
 import type { Config } from "./config.ts"
-import type { SlowConsumer } from "./errors.ts"
+import type { SlowConsumerError } from "./errors.ts"
 import { type FanOut, slowConsumerReason, type Subscriber } from "./fanOut.ts"
 import * as replay from "./replay.ts"
 import type { Tail } from "./tail.ts"
@@ -90,12 +90,12 @@ const fix = (
  */
 class Subscribing implements Subscriber, Feeder {
   conn!: Fed
-  slow: SlowConsumer | undefined = undefined
+  slow: SlowConsumerError | undefined = undefined
   index = -1
   live = false
   fromSeq = 0
   replayed: Hub.Replay = live
-  readonly policy: Hub.Policy
+  readonly policy: Hub.Strategy
   readonly timeoutMillis: number
   readonly context: Context.Context<never>
   private readonly parts: Parts
@@ -106,7 +106,7 @@ class Subscribing implements Subscriber, Feeder {
 
   constructor(
     parts: Parts,
-    policy: Hub.Policy,
+    policy: Hub.Strategy,
     timeoutMillis: number,
     opening: ReadonlyArray<Uint8Array>,
     lastId: string | undefined,
@@ -136,7 +136,7 @@ class Subscribing implements Subscriber, Feeder {
     this.fromSeq = fromSeq
     // A backpressured subscriber makes publishes synchronous again: hand
     // the burst still held out first, to everyone already there.
-    if (this.policy === "backpressure") this.parts.tail.flush()
+    if (this.policy === "suspend") this.parts.tail.flush()
     this.parts.fanOut.add(this)
     return frames.length === 0 ? opening : [...opening, ...frames]
   }
@@ -160,10 +160,10 @@ export const subscribe = (
 ): Effect.Effect<Hub.Subscription, Hub.SubscribeError, Scope.Scope> =>
   Effect.suspend((): Effect.Effect<Hub.Subscription, Hub.SubscribeError, Scope.Scope> => {
     const {
-      backpressureTimeout,
+      suspendTimeout,
       dropNotice,
       lastEventId,
-      policy = "disconnect",
+      strategy: policy = "disconnect",
       preamble,
       ...connectionOptions
     } = options
@@ -176,15 +176,15 @@ export const subscribe = (
     const notice = dropNotice === true ? defaultNotice : dropNotice === false ? undefined : dropNotice
     // An empty Last-Event-ID is no id at all (a client with no last id sends none).
     const lastId = lastEventId === "" ? undefined : lastEventId
-    const timeoutMillis = backpressureTimeout === undefined
+    const timeoutMillis = suspendTimeout === undefined
       ? defaultBackpressureTimeoutMillis
-      : toMillis(backpressureTimeout)
+      : toMillis(suspendTimeout)
     const connect = (remote: Remote | undefined) => {
       const sub = new Subscribing(parts, policy, timeoutMillis, opening, lastId, remote)
       return Effect.map(
         connection.makeFed({
           ...connectionOptions,
-          overflow: policy === "drop-oldest" || policy === "drop-newest" ? policy : "suspend",
+          strategy: policy === "sliding" || policy === "dropping" ? policy : "suspend",
           dropNotice: notice
         }, sub),
         (conn): Hub.Subscription => subscription(sub, conn)
@@ -200,9 +200,9 @@ const subscription = (sub: Subscribing, conn: Fed): Hub.Subscription => {
   // Suspended: nothing waits for the end until someone asks.
   const outcome = Effect.suspend(() =>
     Effect.map(conn.outcome, (o): Hub.Outcome => {
-      if (o.reason !== "closed" || o.closeReason !== slowConsumerReason || sub.slow === undefined) return o
-      const { closeReason: _, reason: __, ...rest } = o
-      return { ...rest, reason: "slow-consumer", error: sub.slow }
+      if (o._tag !== "Closed" || o.reason !== slowConsumerReason || sub.slow === undefined) return o
+      const { reason: _, ...rest } = o
+      return { ...rest, _tag: "SlowConsumer", error: sub.slow }
     })
   )
   const fixed = sub.replayed

@@ -14,14 +14,19 @@ export interface Member {
   live: boolean
 }
 
-/** @internal */
-export class Members<M extends Member> {
+/**
+ * The set: `items` is the dense array a fan-out iterates between `begin()`
+ * and `end()`; adds and removes during an iteration wait for its end.
+ *
+ * @internal
+ */
+export class SubscriberSet<M extends Member> {
   readonly items: Array<M> = []
   private iterating = 0
   private deferred: Array<{ readonly add: boolean; readonly member: M }> = []
   private count = 0
 
-  /** Members in the set (pending removals excluded). */
+  /** Subscribers in the set (pending removals excluded). */
   get size(): number {
     return this.count
   }

@@ -7,6 +7,7 @@
  * @internal
  */
 
+/** Lower-case letters and digits. */
 const epochPattern = /^[0-9a-z]+$/
 
 /** @internal */

@@ -8,6 +8,11 @@
  * stream is over: a `connection_close` whose reason is final closes the
  * `EventSource` so the browser does not reconnect; a `shutdown` close lets it
  * reconnect, sending `Last-Event-ID` on its own.
+ *
+ * The chat is resumable: the answer is generated on the server under an id
+ * (kept in the page's URL as `#chat=<id>`), and the text shown so far with
+ * its last event id is kept in `sessionStorage`, so a reload shows it again
+ * and resumes the stream exactly after it (`?lastEventId=`).
  */
 
 const byId = (id) => {
@@ -82,7 +87,8 @@ const indicator = (el, name) => {
  *   (an HTTP error such as a 503 while the server shuts down): reopen it after
  *   a backoff, resuming with `?lastEventId=` since a new `EventSource` cannot
  *   set the header;
- * - `onEnd(reason)`: called once when the stream is over.
+ * - `onEnd(reason)`: called once when the stream is over;
+ * - `resumeFrom`: the last event id this page already has (after a reload).
  */
 const follow = (url, options) => {
   const view = indicator(options.el, options.name)
@@ -183,7 +189,7 @@ const follow = (url, options) => {
     }
   }
 
-  connect("")
+  connect(options.resumeFrom ?? "")
   return { stop: () => end("stopped") }
 }
 
@@ -412,36 +418,84 @@ const startTasks = () => {
 
 // ---------------------------------------------------------------- chat
 
+const chatKey = (id) => `sluice-chat:${id}`
+
+const readSaved = (id) => {
+  try {
+    const saved = parse(sessionStorage.getItem(chatKey(id)) ?? "")
+    return typeof saved?.text === "string" && typeof saved?.lastId === "string" ? saved : undefined
+  } catch {
+    return undefined
+  }
+}
+
+const writeSaved = (id, saved) => {
+  try {
+    sessionStorage.setItem(chatKey(id), JSON.stringify(saved))
+  } catch {
+    // Storage full or disabled: a reload then starts the answer over.
+  }
+}
+
+const chatFromHash = () => {
+  const match = /^#chat=([A-Za-z0-9_-]{8,64})$/.exec(location.hash)
+  return match === null ? undefined : match[1]
+}
+
 const startChat = () => {
   const form = byId("chat-form")
   const output = byId("chat-output")
   const conn = byId("conn-chat")
+  const stop = byId("chat-stop")
+  const error = (text) => {
+    output.dataset.state = "error"
+    output.textContent = text
+  }
   let current
 
-  form.addEventListener("submit", (event) => {
-    event.preventDefault()
-    current?.stop()
-    output.replaceChildren()
+  // Shows answer `id`: what this tab already has of it, then the rest from the server.
+  const open = (id) => {
+    current?.stream.stop()
+    history.replaceState(null, "", `#chat=${id}`)
+    const saved = readSaved(id) ?? { text: "", lastId: "", tokens: 0 }
+    let { text, lastId, tokens } = saved
+    const show = () => {
+      output.textContent = text
+      output.dataset.tokens = String(tokens)
+    }
+    const save = () => writeSaved(id, { text, lastId, tokens })
+    output.dataset.chatId = id
     output.dataset.state = "streaming"
-    output.dataset.tokens = "0"
-    // Tokens are numbered: after a reconnect the answer starts over and the
-    // tokens already shown are skipped instead of repeated.
-    let next = 0
-    const prompt = byId("chat-prompt").value
-    current = follow(`/api/chat/stream?prompt=${encodeURIComponent(prompt)}`, {
+    output.dataset.reason = ""
+    output.dataset.resumedFrom = lastId
+    show()
+    stop.disabled = false
+    const stream = follow(`/api/chat/${encodeURIComponent(id)}/stream`, {
       name: "chat",
       el: conn,
-      isFinal: (reason) => reason !== "shutdown",
+      resumeFrom: lastId,
+      isFinal: (reason) => reason !== "shutdown" && reason !== "unavailable",
       on: {
-        token: (data) => {
-          const index = typeof data?.index === "number" ? data.index : next
-          if (index < next) return
-          next = index + 1
-          output.append(typeof data?.text === "string" ? data.text : String(data))
-          output.dataset.tokens = String(next)
+        token: (data, event) => {
+          const piece = typeof data?.text === "string" ? data.text : String(data)
+          text += piece
+          tokens++
+          lastId = event.lastEventId
+          output.append(piece)
+          output.dataset.tokens = String(tokens)
+          save()
         },
-        done: () => {
+        // An id this server cannot resume: the answer comes again from its beginning.
+        replay_gap: () => {
+          text = ""
+          tokens = 0
+          lastId = ""
+          show()
+          save()
+        },
+        done: (data) => {
           output.dataset.state = "done"
+          output.dataset.reason = typeof data?.reason === "string" ? data.reason : "unknown"
         },
         error: (data) => {
           output.dataset.state = "failed"
@@ -449,10 +503,46 @@ const startChat = () => {
         }
       },
       onEnd: (reason) => {
+        stop.disabled = true
         if (output.dataset.state === "streaming") output.dataset.state = reason
       }
     })
+    current = { id, stream }
+  }
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault()
+    try {
+      const response = await fetch("/api/chat", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ prompt: byId("chat-prompt").value })
+      })
+      const body = parse(await response.text())
+      if (response.status !== 201 || typeof body?.id !== "string") {
+        error(body?.detail ?? body?.title ?? `the server answered ${response.status}`)
+        return
+      }
+      open(body.id)
+    } catch (cause) {
+      error(`could not reach the server (${cause instanceof Error ? cause.message : String(cause)})`)
+    }
   })
+
+  // Stop ends the generation on the server; the stream then ends with `stopped`.
+  stop.addEventListener("click", async () => {
+    if (current === undefined) return
+    stop.disabled = true
+    try {
+      const response = await fetch(`/api/chat/${encodeURIComponent(current.id)}`, { method: "DELETE" })
+      if (response.status >= 400) stop.disabled = false
+    } catch {
+      stop.disabled = false
+    }
+  })
+
+  const reopened = chatFromHash()
+  if (reopened !== undefined) open(reopened)
 }
 
 startVersion()

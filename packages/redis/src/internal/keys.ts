@@ -1,0 +1,48 @@
+/**
+ * Names of everything sluice keeps in Redis, in one place.
+ *
+ * ```text
+ * <prefix>:t:{<topic>}:m   hash    topic meta: e (epoch), s (last seq), b (retained bytes)
+ * <prefix>:t:{<topic>}:s   stream  the topic's record: entry id <seq>-0, fields f (frame), t (ms), c (caller id)
+ * <prefix>:log             channel every topic's new entries, and node pings; one subscription per node
+ * <prefix>:k:{<key>}       hash    keyed stream: o (owner node), g (generation), n (last seq), a (acked seq),
+ *                                  cr / ce / ca (terminal reason, event, time)
+ * <prefix>:k:{<key>}:q     zset    keyed outbox: events not yet taken by a connection, score = seq
+ * <prefix>:n:<node>        channel one node's keyed traffic (events, replacements, handovers)
+ * ```
+ *
+ * The `{…}` hash tags keep a topic's (or a key's) keys in one Redis Cluster
+ * slot, so each script touches one slot.
+ *
+ * @internal
+ */
+
+/** @internal */
+export interface TopicKeys {
+  readonly meta: string
+  readonly log: string
+}
+
+/** @internal */
+export const topic = (prefix: string, name: string): TopicKeys => ({
+  meta: `${prefix}:t:{${name}}:m`,
+  log: `${prefix}:t:{${name}}:s`
+})
+
+/** @internal */
+export const logChannel = (prefix: string): string => `${prefix}:log`
+
+/** @internal */
+export interface KeyedKeys {
+  readonly state: string
+  readonly outbox: string
+}
+
+/** @internal */
+export const keyed = (prefix: string, key: string): KeyedKeys => ({
+  state: `${prefix}:k:{${key}}`,
+  outbox: `${prefix}:k:{${key}}:q`
+})
+
+/** @internal */
+export const nodeChannel = (prefix: string, node: string): string => `${prefix}:n:${node}`

@@ -1,0 +1,22 @@
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Redis from "effect/persistence/Redis"
+import type * as Scope from "effect/Scope"
+import * as RedisConnection from "../src/RedisConnection.ts"
+import * as RedisServer from "../src/testing/RedisServer.ts"
+
+/** A client of `server` (sluice's layer) for the current scope. */
+export const connect = (
+  server: RedisServer.RedisServer
+): Effect.Effect<Redis.Redis["Service"], RedisConnection.RedisUnavailableError, Scope.Scope> =>
+  Effect.flatMap(
+    Layer.build(RedisConnection.layer({ url: server.url })),
+    (context) => Effect.provideContext(Redis.Redis, context)
+  )
+
+/** A fresh server and a client of it, for the current scope. */
+export const fresh = Effect.gen(function*() {
+  const server = yield* RedisServer.make()
+  const redis = yield* connect(server)
+  return { server, redis }
+})
