@@ -9,6 +9,9 @@
  *                                  cr / ce / ca (terminal reason, event, time)
  * <prefix>:k:{<key>}:q     zset    keyed outbox: events not yet taken by a connection, score = seq
  * <prefix>:n:<node>        channel one node's keyed traffic (events, replacements, handovers)
+ * <prefix>:r:{<id>}        hash    resumable stream's state: st, id, o, rec, sa, lu, ls, sr, dm, rm, tt, b, end, ea
+ *                                  (see coordinatorScripts.ts)
+ * <prefix>:r               channel resumable streams' stop requests, ends and removals; one subscription per process
  * ```
  *
  * The `{…}` hash tags keep a topic's (or a key's) keys in one Redis Cluster
@@ -46,3 +49,9 @@ export const keyed = (prefix: string, key: string): KeyedKeys => ({
 
 /** @internal */
 export const nodeChannel = (prefix: string, node: string): string => `${prefix}:n:${node}`
+
+/** @internal */
+export const resumable = (prefix: string, id: string): string => `${prefix}:r:{${id}}`
+
+/** @internal */
+export const resumableChannel = (prefix: string): string => `${prefix}:r`
