@@ -10,7 +10,7 @@ import { TestClient } from "@sluice/http/testing"
 import { RedisServer } from "@sluice/redis/testing"
 import { Context, Effect, Layer, Schedule } from "effect"
 import { type Backend, request, startBackend } from "./support/backend.ts"
-import { events, json, secret } from "./support/gateway.ts"
+import { events, json, secret, startGateway } from "./support/gateway.ts"
 import { type GatewayProcess, startProcess } from "./support/process.ts"
 
 const route = "/sse/tasks/:key/stream"
@@ -301,5 +301,43 @@ describe("two gateway processes on Redis, a process killed", () => {
         expect(data).toEqual([...Array.from({ length: probes }, () => "probe"), "after"])
       }).pipe(Effect.scoped),
     120_000
+  )
+})
+
+describe("a gateway on Redis while Redis is gone", () => {
+  it.live(
+    "/internal/send and /publish answer 503 with Retry-After (nothing is sent); once Redis is back they work again",
+    () =>
+      Effect.gen(function*() {
+        const redis = yield* RedisServer.make()
+        const g = yield* startGateway({ redisUrl: redis.url })
+        const post = (p: string, body: unknown) =>
+          request(`http://127.0.0.1:${g.port}${p}`, {
+            method: "POST",
+            headers: { authorization: `Bearer ${secret}`, "content-type": "application/json" },
+            body: JSON.stringify(body)
+          })
+        expect((yield* post("/internal/send", { key: "k", event: { data: "1" } })).json).toEqual({ result: "pending" })
+        yield* redis.kill
+        const send = yield* post("/internal/send", { key: "k", event: { data: "2" } })
+        expect(send.status).toBe(503)
+        expect(send.headers.get("retry-after")).toBe("5")
+        const publish = yield* post("/publish", { topic: "news", data: "x" })
+        expect(publish.status).toBe(503)
+        expect(publish.headers.get("retry-after")).toBe("5")
+        expect(publish.json.detail).not.toContain(redis.url)
+        yield* redis.start
+        const again = yield* post("/internal/send", { key: "k", event: { data: "3" } }).pipe(
+          Effect.filterOrFail((res) => res.status === 200),
+          Effect.retry({ times: 100, schedule: Schedule.spaced("50 millis") })
+        )
+        expect(again.json).toEqual({ result: "pending" })
+        const published = yield* post("/publish", { topic: "news", data: "y" }).pipe(
+          Effect.filterOrFail((res) => res.status === 200),
+          Effect.retry({ times: 100, schedule: Schedule.spaced("50 millis") })
+        )
+        expect(published.json.id).toMatch(/^[0-9a-z]+-1$/)
+      }).pipe(Effect.scoped),
+    60_000
   )
 })
