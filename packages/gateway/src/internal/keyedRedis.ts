@@ -18,6 +18,9 @@ import { UnknownTokenError } from "../Keyed.ts"
 /** The gateway's refusal for a token the registry does not know. */
 const unknownToken = (token: string) => Effect.fail(new UnknownTokenError({ token }))
 
+// The gateway's tokens are 24 characters: a longer one names nothing, and is not looked up in Redis.
+const maxTokenLength = 256
+
 /** @internal */
 export const make = (
   options: RedisRegistry.Options = {}
@@ -34,6 +37,8 @@ export const make = (
       send: (target, event, sendOptions) =>
         target._tag === "Key"
           ? Registry.send(registry, target.key, event, sendOptions)
+          : target.token.length > maxTokenLength
+          ? unknownToken(target.token)
           : tokens.send(target.token, event, sendOptions).pipe(
             Effect.catchTag("UnknownTokenError", () => unknownToken(target.token))
           ),
@@ -41,6 +46,8 @@ export const make = (
         Effect.map(
           target._tag === "Key"
             ? Registry.disconnect(registry, target.key, reason)
+            : target.token.length > maxTokenLength
+            ? unknownToken(target.token)
             : tokens.disconnect(target.token, reason).pipe(
               Effect.catchTag("UnknownTokenError", () => unknownToken(target.token))
             ),

@@ -27,6 +27,7 @@
  */
 import { type Hub, Log, SseEncoder, SseEvent } from "@sluice/core"
 import * as Clock from "effect/Clock"
+import type * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -98,7 +99,7 @@ export class SharedFeed extends MemoryFeed {
     shared: Log.Log,
     options: Feed.Options & { readonly syncMillis: number },
     clock: Clock.Clock,
-    context: import("effect/Context").Context<never>
+    context: Context.Context<never>
   ) {
     super({ ...options, epoch: shared.position().epoch }, clock, context)
     this.shared = shared
