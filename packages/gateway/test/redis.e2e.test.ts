@@ -319,9 +319,9 @@ describe("a gateway on Redis while Redis is gone", () => {
           })
         expect((yield* post("/internal/send", { key: "k", event: { data: "1" } })).json).toEqual({ result: "pending" })
         yield* redis.kill
-        const send = yield* post("/internal/send", { key: "k", event: { data: "2" } })
-        expect(send.status).toBe(503)
-        expect(send.headers.get("retry-after")).toBe("5")
+        const refused = yield* post("/internal/send", { key: "k", event: { data: "2" } })
+        expect(refused.status).toBe(503)
+        expect(refused.headers.get("retry-after")).toBe("5")
         const publish = yield* post("/publish", { topic: "news", data: "x" })
         expect(publish.status).toBe(503)
         expect(publish.headers.get("retry-after")).toBe("5")
