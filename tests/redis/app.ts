@@ -10,16 +10,24 @@
  * - `GET  /tasks/:id/stream`: a keyed stream (`RedisRegistry`);
  * - `POST /tasks/:id/send`: `{"data","terminal"?}` sent to that key from this
  *   node: `200 {"result"}`, or the error's tag and message.
+ * - `POST /streams/:id`: `{"count","pauseMs"}` starts a resumable stream
+ *   (`Resumable` on `RedisResumable` and `RedisLog`) whose producer sends
+ *   `token` events `t1` … `t<count>`, a pause after each; it logs
+ *   `started <id> on <node>` when it starts and `finalized <id> <how>` when
+ *   its finalizer runs. `201 {"id"}`, or `200 {"existing": true}`.
+ * - `GET /streams/:id/stream`: attaches (`Last-Event-ID`), ending with `done`
+ *   and `connection_close` with the reason; `DELETE /streams/:id` stops it.
  *
- * Environment: `REDIS_URL` (required), `PORT` (0: a free one), `NODE_NAME`.
- * Logs `Listening on http://127.0.0.1:<port>`.
+ * Environment: `REDIS_URL` (required), `PORT` (0: a free one), `NODE_NAME`,
+ * `LEASE_MS` (the resumable streams' lease, default 2000). Logs
+ * `Listening on http://127.0.0.1:<port>`.
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Hub, Registry, SseEvent } from "@sluice/core"
-import { SseResponse, SseServer } from "@sluice/http"
-import { RedisConnection, RedisLog, RedisRegistry } from "@sluice/redis"
-import { Context, Effect, Layer } from "effect"
+import { Hub, Registry, Resumable, SseEvent } from "@sluice/core"
+import { SseResponse, SseResumable, SseServer } from "@sluice/http"
+import { RedisConnection, RedisLog, RedisRegistry, RedisResumable } from "@sluice/redis"
+import { Cause, Context, Effect, Layer } from "effect"
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { createServer } from "node:http"
 
@@ -29,6 +37,7 @@ const node = env["NODE_NAME"] ?? "node"
 class App extends Context.Service<App, {
   readonly hub: Hub.Hub
   readonly tasks: Registry.Registry
+  readonly streams: Resumable.Resumable
 }>()("tests/redis/App") {
   static readonly layer = Layer.effect(
     App,
@@ -39,7 +48,12 @@ class App extends Context.Service<App, {
         allowedEvents: ["n", "message"]
       }))
       const tasks = yield* RedisRegistry.make({ name: "tasks", pending: { capacity: 1_000, ttl: "10 minutes" } })
-      return App.of({ hub, tasks })
+      const streams = yield* Resumable.make({
+        node,
+        lease: Number(env["LEASE_MS"] ?? 2_000),
+        defaults: { maxLifetime: "10 minutes", retention: "5 minutes" }
+      })
+      return App.of({ hub, tasks, streams })
     })
   )
 }
@@ -51,7 +65,52 @@ interface PublishBody {
   readonly events: ReadonlyArray<{ readonly event?: string; readonly data: string; readonly id?: string }>
 }
 
+// The producer of a resumable stream: `token` events t1 … t<count>. What it
+// logs lets a test see where it ran and that its finalizer ran once.
+const tokens = (id: string, count: number, pauseMs: number) => (mailbox: Resumable.Sender) =>
+  Effect.gen(function*() {
+    console.log(`started ${id} on ${node}`)
+    yield* Effect.addFinalizer((exit) =>
+      Effect.sync(() => {
+        const how = exit._tag === "Success"
+          ? "completed"
+          : Cause.hasInterruptsOnly(exit.cause)
+          ? "interrupted"
+          : "failed"
+        console.log(`finalized ${id} ${how}`)
+      })
+    )
+    for (let i = 1; i <= count; i++) {
+      yield* mailbox.send(SseEvent.make({ event: "token", data: `t${i}` }))
+      if (pauseMs > 0) yield* Effect.sleep(pauseMs)
+    }
+  })
+
+const streamId = Effect.map(HttpRouter.params, (p) => p["id"] ?? "")
+const done = (end: Resumable.End) => [
+  SseEvent.make({ event: "done", data: JSON.stringify({ reason: Resumable.reasonOf(end) }) })
+]
+
 const routes = Layer.mergeAll(
+  HttpRouter.add(
+    "POST",
+    "/streams/:id",
+    Effect.gen(function*() {
+      const { streams } = yield* App
+      const id = yield* streamId
+      const body = (yield* Effect.orDie((yield* HttpServerRequest.HttpServerRequest).json)) as unknown as {
+        readonly count: number
+        readonly pauseMs: number
+      }
+      return yield* SseResumable.start(Resumable.start(streams, id, tokens(id, body.count, body.pauseMs)))
+    })
+  ),
+  HttpRouter.add(
+    "GET",
+    "/streams/:id/stream",
+    Effect.flatMap(App, ({ streams }) => SseResumable.attach(streams, () => streamId, { ...fast, end: done }))
+  ),
+  HttpRouter.add("DELETE", "/streams/:id", Effect.flatMap(App, ({ streams }) => SseResumable.stop(streams, streamId))),
   HttpRouter.add("GET", "/events", Effect.flatMap(App, ({ hub }) => SseResponse.hub(hub, fast))),
   HttpRouter.add(
     "POST",
@@ -106,7 +165,10 @@ HttpRouter.serve(routes).pipe(
   SseServer.withGracefulShutdown,
   Layer.provide(SseServer.layer({ maxConnections: 10_000, maxConnectionsPerClient: 10_000, shutdownTimeout: 1_000 })),
   Layer.provide(App.layer),
-  Layer.provide(RedisLog.layer({ positionCheck: "200 millis", ping: "500 millis", timeout: "1 second" })),
+  Layer.provide(Layer.mergeAll(
+    RedisLog.layer({ positionCheck: "200 millis", ping: "500 millis", timeout: "1 second" }),
+    RedisResumable.layer({ ping: "500 millis", timeout: "500 millis" })
+  )),
   Layer.provide(RedisConnection.layer({ url: env["REDIS_URL"] ?? "redis://127.0.0.1:6379" })),
   Layer.provideMerge(NodeHttpServer.layer(createServer, {
     port: Number(env["PORT"] ?? 0),

@@ -119,32 +119,60 @@ export const post = (url: string, body: unknown, headers: Record<string, string>
     catch: (e) => e as Error
   })
 
+/** A client of {@link readOnce}. */
+export interface Reader {
+  readonly opened: Effect.Effect<void>
+  readonly events: () => Array<Received>
+  readonly ended: Effect.Effect<void>
+  /** Resolves once the events so far satisfy `predicate`. */
+  readonly until: (predicate: (events: ReadonlyArray<Received>) => boolean) => Effect.Effect<void>
+}
+
 /**
  * Reads a stream that the server ends (a keyed stream): its events until the
- * end, without reconnecting. `opened` resolves at `connection_open`.
+ * end, without reconnecting. `opened` resolves at `connection_open`. With
+ * `headers` (a `Last-Event-ID`), they are sent; with `leaveWhen`, the client
+ * leaves (aborts) as soon as its events satisfy it, and `ended` resolves.
  */
-export const readOnce = (url: string): Effect.Effect<
-  { readonly opened: Effect.Effect<void>; readonly events: () => Array<Received>; readonly ended: Effect.Effect<void> },
-  never,
-  Scope.Scope
-> =>
+export const readOnce = (url: string, options: {
+  readonly headers?: Record<string, string> | undefined
+  readonly leaveWhen?: ((events: ReadonlyArray<Received>) => boolean) | undefined
+} = {}): Effect.Effect<Reader, never, Scope.Scope> =>
   Effect.gen(function*() {
     const events: Array<Received> = []
     const opened = Deferred.makeUnsafe<void>()
     const ended = Deferred.makeUnsafe<void>()
     const controller = new AbortController()
     yield* Effect.addFinalizer(() => Effect.sync(() => controller.abort()))
+    let left = false
+    const waiting = new Set<
+      { readonly predicate: (e: ReadonlyArray<Received>) => boolean; readonly done: Deferred.Deferred<void> }
+    >()
+    const wake = () => {
+      for (const w of waiting) {
+        if (!w.predicate(events)) continue
+        waiting.delete(w)
+        Deferred.doneUnsafe(w.done, Effect.void)
+      }
+    }
     const parse = (block: string) => {
+      // What came after the client left is not what it saw.
+      if (left) return
       const field = (name: string) =>
         block.split("\n").filter((l) => l.startsWith(`${name}:`)).map((l) => l.slice(name.length + 1).trimStart())
       const event = field("event")[0] ?? "message"
       if (block.startsWith(":") || field("data").length === 0) return
       events.push({ id: field("id")[0] ?? "", event, data: field("data").join("\n") })
       if (event === "connection_open") Deferred.doneUnsafe(opened, Effect.void)
+      wake()
+      if (options.leaveWhen?.(events) === true) {
+        left = true
+        controller.abort()
+      }
     }
     void (async () => {
       try {
-        const response = await fetch(url, { signal: controller.signal })
+        const response = await fetch(url, { signal: controller.signal, headers: options.headers ?? {} })
         const decoder = new TextDecoder()
         let buffer = ""
         for await (const chunk of response.body!) {
@@ -160,5 +188,16 @@ export const readOnce = (url: string): Effect.Effect<
       }
       Deferred.doneUnsafe(ended, Effect.void)
     })()
-    return { opened: Deferred.await(opened), events: () => events, ended: Deferred.await(ended) }
+    return {
+      opened: Deferred.await(opened),
+      events: () => events,
+      ended: Deferred.await(ended),
+      until: (predicate) =>
+        Effect.suspend(() => {
+          if (predicate(events)) return Effect.void
+          const done = Deferred.makeUnsafe<void>()
+          waiting.add({ predicate, done })
+          return Deferred.await(done)
+        })
+    }
   })

@@ -55,6 +55,8 @@ export interface Config {
   readonly jwtAudience: string | undefined
   readonly jwtIssuer: string | undefined
   readonly redisUrl: string | undefined
+  readonly redisPrefix: string
+  readonly redisLeaseMs: number
   readonly callbackTimeoutMs: number
   readonly callbackConcurrency: number
   readonly forwardHeaders: ReadonlyArray<string>
@@ -167,6 +169,18 @@ const url: Parser<string | undefined> = (t) => {
     return u.protocol === "http:" || u.protocol === "https:" ? ok(t) : no("expected an http:// or https:// URL")
   } catch {
     return no("expected an http:// or https:// URL")
+  }
+}
+
+const redisUrl: Parser<string | undefined> = (t) => {
+  if (t === "") return ok(undefined)
+  try {
+    const u = new URL(t)
+    return u.protocol === "redis:" || u.protocol === "rediss:"
+      ? ok(t)
+      : no("expected a redis:// or rediss:// URL")
+  } catch {
+    return no("expected a redis:// or rediss:// URL")
   }
 }
 
@@ -285,9 +299,30 @@ export const options = {
     flag: "redis-url",
     env: "REDIS_URL",
     default: undefined as string | undefined,
-    shown: "none",
-    help: "Run on Redis so several gateway processes act as one (not available in this build: refused at start)",
-    parse: optional
+    shown: "none: one process, in memory",
+    help:
+      "Run on Redis (redis://[user:password@]host:port[/db], or rediss://) so several gateway processes behind a load balancer act as one: keys, outboxes and tokens are shared (a client on one process gets what /internal/send posted to another; a token works on every process), and topics live in one Redis log (Last-Event-ID resumes on any process). Redis unreachable at start: the gateway exits naming the address",
+    parse: redisUrl
+  }),
+  redisPrefix: spec({
+    flag: "redis-prefix",
+    env: "GATEWAY_REDIS_PREFIX",
+    default: "sluice-gateway",
+    shown: "sluice-gateway",
+    help: "Prefix of the gateway's Redis keys and channels: gateways with the same REDIS_URL and prefix act as one",
+    parse: (t) => /^[A-Za-z0-9_.:-]{1,64}$/.test(t) ? ok(t) : no("expected 1 to 64 of A-Z a-z 0-9 _ . : -")
+  }),
+  redisLeaseMs: spec({
+    flag: "redis-lease",
+    env: "GATEWAY_REDIS_LEASE",
+    default: 10_000,
+    shown: "10s",
+    help:
+      "With REDIS_URL: how long a connection of a process that died stays registered; then its token answers 404 and events for its key wait for the next client (at least 1s)",
+    parse: (t) => {
+      const parsed = millis(t)
+      return Result.isSuccess(parsed) && parsed.success < 1_000 ? no("expected at least 1s") : parsed
+    }
   }),
   callbackTimeoutMs: spec({
     flag: "callback-timeout",
@@ -617,6 +652,8 @@ export const help = (): string => {
     "Keyed streams: clients connect to GATEWAY_ROUTES; the app is called back (connect/disconnect)",
     "and sends events with POST /internal/send. Topics: POST /publish, GET /subscribe?topic=a&topic=b.",
     "Also: GET /health, GET /metrics (Prometheus). HTTP/1.1 and HTTP/2 (h2c, prior knowledge) on one port.",
+    "One process with no external service by default; with REDIS_URL, every gateway process on that Redis",
+    "(and prefix) acts as one: start several behind a load balancer.",
     "",
     "Options (flag, environment variable, default):",
     ""

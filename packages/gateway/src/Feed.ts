@@ -28,18 +28,25 @@
  *   one synchronous step; an id older than the record, from another epoch
  *   (a restart) or unknown gets a `replay_gap` event, then what is retained.
  *
- * The service is a `Context.Service` so that another implementation (a
- * Redis-backed record shared by several gateway processes) can replace the
- * in-memory one with a layer.
+ * Two implementations: in memory ({@link makeMemory}, one process), and
+ * over a shared `Log` ({@link makeLog}, {@link layerStore}: on Redis, one
+ * stream for every topic, appended to by every gateway process). A shared
+ * feed numbers events in the log, so ids are the same on every process and
+ * an id handed out by one resumes on any other: each process mirrors the
+ * record from the log's tail (in order, holes read from the record) and
+ * replays from its mirror; an id it has not seen yet is waited for (bounded)
+ * until the mirror has caught up with the record.
  *
  * @since 0.1.0
  */
 import type { Connection, Hub, SseEvent } from "@sluice/core"
+import { Log } from "@sluice/core"
 import * as Context from "effect/Context"
-import type * as Effect from "effect/Effect"
+import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import * as internal from "./internal/feed/memory.ts"
+import * as shared from "./internal/feed/shared.ts"
 
 /**
  * What a subscriber does when its mailbox is full (the `strategy` words of
@@ -104,12 +111,14 @@ export interface Subscription {
 }
 
 /**
- * Why a publish was refused (nothing was published).
+ * Why a publish was refused (nothing was published), or, over a shared log,
+ * did not complete (`Log.LogError`: the log did not answer; an append that
+ * timed out may still be recorded).
  *
  * @since 0.1.0
  * @category errors
  */
-export type PublishError = Hub.PayloadTooLargeError | SseEvent.InvalidEventError
+export type PublishError = Hub.PayloadTooLargeError | SseEvent.InvalidEventError | Log.LogError
 
 /**
  * Counters of a feed.
@@ -209,3 +218,68 @@ export const makeMemory: (options?: Options) => Effect.Effect<Service, never, Sc
  * @category layers
  */
 export const layerMemory = (options: Options = {}): Layer.Layer<Feed> => Layer.effect(Feed, makeMemory(options))
+
+/**
+ * Settings of a feed over a shared log: the in-memory feed's (the history
+ * bounds are the log's and the mirror's), without the epoch (the log's).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface LogOptions extends Omit<Options, "epoch"> {
+  /**
+   * Longest wait, in a subscribe, for this process to receive what the log
+   * held when the subscriber came (its `Last-Event-ID` was given out by
+   * another process a moment ago). Default 2 seconds.
+   */
+  readonly sync?: number | undefined
+}
+
+/**
+ * Makes a feed over `log` in the current scope: it loads the record's
+ * newest entries (within the history bounds) and follows the log's tail.
+ * Fails with `Log.LogError` when the log cannot be read at start.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Log } from "@sluice/core"
+ * import { Feed } from "@sluice/gateway"
+ *
+ * const program = Effect.scoped(Effect.gen(function*() {
+ *   const log = yield* Log.makeMemory({ name: "feed", maxEvents: 1000 })
+ *   const feed = yield* Feed.makeLog(log, { history: { maxEvents: 1000 } })
+ *   yield* feed.publish([{ topics: ["news"], data: "hi" }])
+ * }))
+ * ```
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const makeLog = (log: Log.Log, options: LogOptions = {}): Effect.Effect<Service, Log.LogError, Scope.Scope> =>
+  shared.make(log, { ...options, syncMillis: options.sync })
+
+/**
+ * A feed over the log `name` (default `"gateway-feed"`) of the `Log.Store`
+ * in context: with `RedisLog.layer` from `@sluice/redis`, every gateway
+ * process on the same Redis shares it.
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerStore = (
+  options: LogOptions & { readonly name?: string | undefined } = {}
+): Layer.Layer<Feed, Log.LogError, Log.Store> =>
+  Layer.effect(
+    Feed,
+    Effect.gen(function*() {
+      const store = yield* Log.Store
+      const { name, ...rest } = options
+      const log = yield* store.open(name ?? "gateway-feed", {
+        maxEvents: options.history?.maxEvents ?? 10_000,
+        maxBytes: options.history?.maxBytes ?? 16 * 1024 * 1024,
+        maxAge: options.history?.maxAgeMillis ?? 3_600_000
+      })
+      return yield* makeLog(log, rest)
+    })
+  )

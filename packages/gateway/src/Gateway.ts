@@ -1,8 +1,9 @@
 /**
  * The gateway as a `Layer`: an HTTP server (HTTP/1.1 and h2c on one port)
  * with the keyed stream routes, `/internal/send`, `/publish`, `/subscribe`,
- * `/health` and `/metrics`, on the in-memory {@link Keyed} and {@link Feed}
- * services, with sluice's limits and graceful shutdown.
+ * `/health` and `/metrics`, on the {@link Keyed} and {@link Feed} services
+ * (in memory, or on Redis with `REDIS_URL`: see {@link engines}), with
+ * sluice's limits and graceful shutdown.
  *
  * ```text
  * client ──GET /sse/…/:key──▶ gateway ──POST connect──▶ app
@@ -19,7 +20,9 @@
  * @since 0.1.0
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import type { Log } from "@sluice/core"
 import { SseServer } from "@sluice/http"
+import { RedisConnection, RedisLog } from "@sluice/redis"
 import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"
 import * as HttpServer from "effect/http/HttpServer"
@@ -38,9 +41,22 @@ import * as Jwt from "./Jwt.ts"
 import * as Keyed from "./Keyed.ts"
 
 /**
+ * Why the engines could not start: Redis (with `REDIS_URL`) could not be
+ * reached, or the topics' record in it could not be read.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export type EngineError = RedisConnection.RedisUnavailableError | Log.LogError
+
+/**
  * The engines behind the routes for a configuration: in memory (one
- * process). A Redis-backed pair replaces this layer when `REDIS_URL` is set
- * and Redis support is built in; until then `REDIS_URL` fails here.
+ * process), or, with `REDIS_URL`, on Redis: keys, outboxes and tokens in a
+ * `RedisRegistry` (one live connection per key across processes; a token
+ * given out by one process is addressable on every other), topics in one
+ * Redis log for every topic (one `Last-Event-ID` resumes a multi-topic
+ * stream on any process), so that several gateway processes behind a load
+ * balancer act as one.
  *
  * @example
  * ```ts
@@ -54,25 +70,21 @@ import * as Keyed from "./Keyed.ts"
  * @since 0.1.0
  * @category layers
  */
-export const engines = (config: Config): Layer.Layer<Keyed.Keyed | Feed.Feed, ConfigError> =>
-  config.redisUrl !== undefined
-    ? Layer.unwrap(Effect.fail(
-      new ConfigError({ option: "REDIS_URL (--redis-url)", reason: "Redis support is not available in this build" })
-    ))
-    : Layer.mergeAll(
-      Keyed.layerMemory({
-        pending: { capacity: config.pendingCapacity, ttl: config.pendingTtlMs },
-        maxKeys: config.maxKeys
-      }),
-      Feed.layerMemory({
-        history: {
-          maxEvents: config.historyEvents,
-          maxBytes: config.historyBytes,
-          maxAgeMillis: config.historyAgeMs
-        },
-        maxEventBytes: config.maxEventBytes
-      })
-    )
+export const engines = (config: Config): Layer.Layer<Keyed.Keyed | Feed.Feed, EngineError> => {
+  const pending = { capacity: config.pendingCapacity, ttl: config.pendingTtlMs }
+  const feed = {
+    history: { maxEvents: config.historyEvents, maxBytes: config.historyBytes, maxAgeMillis: config.historyAgeMs },
+    maxEventBytes: config.maxEventBytes
+  }
+  if (config.redisUrl === undefined) {
+    return Layer.mergeAll(Keyed.layerMemory({ pending, maxKeys: config.maxKeys }), Feed.layerMemory(feed))
+  }
+  const prefix = config.redisPrefix
+  return Layer.mergeAll(
+    Keyed.layerRedis({ prefix, name: "keys", pending, maxKeys: config.maxKeys, lease: config.redisLeaseMs }),
+    Feed.layerStore({ ...feed, name: "feed" }).pipe(Layer.provide(RedisLog.layer({ prefix })))
+  ).pipe(Layer.provide(RedisConnection.layer({ url: config.redisUrl })))
+}
 
 /**
  * The routes of a configuration (needs the engines, the callback client and
@@ -184,7 +196,9 @@ export interface Started {
  * @since 0.1.0
  * @category constructors
  */
-export const start = (config: Config): Effect.Effect<Started, ConfigError | HttpServerError.ServeError, Scope.Scope> =>
+export const start = (
+  config: Config
+): Effect.Effect<Started, ConfigError | EngineError | HttpServerError.ServeError, Scope.Scope> =>
   Effect.gen(function*() {
     const context = yield* Layer.build(layer(config))
     const { address } = yield* Effect.provideContext(HttpServer.HttpServer, context)

@@ -46,7 +46,9 @@ describe("Config", () => {
       secret: "s",
       routes: ["/sse/tasks/:key/stream", "/sse/jobs/:id"],
       callbackTimeoutMs: 2_000,
-      redisUrl: "redis://r:6379"
+      redisUrl: "redis://r:6379",
+      redisPrefix: "sluice-gateway",
+      redisLeaseMs: 10_000
     })
     expect(run(["--port", "9100", "--callback-timeout=250ms"], env)).toMatchObject({
       port: 9100,
@@ -62,6 +64,9 @@ describe("Config", () => {
     expect(refused(["--jwt-secret", "short"])).toMatch(/32 bytes/)
     expect(refused(["--nope", "1"])).toMatch(/--nope/)
     expect(refused(["--port"])).toMatch(/missing/)
+    expect(refused([], { REDIS_URL: "localhost:6379" })).toMatch(/REDIS_URL \(--redis-url\)/)
+    expect(refused(["--redis-lease", "500ms"])).toMatch(/--redis-lease/)
+    expect(refused(["--redis-prefix", "a b"])).toMatch(/--redis-prefix/)
   })
 
   it("--help lists every option", () => {

@@ -1,9 +1,10 @@
 /**
  * The `sluice-gateway` executable as a process: --help, refused options,
- * REDIS_URL, structured logs, and a graceful stop on SIGTERM.
+ * REDIS_URL without a server, structured logs, and a graceful stop on SIGTERM.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { TestClient } from "@sluice/http/testing"
+import { RedisServer } from "@sluice/redis/testing"
 import { Effect } from "effect"
 import { options } from "../src/Config.ts"
 import { request, startBackend } from "./support/backend.ts"
@@ -32,11 +33,16 @@ describe("sluice-gateway (the process)", () => {
       expect(port.stderr).toMatch(/PORT \(--port\)/)
     }))
 
-  it.live("REDIS_URL fails at start with a clear error", () =>
+  it.live("REDIS_URL pointing at no server: the gateway exits 1 at start, naming the address", () =>
     Effect.gen(function*() {
-      const run = yield* runToEnd(["--port", "0"], { REDIS_URL: "redis://127.0.0.1:6379" })
+      const redis = yield* RedisServer.make()
+      yield* redis.kill
+      const run = yield* runToEnd(["--port", "0"], { REDIS_URL: redis.url })
       expect(run.code).toBe(1)
-      expect(run.stdout + run.stderr).toContain("Redis support is not available in this build")
+      expect(run.stdout + run.stderr).toContain(`Redis at ${redis.url} is unavailable (connect)`)
+      const invalid = yield* runToEnd(["--port", "0"], { REDIS_URL: "http://127.0.0.1:6379" })
+      expect(invalid.code).toBe(2)
+      expect(invalid.stderr).toMatch(/REDIS_URL \(--redis-url\): expected a redis:\/\/ or rediss:\/\/ URL/)
     }))
 
   it.live(

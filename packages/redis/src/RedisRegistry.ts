@@ -36,6 +36,14 @@
  * - **Typed failures**: while Redis is unreachable, sends, connects and
  *   disconnects fail with `RegistryUnavailableError` naming the address
  *   (keyed routes answer 503 with `Retry-After`).
+ * - **Tokens** ({@link makeWithTokens}): a connection may carry an opaque
+ *   token, and a send or disconnect addressed to the token from any node
+ *   reaches that connection only. The key's state in Redis holds the live
+ *   connection's token and its registration's lease (renewed with the
+ *   position checks); an entry `token → key` lets any node find the key.
+ *   Once the connection ended, was replaced or closed by a terminal event,
+ *   or its node died (the lease ran out), the token is unknown
+ *   ({@link UnknownTokenError}) and nothing is sent.
  *
  * `isLive`, `pendingCount` and `stats` describe this node.
  *
@@ -43,6 +51,7 @@
  */
 import * as NodeRedis from "@effect/platform-node/NodeRedis"
 import { OptionCheck, Registry } from "@sluice/core"
+import type { Connection, SseEvent } from "@sluice/core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -67,7 +76,8 @@ export interface Options extends Omit<Registry.Options, "budget"> {
   readonly name?: string | undefined
   /**
    * How long a live connection's registration outlives its node's last
-   * renewal (a node that died stops renewing). Default 30 seconds.
+   * renewal (a node that died stops renewing; its connections' tokens are
+   * unknown once it has run out). Default 30 seconds.
    */
   readonly lease?: Duration.Input | undefined
   /**
@@ -113,7 +123,8 @@ const config = (options: Options, address: string, node: string): keyed.Config =
       capacity: Math.floor(capacity ?? 256),
       ttlMillis,
       overflow: options.pending?.strategy ?? "sliding",
-      keepMillis: Math.max(lease, ttlMillis)
+      keepMillis: Math.max(lease, ttlMillis),
+      leaseMillis: lease
     },
     maxKeys: maxKeys ?? 100_000,
     exists: options.exists
@@ -145,12 +156,125 @@ const config = (options: Options, address: string, node: string): keyed.Config =
 export const make = (
   options: Options = {}
 ): Effect.Effect<Registry.Registry, RedisUnavailableError, Redis.Redis | Scope.Scope> =>
+  Effect.map(makeBackend(options), Registry.fromBackend)
+
+const makeBackend = (options: Options) =>
   Effect.gen(function*() {
     const redis = yield* Redis.Redis
     const nodeRedis = yield* Effect.serviceOption(NodeRedis.NodeRedis)
     const address = options.address ??
       (Option.isSome(nodeRedis) ? addressOf(nodeRedis.value.client.options as never) : "the Redis service")
     const node = Math.floor((yield* Random.next) * 36 ** 10).toString(36)
-    const backend = yield* keyed.make(redis, config(options, address, node))
-    return Registry.fromBackend(backend)
+    return yield* keyed.make(redis, config(options, address, node))
+  })
+
+/**
+ * A send or disconnect addressed to a token that names no live connection:
+ * it ended, was replaced, was closed by a terminal event, its node died
+ * (its registration's lease ran out), or it never existed. Nothing was sent.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export const UnknownTokenError: typeof keyed.UnknownTokenError = keyed.UnknownTokenError
+
+/**
+ * @since 0.2.0
+ * @category errors
+ */
+export type UnknownTokenError = keyed.UnknownTokenError
+
+/**
+ * Options of {@link WithTokens.connect}: `Registry.connect`'s, plus a
+ * callback for the end.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface ConnectOptions extends Registry.ConnectOptions {
+  /**
+   * Called once after the connection ended, when its token is unknown on
+   * every node (Redis no longer holds its registration, or the release was
+   * given up after retries): the moment to tell an application that the
+   * client left, so that a send it makes in answer is refused. Must not
+   * throw.
+   */
+  readonly onReleased?: ((outcome: Connection.Outcome) => void) | undefined
+}
+
+/**
+ * A Redis registry whose connections can carry tokens: opaque names of one
+ * connection, addressable from any node (the gateway's tokens).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface WithTokens {
+  /** The registry itself: `Registry.send`, `Registry.connect`, … by key. */
+  readonly registry: Registry.Registry
+  /**
+   * `Registry.connect` for a connection named by `token` (unique, hard to
+   * guess: the caller makes it). The token is known to every node once
+   * this succeeds.
+   */
+  readonly connect: (
+    key: string,
+    token: string,
+    options: ConnectOptions
+  ) => Effect.Effect<Connection.Connection, Registry.ConnectError, Scope.Scope>
+  /** Sends to the connection `token` names, wherever it is; {@link UnknownTokenError} if it is not live. */
+  readonly send: (
+    token: string,
+    event: SseEvent.Frame,
+    options?: Registry.SendOptions
+  ) => Effect.Effect<Registry.SendResult, Registry.SendError | UnknownTokenError>
+  /**
+   * Ends the connection `token` names with the close frames for `reason`
+   * and forgets its key's waiting events (as `Registry.disconnect`);
+   * {@link UnknownTokenError} if it is not live.
+   */
+  readonly disconnect: (
+    token: string,
+    reason: string
+  ) => Effect.Effect<boolean, Registry.RegistryUnavailableError | UnknownTokenError>
+  /** The key of `token` when its live connection is on this node. */
+  readonly localKey: (token: string) => string | undefined
+}
+
+/**
+ * {@link make}, with connections that carry tokens: what a gateway needs
+ * when the client is connected to one process and the application posts to
+ * another by the connection's token.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { SseEvent } from "@sluice/core"
+ * import { RedisRegistry } from "@sluice/redis"
+ *
+ * const program = Effect.gen(function*() {
+ *   const tasks = yield* RedisRegistry.makeWithTokens({ name: "tasks" })
+ *   // any node: only the connection that token names gets it
+ *   const sent = yield* tasks.send("tok-3f9a", SseEvent.make({ event: "progress", data: "10" })).pipe(
+ *     Effect.catchTag("UnknownTokenError", () => Effect.succeed("gone" as const))
+ *   )
+ * })
+ * ```
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const makeWithTokens = (
+  options: Options = {}
+): Effect.Effect<WithTokens, RedisUnavailableError, Redis.Redis | Scope.Scope> =>
+  Effect.gen(function*() {
+    const backend = yield* makeBackend(options)
+    return {
+      registry: Registry.fromBackend(backend),
+      connect: (key, token, { onReleased, ...connectOptions }) =>
+        backend.connectWith(key, token, connectOptions, onReleased),
+      send: (token, event, sendOptions = {}) => backend.sendToken(token, event, sendOptions),
+      disconnect: backend.disconnectToken,
+      localKey: backend.localKey
+    }
   })

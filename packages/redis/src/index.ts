@@ -8,6 +8,8 @@
  *   subscription per node, epochs in Redis.
  * - `RedisRegistry`: a `Registry` across nodes: one live connection per key
  *   in the cluster, sends from any node, the outbox in Redis.
+ * - `RedisResumable`: the coordinator of resumable streams across nodes
+ *   (claims, leases on Redis' clock, stop from anywhere, one end).
  *
  * @since 0.1.0
  */
@@ -20,3 +22,6 @@ export * as RedisLog from "./RedisLog.ts"
 
 /** @since 0.1.0 */
 export * as RedisRegistry from "./RedisRegistry.ts"
+
+/** @since 0.2.0 */
+export * as RedisResumable from "./RedisResumable.ts"

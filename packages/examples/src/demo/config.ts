@@ -19,7 +19,7 @@
  * | `MAX_EVENT_LOOP_DELAY_MS` | load admission threshold (`0`: off) | the library's default |
  * | `MAX_SOCKETS` | open sockets (streams + headroom for /health, /metrics) | `MAX_STREAMS` + 256 |
  * | `LOG_REQUESTS` | `1`: log every request (errors are always logged) | off |
- * | `REDIS_URL` | run the ticker topic and the task streams on this Redis (several demo nodes share them) | none: in memory |
+ * | `REDIS_URL` | run the ticker topic, the task streams and the chat's resumable answers on this Redis (several demo nodes share them) | none: in memory |
  */
 import { randomBytes } from "node:crypto"
 
@@ -41,7 +41,7 @@ export interface Config {
   readonly maxEventLoopDelayMs: number | undefined
   readonly maxSockets: number
   readonly logRequests: boolean
-  /** With a Redis URL, the ticker and the tasks live in Redis, shared by every demo node on it. */
+  /** With a Redis URL, the ticker, the tasks and the chat's answers live in Redis, shared by every demo node on it. */
   readonly redisUrl: string | undefined
 }
 

@@ -17,7 +17,7 @@
  * logged one by one unless `LOG_REQUESTS=1`; failures always are.
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import type { Log } from "@sluice/core"
+import type { Log, ResumableCoordinator } from "@sluice/core"
 import { SocketGuard, SseResponse, SseResumable, SseServer } from "@sluice/http"
 import type { RedisConnection } from "@sluice/redis"
 import { Cause, Effect, Layer } from "effect"
@@ -242,9 +242,10 @@ const logFailures = <E, R>(
 /** The whole application for a given port; `Layer.launch` it or build it in tests. */
 export const layer = (options: Options) => {
   const config = fromEnv(options.env ?? process.env)
-  // With REDIS_URL: the ticker and the tasks in Redis (fails at start, naming the address, when unreachable).
-  const cluster: Layer.Layer<Log.Store | Redis.Redis, RedisConnection.RedisUnavailableError> | Layer.Layer<never> =
-    Cluster.layer(config.redisUrl)
+  // With REDIS_URL: the ticker, the tasks and the chat's answers in Redis (fails at start, naming the address, when unreachable).
+  const cluster:
+    | Layer.Layer<Log.Store | ResumableCoordinator.Coordinator | Redis.Redis, RedisConnection.RedisUnavailableError>
+    | Layer.Layer<never> = Cluster.layer(config.redisUrl)
   let nodeServer: Http.Server | undefined
   const announce = Layer.effectDiscard(
     config.publishTokenGenerated
@@ -272,13 +273,13 @@ export const layer = (options: Options) => {
         load: { maxEventLoopDelay: config.maxEventLoopDelayMs === 0 ? false : config.maxEventLoopDelayMs }
       })
     })),
-    // With REDIS_URL the tasks and the ticker are in Redis (the chat's resumable answers stay in memory).
+    // With REDIS_URL the tasks, the ticker and the chat's resumable answers are in Redis.
     Layer.provide(
       Tasks.layer({ maxPerClient: config.maxTasksPerClient, pendingBytes: config.pendingBytes }).pipe(
         Layer.provide(cluster)
       )
     ),
-    Layer.provide(Chats.layer({ maxChats: config.maxChats, pauseMs: config.chatPauseMs })),
+    Layer.provide(Chats.layer({ maxChats: config.maxChats, pauseMs: config.chatPauseMs }).pipe(Layer.provide(cluster))),
     Layer.provide(Ticker.layer({ intervalMs: options.tickerIntervalMs ?? 250 }).pipe(Layer.provide(cluster))),
     Layer.provideMerge(NodeHttpServer.layer(() => {
       nodeServer = SocketGuard.createServer({ maxSockets: config.maxSockets })

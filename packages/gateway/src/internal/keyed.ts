@@ -1,7 +1,6 @@
 /**
- * The in-memory keyed engine behind `Keyed.makeMemory`: sluice's `Registry`
- * plus a table of tokens, each naming one live connection until it ends or
- * is replaced.
+ * The in-memory keyed service: a `Registry` and a table of tokens, checked
+ * in the same synchronous step as the operation they address.
  *
  * @internal
  */
@@ -48,7 +47,7 @@ export const make = (options: Registry.Options = {}): Effect.Effect<Keyed.Servic
         : new UnknownTokenError({ token: target.token })
 
     const service: Keyed.Service = {
-      connect: (key, token, connectOptions) =>
+      connect: (key, token, { onEnd, ...connectOptions }) =>
         Effect.gen(function*() {
           const connection = yield* Registry.connect(registry, key, connectOptions).pipe(
             // No `exists` lookup is configured: every key exists; an in-memory
@@ -58,9 +57,15 @@ export const make = (options: Registry.Options = {}): Effect.Effect<Keyed.Servic
           tokens.set(token, { key, connection })
           current.set(key, token)
           // Runs at once if the connection has already ended.
-          connection.addObserver(() => {
+          connection.addObserver((outcome) => {
             tokens.delete(token)
             if (current.get(key) === token) current.delete(key)
+            // The token is unknown now: the application may be told.
+            try {
+              onEnd?.(outcome)
+            } catch {
+              // A callback that throws costs only itself.
+            }
           })
           return connection
         }),

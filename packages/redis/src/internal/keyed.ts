@@ -13,6 +13,7 @@
  */
 import { Connection, Registry, SseEncoder } from "@sluice/core"
 import type { SseEvent } from "@sluice/core"
+import * as Data from "effect/Data"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as FiberSet from "effect/FiberSet"
@@ -70,6 +71,41 @@ interface Claim {
   readonly events: Array<scripts.Waiting>
 }
 
+/**
+ * A send or disconnect addressed to a token that names no live connection:
+ * it ended, was replaced, was closed by a terminal event, its node died (its
+ * registration's lease ran out), or it never existed.
+ *
+ * @internal
+ */
+export class UnknownTokenError extends Data.TaggedError("UnknownTokenError")<{ readonly token: string }> {
+  override get message(): string {
+    return `no live connection has the token ${JSON.stringify(this.token)} (it ended or was replaced)`
+  }
+}
+
+/** What a node offers besides `Registry.Backend`: connections named by tokens. @internal */
+export interface Tokens {
+  /** `onReleased`: called once, after the connection ended, when Redis no longer holds its registration. */
+  readonly connectWith: (
+    key: string,
+    token: string | undefined,
+    options: Registry.ConnectOptions,
+    onReleased?: ((outcome: Connection.Outcome) => void) | undefined
+  ) => Effect.Effect<Connection.Connection, Registry.ConnectError, Scope.Scope>
+  readonly sendToken: (
+    token: string,
+    event: SseEvent.Frame,
+    options: Registry.SendOptions
+  ) => Effect.Effect<Registry.SendResult, Registry.SendError | UnknownTokenError>
+  readonly disconnectToken: (
+    token: string,
+    reason: string
+  ) => Effect.Effect<boolean, Registry.RegistryUnavailableError | UnknownTokenError>
+  /** The key a live token names on this node, if its connection is here. */
+  readonly localKey: (token: string) => string | undefined
+}
+
 /** Counters of this node. @internal */
 export interface Counters {
   replaced: number
@@ -81,7 +117,7 @@ export interface Counters {
 export const make = (
   redis: Redis.Redis["Service"],
   config: Config
-): Effect.Effect<Registry.Backend & { readonly counters: Counters }, RedisUnavailableError, Scope.Scope> =>
+): Effect.Effect<Registry.Backend & Tokens & { readonly counters: Counters }, RedisUnavailableError, Scope.Scope> =>
   Effect.gen(function*() {
     const run = yield* FiberSet.makeRuntime<never, void, never>()
     const context = yield* Effect.context<never>()
@@ -89,6 +125,8 @@ export const make = (
       run(effect)
     }
     const lanes = new Map<string, Lane>()
+    // Live tokens of this node's connections.
+    const tokens = new Map<string, Lane>()
     const claims = new Map<string, Set<Claim>>()
     const counters: Counters = { replaced: 0, droppedOverflow: 0, droppedExpired: 0 }
     const retry = Schedule.spaced(Math.max(50, Math.min(config.pingMillis, 500)))
@@ -98,12 +136,22 @@ export const make = (
     const ack = client.ack
     const pull = client.pull
 
+    // A token whose connection ended or was replaced: its entry in Redis goes
+    // (the key's state already refuses it; this keeps Redis tidy).
+    const retire = (lane: Lane) => {
+      const token = lane.token
+      if (token === undefined || tokens.get(token) !== lane) return
+      tokens.delete(token)
+      fork(Effect.ignore(Effect.retry(client.forget(token), { schedule: retry, times: 5 })))
+    }
+
     // A lane whose key another connection owns now: closed as replaced (it
     // writes what it took, then its close frames). What it took is final at
     // once, so it is acknowledged now and the new owner told to go on.
     const replace = (lane: Lane) => {
       if (lane.ended || lane.replaced) return
       lane.replaced = true
+      retire(lane)
       counters.replaced++
       metrics.keyedReplaced.updateUnsafe(1, context)
       lane.close("replaced")
@@ -114,14 +162,20 @@ export const make = (
     }
 
     // The connection ended: its registration goes, if it is still its own.
-    const end = (lane: Lane) => {
+    // `released` is called once Redis no longer holds it (a replaced one's
+    // was taken over already), or once the release has been given up.
+    const end = (lane: Lane, released: () => void) => {
       lane.ended = true
       if (lanes.get(lane.key) === lane) lanes.delete(lane.key)
-      if (lane.replaced) return
-      fork(Effect.ignore(Effect.retry(ack(lane.key, lane.generation, lane.taken, "release"), {
-        schedule: retry,
-        times: 20
-      })))
+      retire(lane)
+      if (lane.replaced) return released()
+      fork(Effect.ensuring(
+        Effect.ignore(Effect.retry(ack(lane.key, lane.generation, lane.taken, "release"), {
+          schedule: retry,
+          times: 20
+        })),
+        Effect.sync(released)
+      ))
     }
 
     const onMessage = (raw: string) => {
@@ -200,13 +254,14 @@ export const make = (
     // catch up on events whose message was lost.
     const renewOne = (lane: Lane) =>
       Effect.matchEffect(
-        client.renew(lane.key, lane.generation),
+        client.renew(lane.key, lane.generation, lane.token),
         {
           onFailure: () => Effect.void,
           onSuccess: ([status, last, acked]) =>
             Effect.sync(() => {
               if (lane.ended) return
               if (status === "replaced") return replace(lane)
+              if (lane.token !== undefined) fork(Effect.ignore(client.refresh(lane.token)))
               if (status === "adopted") {
                 // Redis lost the key: its numbering starts again.
                 lane.lastSeq = acked
@@ -230,6 +285,27 @@ export const make = (
     const encodeClose = (options: Registry.ConnectOptions) => (reason: string): ReadonlyArray<Uint8Array> =>
       (options.closeFrames?.(reason) ?? []).map(SseEncoder.encodeUnsafe)
 
+    // A send script's answer, as `Registry.send` says it.
+    const interpret = (
+      key: string,
+      [status, detail, overflowed, expired]: scripts.SendReply
+    ): Effect.Effect<Registry.SendResult, Registry.KeyClosedError | Registry.PendingFullError> => {
+      counters.droppedOverflow += Number(overflowed)
+      counters.droppedExpired += Number(expired)
+      switch (status) {
+        case "closed":
+          return Effect.fail(new Registry.KeyClosedError({ key, reason: String(detail) }))
+        case "full":
+          return Effect.fail(new Registry.PendingFullError({ key, capacity: limits.capacity }))
+        case "dropped":
+          return Effect.succeed("dropped")
+        case "delivered":
+          return Effect.succeed("delivered")
+        default:
+          return Effect.succeed("pending")
+      }
+    }
+
     const send = (
       key: string,
       event: SseEvent.Frame,
@@ -238,26 +314,14 @@ export const make = (
       Effect.gen(function*() {
         const text = SseEncoder.encodeText(event)
         if (Result.isFailure(text)) return yield* Effect.fail(text.failure)
-        const [status, detail, overflowed, expired] = yield* client.send(key, text.success, options.terminal)
-        counters.droppedOverflow += Number(overflowed)
-        counters.droppedExpired += Number(expired)
-        switch (status) {
-          case "closed":
-            return yield* new Registry.KeyClosedError({ key, reason: String(detail) })
-          case "full":
-            return yield* new Registry.PendingFullError({ key, capacity: limits.capacity })
-          case "dropped":
-            return "dropped" as const
-          case "delivered":
-            return "delivered" as const
-          default:
-            return "pending" as const
-        }
+        return yield* interpret(key, yield* client.send(key, text.success, options.terminal))
       })
 
-    const claimKey = (key: string, claim: Claim) =>
+    const claimKey = (key: string, claim: Claim, token: string | undefined) =>
       Effect.gen(function*() {
-        const reply = yield* client.claim(key)
+        // The token's entry first: a claim whose entry could not be written would name nobody.
+        if (token !== undefined) yield* client.index(key, token)
+        const reply = yield* client.claim(key, token)
         const generation = Number(reply[0])
         claim.generation = generation
         counters.droppedExpired += Number(reply[3])
@@ -291,9 +355,11 @@ export const make = (
         return { generation, acked: Number(reply[2]), closed, entries, stale }
       })
 
-    const connect = (
+    const connectWith = (
       key: string,
-      options: Registry.ConnectOptions
+      token: string | undefined,
+      options: Registry.ConnectOptions,
+      onReleased?: ((outcome: Connection.Outcome) => void) | undefined
     ): Effect.Effect<Connection.Connection, Registry.ConnectError, Scope.Scope> =>
       Effect.gen(function*() {
         if (config.exists !== undefined && !lanes.has(key)) {
@@ -319,7 +385,7 @@ export const make = (
           forKey.delete(claim)
           if (forKey.size === 0 && claims.get(key) === forKey) claims.delete(key)
         }
-        const claimed = yield* Effect.onExit(claimKey(key, claim), (exit) =>
+        const claimed = yield* Effect.onExit(claimKey(key, claim, token), (exit) =>
           Effect.sync(() => {
             if (exit._tag === "Failure") forget()
           }))
@@ -362,22 +428,70 @@ export const make = (
         if (closeWith === undefined && claim.replaced.has(generation)) closeWith = "replaced"
         if (closeWith === undefined) {
           lanes.set(key, lane)
+          if (token !== undefined) {
+            lane.token = token
+            tokens.set(token, lane)
+          }
           for (const event of claim.events) lane.receive(event)
           if (lane.taken > acked) fork(Effect.ignore(ack(key, generation, lane.taken, "ack")))
         } else {
           lane.ended = true
+          if (token !== undefined) fork(Effect.ignore(client.forget(token)))
           connection.closeUnsafe(closeWith, lane.closeFrames(closeWith))
         }
-        connection.addObserver(() => end(lane))
+        connection.addObserver((outcome) =>
+          end(lane, () => {
+            try {
+              onReleased?.(outcome)
+            } catch {
+              // The caller's callback must not throw; one that does costs only itself.
+            }
+          })
+        )
         return connection
       })
 
     const disconnect = (key: string, reason: string): Effect.Effect<boolean, Registry.RegistryUnavailableError> =>
       Effect.map(client.disconnect(key, reason), (told) => told > 0)
 
+    // A token's key: this node's own connection at once, else Redis' entry.
+    const keyOfToken = (token: string, operation: "send" | "disconnect") =>
+      Effect.flatMap(
+        Effect.suspend(() => {
+          const lane = tokens.get(token)
+          return lane !== undefined && !lane.ended ? Effect.succeed(lane.key) : client.resolve(token, operation)
+        }),
+        (key) => key === undefined ? Effect.fail(new UnknownTokenError({ token })) : Effect.succeed(key)
+      )
+
+    const sendToken: Tokens["sendToken"] = (token, event, options) =>
+      Effect.gen(function*() {
+        const text = SseEncoder.encodeText(event)
+        if (Result.isFailure(text)) return yield* Effect.fail(text.failure)
+        const key = yield* keyOfToken(token, "send")
+        const reply = yield* client.send(key, text.success, options.terminal, token)
+        if (reply[0] === "gone") return yield* new UnknownTokenError({ token })
+        return yield* interpret(key, reply)
+      })
+
+    const disconnectToken: Tokens["disconnectToken"] = (token, reason) =>
+      Effect.gen(function*() {
+        const key = yield* keyOfToken(token, "disconnect")
+        const told = yield* client.disconnect(key, reason, token)
+        if (told < 0) return yield* new UnknownTokenError({ token })
+        return told > 0
+      })
+
     return {
       send,
-      connect,
+      connect: (key, options) => connectWith(key, undefined, options),
+      connectWith,
+      sendToken,
+      disconnectToken,
+      localKey: (token) => {
+        const lane = tokens.get(token)
+        return lane !== undefined && !lane.ended && lane.connection?.accepting() === true ? lane.key : undefined
+      },
       disconnect,
       isLive: (key) => lanes.get(key)?.connection?.accepting() ?? false,
       pendingCount: (key) => lanes.get(key)?.waiting ?? 0,

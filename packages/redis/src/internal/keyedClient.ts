@@ -26,13 +26,34 @@ export interface Settings {
 
 /** @internal */
 export interface KeyedClient {
+  /** With `token`: only to the connection it names (`gone` otherwise). */
   readonly send: (
     key: string,
     frame: string,
-    terminal: string | undefined
+    terminal: string | undefined,
+    token?: string | undefined
   ) => Effect.Effect<scripts.SendReply, Registry.RegistryUnavailableError>
-  readonly claim: (key: string) => Effect.Effect<scripts.ClaimReply, Registry.RegistryUnavailableError>
-  readonly disconnect: (key: string, reason: string) => Effect.Effect<number, Registry.RegistryUnavailableError>
+  readonly claim: (
+    key: string,
+    token: string | undefined
+  ) => Effect.Effect<scripts.ClaimReply, Registry.RegistryUnavailableError>
+  /** With `token`: only the connection it names (`-1` otherwise). */
+  readonly disconnect: (
+    key: string,
+    reason: string,
+    token?: string | undefined
+  ) => Effect.Effect<number, Registry.RegistryUnavailableError>
+  /** Records which key `token` names (before the claim that gives the token to a connection). */
+  readonly index: (key: string, token: string) => Effect.Effect<void, Registry.RegistryUnavailableError>
+  /** The key `token` names, if Redis still knows it. */
+  readonly resolve: (
+    token: string,
+    operation: "send" | "disconnect"
+  ) => Effect.Effect<string | undefined, Registry.RegistryUnavailableError>
+  /** Extends the life of `token`'s entry (with its registration's renewal). */
+  readonly refresh: (token: string) => Effect.Effect<number, unknown>
+  /** Forgets `token`'s entry (its connection ended). */
+  readonly forget: (token: string) => Effect.Effect<number, unknown>
   /** Whether Redis holds anything for `key`. */
   readonly known: (key: string) => Effect.Effect<boolean, Registry.RegistryUnavailableError>
   readonly pull: (
@@ -46,7 +67,11 @@ export interface KeyedClient {
     seq: number,
     mode: "ack" | "release" | "handover"
   ) => Effect.Effect<number, unknown>
-  readonly renew: (key: string, generation: number) => Effect.Effect<readonly [string, number, number], unknown>
+  readonly renew: (
+    key: string,
+    generation: number,
+    token: string | undefined
+  ) => Effect.Effect<readonly [string, number, number], unknown>
 }
 
 /** @internal */
@@ -78,6 +103,8 @@ export const make = (redis: Redis.Redis["Service"], settings: Settings): KeyedCl
     )
   const bounded = <A>(effect: Effect.Effect<A, unknown>) =>
     Effect.timeoutOrElse(effect, { duration: settings.timeoutMillis, orElse: () => Effect.fail("timeout") })
+  // A token's entry lives as long as its key's state can.
+  const keepOf = () => Math.max(1, limits.keepMillis)
   const evalSend = redis.eval(scripts.send)
   const evalClaim = redis.eval(scripts.claim)
   const evalPull = redis.eval(scripts.pull)
@@ -85,17 +112,31 @@ export const make = (redis: Redis.Redis["Service"], settings: Settings): KeyedCl
   const evalRenew = redis.eval(scripts.renew)
   const evalDisconnect = redis.eval(scripts.disconnect)
   return {
-    send: (key, frame, terminal) =>
+    send: (key, frame, terminal, token) =>
       Effect.flatMap(
         Clock.currentTimeMillis,
-        (now) => guarded(key, "send", evalSend(keysOf(key), prefix, key, frame, terminal, now, limits))
+        (now) => guarded(key, "send", evalSend(keysOf(key), prefix, key, frame, terminal, now, limits, token))
       ),
-    claim: (key) =>
+    claim: (key, token) =>
       Effect.flatMap(
         Clock.currentTimeMillis,
-        (now) => guarded(key, "connect", evalClaim(keysOf(key), prefix, key, settings.node, now, limits))
+        (now) => guarded(key, "connect", evalClaim(keysOf(key), prefix, key, settings.node, now, limits, token))
       ),
-    disconnect: (key, reason) => guarded(key, "disconnect", evalDisconnect(keysOf(key), prefix, key, reason)),
+    disconnect: (key, reason, token) =>
+      guarded(key, "disconnect", evalDisconnect(keysOf(key), prefix, key, reason, token)),
+    index: (key, token) =>
+      Effect.asVoid(guarded(key, "connect", redis.send("SET", keys.token(prefix, token), key, "PX", String(keepOf())))),
+    resolve: (token, operation) =>
+      Effect.map(
+        guarded(
+          `(token ${token.slice(0, 12)}…)`,
+          operation,
+          redis.send<string | null>("GET", keys.token(prefix, token))
+        ),
+        (key) => typeof key === "string" ? key : undefined
+      ),
+    refresh: (token) => bounded(redis.send<number>("PEXPIRE", keys.token(prefix, token), String(keepOf()))),
+    forget: (token) => bounded(redis.send<number>("DEL", keys.token(prefix, token))),
     known: (key) => Effect.map(guarded(key, "connect", redis.send<number>("EXISTS", keysOf(key).state)), (n) => n > 0),
     pull: (key, generation, after) =>
       Effect.flatMap(
@@ -110,6 +151,6 @@ export const make = (redis: Redis.Redis["Service"], settings: Settings): KeyedCl
       ),
     ack: (key, generation, seq, mode) =>
       bounded(evalAck(keysOf(key), prefix, key, generation, seq, mode, limits.keepMillis)),
-    renew: (key, generation) => bounded(evalRenew(keysOf(key), settings.node, generation, limits.keepMillis))
+    renew: (key, generation, token) => bounded(evalRenew(keysOf(key), settings.node, generation, limits, token))
   }
 }

@@ -52,6 +52,8 @@ interface Held {
 export class Lane {
   readonly key: string
   readonly generation: number
+  /** The token the connection carries, if any (renewed with its registration). */
+  token: string | undefined = undefined
   connection: Connection.Connection | undefined
   closeFrames: (reason: string) => ReadonlyArray<Uint8Array> = () => []
   /** Highest sequence number taken from Redis into this lane. */

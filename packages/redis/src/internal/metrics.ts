@@ -52,3 +52,9 @@ export const keyedPulls = Metric.counter("sluice_redis_keyed_pulls_total", {
   description: "Keyed outboxes read from Redis to catch up (a jump, a renewal, a new subscription)",
   incremental: true
 })
+
+/** @internal */
+export const coordinatorNotifications = Metric.counter("sluice_redis_resumable_notifications_total", {
+  description: "Stop requests, ends and removals of resumable streams heard on this process's subscription",
+  incremental: true
+})

@@ -15,6 +15,15 @@
  * hash): every identity check compares them, and a stale connection's
  * cleanup can never touch its successor's registration.
  *
+ * A connection may carry a token (an opaque name the application addresses
+ * it by): `tk` holds the live connection's token, and `lu` (ms, Redis time)
+ * the end of its registration's lease, moved by every renewal. A send or a
+ * disconnect addressed by token goes through only while `tk` is that token,
+ * the registration is held (`o`), its lease runs, and no terminal event was
+ * sent; otherwise it answers `gone` and touches nothing. So a token names
+ * one connection: replaced, ended, closed, or on a node that died (its lease
+ * ran out), it is gone.
+ *
  * Messages to a node's channel are JSON (generations as strings of digits):
  * `{"x":"e","k":key,"g":gen,"s":seq,"f":frame,"t":reason?}`
  * (an event), `{"x":"r","k","g":old,"by":new}` (replaced), `{"x":"h","k","g":new}`
@@ -56,6 +65,15 @@ local function keep(h, q, ms)
     if redis.call('EXISTS', q) == 1 then redis.call('PEXPIRE', q, ms) end
   end
 end
+local function millis()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+-- Whether the registration of the connection named by token is live.
+local function holds(h, token)
+  local s = redis.call('HMGET', h, 'tk', 'o', 'lu', 'cr')
+  return s[1] == token and s[2] and s[4] == false and tonumber(s[3] or '0') > millis()
+end
 -- As a string of digits: cjson and tostring would print it in exponent notation.
 local function generation(h)
   local t = redis.call('TIME')
@@ -75,13 +93,16 @@ export interface Limits {
   readonly overflow: "sliding" | "dropping" | "fail"
   /** Milliseconds the key's keys live after the last activity (at least the ttl). */
   readonly keepMillis: number
+  /** Milliseconds a registration (and its token) stays valid after its node's last renewal. */
+  readonly leaseMillis: number
 }
 
 /**
  * `[status, seq | reason, droppedOverflow, droppedExpired]` where status is
  * `delivered` (handed to the owner's node), `pending` (waiting in the outbox),
  * `dropped` (refused by a full outbox under dropping), `full` (under
- * fail), `closed` (the second value is the terminal reason).
+ * fail), `closed` (the second value is the terminal reason), `gone` (sent
+ * by token: it names no live connection).
  *
  * @internal
  */
@@ -96,7 +117,8 @@ export const send = Redis.script(
     frame: string,
     terminal: string | undefined,
     now: number,
-    limits: Limits
+    limits: Limits,
+    token: string | undefined
   ) => [
     keys.state,
     keys.outbox,
@@ -109,7 +131,8 @@ export const send = Redis.script(
     limits.capacity,
     limits.ttlMillis,
     limits.overflow,
-    limits.keepMillis
+    limits.keepMillis,
+    token ?? ""
   ],
   {
     numberOfKeys: 2,
@@ -117,6 +140,8 @@ export const send = Redis.script(
 local h, q = KEYS[1], KEYS[2]
 local prefix, key, frame, terminal, isTerminal = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5] == '1'
 local now, capacity, ttl, overflow, keepMs = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[9], tonumber(ARGV[10])
+local token = ARGV[11]
+if token ~= '' and not holds(h, token) then return { 'gone', 0, 0, 0 } end
 local closed = redis.call('HGET', h, 'cr')
 if closed then return { 'closed', closed, 0, 0 } end
 local expired = expire(q, now, ttl)
@@ -157,7 +182,15 @@ export type ClaimReply = ReadonlyArray<string | number | null>
 
 /** Takes the key for a new connection on `node`, telling the previous owner it was replaced. @internal */
 export const claim = Redis.script(
-  (keys: KeyedKeys, prefix: string, key: string, node: string, now: number, limits: Limits) => [
+  (
+    keys: KeyedKeys,
+    prefix: string,
+    key: string,
+    node: string,
+    now: number,
+    limits: Limits,
+    token: string | undefined
+  ) => [
     keys.state,
     keys.outbox,
     prefix,
@@ -165,16 +198,20 @@ export const claim = Redis.script(
     node,
     now,
     limits.ttlMillis,
-    limits.keepMillis
+    limits.keepMillis,
+    token ?? "",
+    limits.leaseMillis
   ],
   {
     numberOfKeys: 2,
     lua: `${common}
 local h, q = KEYS[1], KEYS[2]
 local prefix, key, node, now, ttl, keepMs = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local token, leaseMs = ARGV[7], tonumber(ARGV[8])
 local old = redis.call('HMGET', h, 'o', 'g')
 local g = generation(h)
-redis.call('HSET', h, 'o', node, 'g', g)
+redis.call('HSET', h, 'o', node, 'g', g, 'lu', string.format('%.0f', millis() + leaseMs))
+if token ~= '' then redis.call('HSET', h, 'tk', token) else redis.call('HDEL', h, 'tk') end
 local expired = expire(q, now, ttl)
 local listening = 0
 if old[1] then
@@ -273,28 +310,32 @@ return 0
  * @internal
  */
 export const renew = Redis.script(
-  (keys: KeyedKeys, node: string, generation: number, keepMillis: number) => [
+  (keys: KeyedKeys, node: string, generation: number, limits: Limits, token: string | undefined) => [
     keys.state,
     keys.outbox,
     node,
     generation,
-    keepMillis
+    limits.keepMillis,
+    token ?? "",
+    limits.leaseMillis
   ],
   {
     numberOfKeys: 2,
     lua: `${common}
 local h, q = KEYS[1], KEYS[2]
-local node, g, keepMs = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local node, g, keepMs, token, leaseMs = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
 local state = redis.call('HMGET', h, 'o', 'g', 'n', 'a')
 local status = 'ok'
 if not state[2] then
   redis.call('HSET', h, 'o', node, 'g', g)
+  if token ~= '' then redis.call('HSET', h, 'tk', token) end
   status = 'adopted'
 elseif state[2] ~= g then
   return { 'replaced', 0, 0 }
 elseif state[1] ~= node then
   redis.call('HSET', h, 'o', node)
 end
+redis.call('HSET', h, 'lu', string.format('%.0f', millis() + leaseMs))
 keep(h, q, keepMs)
 return { status, tonumber(state[3] or '0'), tonumber(state[4] or '0') }
 `
@@ -303,23 +344,26 @@ return { status, tonumber(state[3] or '0'), tonumber(state[4] or '0') }
 
 /**
  * Ends the key's live connection (wherever it is) and forgets its waiting
- * events: `1` when a node holding it was told.
+ * events: `1` when a node holding it was told; `-1` (addressed by token)
+ * when the token names no live connection (nothing is touched).
  *
  * @internal
  */
 export const disconnect = Redis.script(
-  (keys: KeyedKeys, prefix: string, key: string, reason: string) => [
+  (keys: KeyedKeys, prefix: string, key: string, reason: string, token: string | undefined) => [
     keys.state,
     keys.outbox,
     prefix,
     key,
-    reason
+    reason,
+    token ?? ""
   ],
   {
     numberOfKeys: 2,
-    lua: `
+    lua: `${common}
 local h, q = KEYS[1], KEYS[2]
-local prefix, key, reason = ARGV[1], ARGV[2], ARGV[3]
+local prefix, key, reason, token = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+if token ~= '' and not holds(h, token) then return -1 end
 local n = tonumber(redis.call('HGET', h, 'n') or '0')
 redis.call('DEL', q)
 if n > 0 then redis.call('HSET', h, 'a', n) end

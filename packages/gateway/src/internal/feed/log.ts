@@ -61,6 +61,15 @@ export class Log {
     return this.retainedBytes
   }
 
+  /** An empty record whose next entry is `seq + 1` (a new life, or after a hole that cannot be filled). */
+  skipTo(seq: number): void {
+    this.entries = []
+    this.head = 0
+    this.retainedBytes = 0
+    this.byCallerId.clear()
+    this.last = seq
+  }
+
   /** Takes the next sequence number and records the event (unless the log keeps nothing). */
   append(entry: Entry): void {
     this.last = entry.seq

@@ -1,9 +1,8 @@
 /**
- * The in-memory feed behind `Feed.makeMemory`: one record of every topic's
- * events in one order (`log.ts`), the subscribers by topic, and the hand-out
- * of each event to the subscribers of its topics through their connections
- * (strategy `disconnect`, `sliding` or `dropping` when a mailbox is full).
- * A subscription's replay and registration happen in one synchronous step.
+ * The in-memory feed: one record for every topic in this process, routing
+ * by topic, and replay fixed in the same synchronous step as a subscriber's
+ * registration (see `Feed` for what it guarantees). The shared feed
+ * (`shared.ts`) keeps the same structures as a mirror of a shared log.
  *
  * @internal
  */
@@ -40,7 +39,8 @@ const randomEpoch = (): string => {
   return out
 }
 
-const parseId = (id: string): { readonly epoch: string; readonly seq: number } | undefined => {
+/** @internal */
+export const parseId = (id: string): { readonly epoch: string; readonly seq: number } | undefined => {
   const dash = id.lastIndexOf("-")
   if (dash <= 0) return undefined
   const epoch = id.slice(0, dash)
@@ -80,9 +80,18 @@ export const make = (options: Feed.Options = {}): Effect.Effect<Feed.Service, ne
     return new MemoryFeed(options, clock, context)
   })
 
-class MemoryFeed implements Feed.Service {
-  readonly epoch: string
-  readonly log: Log
+/**
+ * The feed of this process: its record, its subscribers by topic, routing
+ * and replay. An in-memory feed numbers what it publishes itself; a shared
+ * one (`shared.ts`) fills the record from a `Log` that several processes
+ * append to, with the same numbers on every process.
+ *
+ * @internal
+ */
+export class MemoryFeed implements Feed.Service {
+  /** The record's life: part of every id. */
+  epoch: string
+  log: Log
   readonly maxEventBytes: number
   readonly byTopic = new Map<string, Set<Subscriber>>()
   subscriberCount = 0
@@ -168,6 +177,47 @@ class MemoryFeed implements Feed.Service {
       return Effect.succeed(out)
     })
 
+  /** Records an entry numbered elsewhere (the next in order) and routes it. */
+  record(entry: Entry) {
+    this.log.append(entry)
+    this.route(entry)
+  }
+
+  /** A new life of the record (`epoch`, empty, numbered from `seq`): subscribers start counting again. */
+  reset(epoch: string, seq: number) {
+    this.epoch = epoch
+    this.log.skipTo(seq)
+    for (const subs of this.byTopic.values()) for (const sub of subs) sub.lastSeq = seq
+  }
+
+  /** Hands `bytes` to every subscriber (once each), after what it has been given. */
+  broadcast(bytes: Uint8Array) {
+    const seen = new Set<Subscriber>()
+    for (const subs of this.byTopic.values()) {
+      for (const sub of subs) {
+        if (seen.has(sub)) continue
+        seen.add(sub)
+        this.enqueue(sub, bytes)
+      }
+    }
+    this.schedule()
+  }
+
+  private enqueue(sub: Subscriber, bytes: Uint8Array) {
+    if (sub.burst === undefined) {
+      sub.burst = []
+      this.dirty.push(sub)
+    }
+    sub.burst.push(bytes)
+  }
+
+  private schedule() {
+    if (this.dirty.length > 0 && !this.flushScheduled) {
+      this.flushScheduled = true
+      setImmediate(this.flush)
+    }
+  }
+
   // Puts the event in the burst of every subscriber of its topics (once each).
   route(entry: Entry) {
     for (const topic of entry.topics) {
@@ -176,17 +226,10 @@ class MemoryFeed implements Feed.Service {
       for (const sub of subs) {
         if (sub.lastSeq >= entry.seq) continue
         sub.lastSeq = entry.seq
-        if (sub.burst === undefined) {
-          sub.burst = []
-          this.dirty.push(sub)
-        }
-        sub.burst.push(entry.bytes)
+        this.enqueue(sub, entry.bytes)
       }
     }
-    if (this.dirty.length > 0 && !this.flushScheduled) {
-      this.flushScheduled = true
-      setImmediate(this.flush)
-    }
+    this.schedule()
   }
 
   // After the I/O callbacks of this turn of the event loop (setImmediate,
@@ -226,15 +269,12 @@ class MemoryFeed implements Feed.Service {
           this.remove(sub)
           break
         }
-        // drop-newest: that one is dropped (and counted by the connection).
+        // dropping: that one is dropped (and counted by the connection).
         at = stop + 1
       }
     }
     if (delivered > 0) metrics.deliveries.updateUnsafe(delivered, this.context)
-    if (this.dirty.length > 0 && !this.flushScheduled) {
-      this.flushScheduled = true
-      setImmediate(this.flush)
-    }
+    this.schedule()
   }
 
   add(sub: Subscriber) {
@@ -303,8 +343,13 @@ class MemoryFeed implements Feed.Service {
 
   subscribe = (
     options: Feed.SubscribeOptions
-  ): Effect.Effect<Feed.Subscription, SseEvent.InvalidEventError, Scope.Scope> => {
-    const { lastEventId, preamble, strategy: policy = "disconnect", topics, ...connectionOptions } = options
+  ): Effect.Effect<Feed.Subscription, SseEvent.InvalidEventError, Scope.Scope> => this.subscribeHere(options)
+
+  /** Replay fixed and subscriber registered in one synchronous step, from this process's record. */
+  subscribeHere(
+    options: Feed.SubscribeOptions
+  ): Effect.Effect<Feed.Subscription, SseEvent.InvalidEventError, Scope.Scope> {
+    const { lastEventId, strategy: policy = "disconnect", preamble, topics, ...connectionOptions } = options
     return Effect.gen({ self: this }, function*() {
       const opening: Array<Uint8Array> = []
       for (const frame of preamble ?? []) {

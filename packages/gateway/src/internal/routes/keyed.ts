@@ -139,14 +139,25 @@ const streamRoute = (config: Config, pattern: string) => {
         const connected = yield* Effect.result(keyed.connect(answer.key, token, {
           ...prepared.connection,
           preamble: [...prepared.preamble, ...first],
-          closeFrames: prepared.closeFrames
+          closeFrames: prepared.closeFrames,
+          // Sent by this process, once, when the token is unknown everywhere.
+          onEnd: (outcome) =>
+            callbacks.disconnectUnsafe({ token, key: answer.key, reason: endReason(outcome), correlationId })
         }))
         if (connected._tag === "Failure") {
-          return yield* refuse(route, "too_many_keys", 503, connected.failure.message, { "retry-after": "5" })
+          const e = connected.failure
+          const reason = e._tag === "RegistryUnavailableError" ? "registry_unavailable" : "too_many_keys"
+          // The application accepted this token: it learns that no stream came of it.
+          callbacks.disconnectUnsafe({ token, key: answer.key, reason, correlationId })
+          if (e._tag === "RegistryUnavailableError") {
+            // The address of the registry's server stays in the log.
+            yield* Effect.logWarning("a keyed connection could not be registered", { error: e.message })
+            return yield* refuse(route, "registry_unavailable", 503, "the key registry is unavailable; try again", {
+              "retry-after": "5"
+            })
+          }
+          return yield* refuse(route, "too_many_keys", 503, e.message, { "retry-after": "5" })
         }
-        connected.success.addObserver((outcome) =>
-          callbacks.disconnectUnsafe({ token, key: answer.key, reason: endReason(outcome), correlationId })
-        )
         return connected.success as Connection.Connection | HttpServerResponse.HttpServerResponse
       }),
     streamOptions(config)

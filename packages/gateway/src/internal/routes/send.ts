@@ -192,7 +192,9 @@ export const layer = (config: Config) =>
       for (const item of items) outcomes.push(yield* run(keyed, item))
       if (!batch) {
         const o = outcomes[0]!
-        return "result" in o ? HttpServerResponse.jsonUnsafe({ result: o.result }) : problem(o.status, o.detail)
+        if ("result" in o) return HttpServerResponse.jsonUnsafe({ result: o.result })
+        // Room (or Redis) may come back: say when to try again.
+        return problem(o.status, o.detail, o.status === 503 || o.status === 429 ? { "retry-after": "5" } : {})
       }
       return HttpServerResponse.jsonUnsafe({
         results: outcomes.map((o) =>

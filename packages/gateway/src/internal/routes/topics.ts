@@ -155,10 +155,17 @@ const publishRoute = (config: Config, verifier: Verifier) =>
       const published = yield* Effect.result(feed.publish(read.events))
       if (published._tag === "Failure") {
         const e = published.failure
+        // The address of the record's server stays in the log.
+        if (e._tag === "LogError") yield* Effect.logWarning("a publish was not recorded", { error: e.message })
         return yield* answer(
           "publish",
           e._tag === "PayloadTooLargeError"
             ? refusal("too_large", 413, e.message)
+            : e._tag === "LogError"
+            // The shared record did not answer (an append that timed out may still be recorded).
+            ? refusal("log_unavailable", 503, "the topics' record is unavailable; try again later", {
+              "retry-after": "5"
+            })
             : refusal("invalid_event", 400, e.message)
         )
       }
