@@ -75,7 +75,7 @@ describe("Hub: write coalescing", () => {
       expect(sink.chunks()).toHaveLength(1)
       yield* sub.connection.close("done", [{ _tag: "Event", event: "bye", data: "x" }])
       const outcome = yield* sub.outcome
-      expect(outcome).toMatchObject({ reason: "closed", closeReason: "done" })
+      expect(outcome).toMatchObject({ _tag: "Closed", reason: "done" })
       expect(sink.text()).toBe("id: e-1\ndata: a\n\nid: e-2\ndata: b\n\nevent: bye\ndata: x\n\n")
     }))
 
@@ -88,7 +88,7 @@ describe("Hub: write coalescing", () => {
       yield* sink.awaitWrites(1)
       yield* TestClock.adjust("1 millis")
       const second = yield* Effect.forkChild(Hub.publish(hub, { data: "b" }))
-      expect(yield* Fiber.join(second)).toMatchObject({ seq: 2, delivered: 1 })
+      expect(yield* Fiber.join(second)).toMatchObject({ seq: 2, subscribers: 1 })
       yield* sink.awaitWrites(2)
     }))
 

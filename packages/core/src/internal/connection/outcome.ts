@@ -171,16 +171,19 @@ export class Ending implements Stats {
     }
     this.listener?.onEnd?.(result)
     // Published at once when no other fiber of the connection runs: the
-    // observers then see it published.
+    // observers then see it published, and whoever waits for the outcome
+    // resumes after the observers have run.
     const self = Fiber.getCurrent()
     const others = this.fibers === undefined
       ? undefined
       : this.fibers.filter((f) => f !== self && f.pollUnsafe() === undefined)
-    if (others === undefined || others.length === 0) this.publish(result)
+    const now = others === undefined || others.length === 0
+    if (now) this.published = true
     const observers = this.observers
     this.observers = undefined
     if (observers !== undefined) { for (const observer of observers) observer(result) }
-    if (others !== undefined && others.length > 0) this.publishAfter(others, result, self)
+    if (now) this.publish(result)
+    else this.publishAfter(others!, result, self)
     return true
   }
 
