@@ -54,6 +54,10 @@ const work = mkdtempSync(join(tmpdir(), "sluice-pack-"))
 const tarballs = join(work, "tarballs")
 mkdirSync(tarballs)
 
+// What is packed is `dist/`: built here, so a stale build is never what gets checked.
+step("build (tsc -b)")
+run(bin("tsc"), ["-b"], root, 600_000)
+
 step(`pack ${packages.map((p) => p.manifest.name).join(", ")}`)
 const packed = packages.map(({ dir, manifest }) => {
   if (!existsSync(join(dir, "dist", "index.js"))) {
