@@ -241,7 +241,7 @@ export interface MemoryOptions extends Options {
   /** The log's name. Default `"memory"`. */
   readonly name?: string | undefined
   /**
-   * Its epoch. Default: random (10 base-36 characters). An in-memory record
+   * Its epoch. Default: random (6 base-36 characters, short because it is in every id). An in-memory record
    * dies with the process, so give a fixed one only for tests.
    */
   readonly epoch?: string | undefined
@@ -576,7 +576,7 @@ export const makeMemory = (options: MemoryOptions = {}): Effect.Effect<Log> =>
       JSON.stringify(options.epoch)
     )
     const random = yield* Random.Random
-    const epoch = options.epoch ?? ids.randomEpoch(() => random.nextDoubleUnsafe())
+    const epoch = options.epoch ?? ids.randomEpoch(() => random.nextDoubleUnsafe(), ids.logEpochLength)
     return memory.makeUnsafe(options.name ?? "memory", epoch, bounds, yield* Clock.Clock)
   })
 

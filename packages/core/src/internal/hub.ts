@@ -107,7 +107,12 @@ export const memoryLog = (
   clock: Clock.Clock,
   random: Random.Random
 ): Log.Log =>
-  memory.makeUnsafe(name, options.epoch ?? ids.randomEpoch(() => random.nextDoubleUnsafe()), cfg.history, clock)
+  memory.makeUnsafe(
+    name,
+    options.epoch ?? ids.randomEpoch(() => random.nextDoubleUnsafe(), ids.logEpochLength),
+    cfg.history,
+    clock
+  )
 
 const impl = (hub: Hub.Hub): HubInternal => hub as HubInternal
 

@@ -13,12 +13,23 @@ const epochPattern = /^[0-9a-z]+$/
 /** @internal */
 export const isValidEpoch = (epoch: string): boolean => epochPattern.test(epoch)
 
-/** A random epoch: 10 base-36 characters from `next` (a uniform double in [0, 1)). @internal */
-export const randomEpoch = (next: () => number): string => {
+/**
+ * A random epoch: `length` base-36 characters from `next` (a uniform double
+ * in [0, 1)). A log's epoch is on the wire in every event's id, so it is
+ * short: {@link logEpochLength} characters are 36^6 (about 2.2 billion)
+ * values, enough that a restarted log never takes its predecessor's epoch
+ * by chance. Names that only have to be unique use the default.
+ *
+ * @internal
+ */
+export const randomEpoch = (next: () => number, length = 10): string => {
   let out = ""
-  for (let i = 0; i < 10; i++) out += Math.floor(next() * 36).toString(36)
+  for (let i = 0; i < length; i++) out += Math.floor(next() * 36).toString(36)
   return out
 }
+
+/** @internal */
+export const logEpochLength = 6
 
 /** @internal */
 export const format = (epoch: string, seq: number): string => `${epoch}-${seq}`
