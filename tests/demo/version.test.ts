@@ -78,3 +78,25 @@ describe("demo: version stream over HTTP", () => {
       }).pipe(Effect.provide(NodeHttpClient.layerNodeHttp)))
   }
 })
+
+describe("demo: unknown routes", () => {
+  it.live("an unknown path answers 404 with a problem body and logs nothing; HEAD still works", () =>
+    Effect.gen(function*() {
+      const before = demo.output().length
+      const response = yield* Effect.promise(() => fetch(`${demo.url}/no/such/route`))
+      expect(response.status).toBe(404)
+      expect(response.headers.get("content-type")).toBe("application/problem+json")
+      expect(yield* Effect.promise(() => response.json())).toMatchObject({ status: 404, title: "Not Found" })
+      const posted = yield* Effect.promise(() => fetch(`${demo.url}/no/such/route`, { method: "POST" }))
+      expect(posted.status).toBe(404)
+      // HEAD still reaches the GET route of a known path, and is a bare 404 elsewhere.
+      const head = yield* Effect.promise(() => fetch(`${demo.url}/health`, { method: "HEAD" }))
+      expect(head.status).toBe(200)
+      const headUnknown = yield* Effect.promise(() => fetch(`${demo.url}/no/such/route`, { method: "HEAD" }))
+      expect(headUnknown.status).toBe(404)
+      // An error line would be written before the 404 left; a request after it gives the pipe time to bring it.
+      const health = yield* Effect.promise(() => fetch(`${demo.url}/health`))
+      expect(health.status).toBe(200)
+      expect(demo.output().slice(before)).not.toMatch(/ERROR|RouteNotFound/)
+    }))
+})

@@ -21,7 +21,7 @@ import type { Log, ResumableCoordinator } from "@sluice/core"
 import { SocketGuard, SseResponse, SseResumable, SseServer } from "@sluice/http"
 import type { RedisConnection } from "@sluice/redis"
 import { Cause, Effect, Layer } from "effect"
-import { HttpRouter, HttpServer, HttpServerRequest, HttpServerResponse } from "effect/http"
+import { HttpRouter, HttpServer, HttpServerError, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { PrometheusMetrics } from "effect/observability"
 import type { Redis } from "effect/persistence"
 import type * as Http from "node:http"
@@ -221,6 +221,26 @@ const streamRoutes = (options: Options, sockets: () => SocketGuard.Stats | undef
   )
 }
 
+// An unknown path is the client's mistake: a 404 with a problem body, not a
+// failure to log (a scan of random paths must not fill the log). Wildcard
+// routes match only what no other route does; not for HEAD, which the router
+// answers from the GET route of the same path.
+const notFound = Effect.succeed(problem(404, "Not Found", "no route for this method and path"))
+const NotFoundRoutes = Layer.mergeAll(
+  HttpRouter.add("GET", "*", notFound),
+  HttpRouter.add("POST", "*", notFound),
+  HttpRouter.add("PUT", "*", notFound),
+  HttpRouter.add("PATCH", "*", notFound),
+  HttpRouter.add("DELETE", "*", notFound),
+  HttpRouter.add("OPTIONS", "*", notFound)
+)
+
+const isRouteNotFound = (cause: Cause.Cause<unknown>): boolean =>
+  cause.reasons.some((reason) =>
+    Cause.isFailReason(reason) && HttpServerError.isHttpServerError(reason.error) &&
+    reason.error.reason._tag === "RouteNotFound"
+  )
+
 // Failures are always logged; every request only with LOG_REQUESTS=1 (a
 // flood of requests must not become a flood of log lines).
 const logFailures = <E, R>(
@@ -234,8 +254,8 @@ const logFailures = <E, R>(
           ? Effect.annotateLogs(Effect.logError("Sent HTTP response", { status: exit.value.status }), annotations)
           : Effect.void
       }
-      // A client that left is not a failure.
-      if (Cause.hasInterruptsOnly(exit.cause)) return Effect.void
+      // A client that left is not a failure, nor a HEAD of an unknown path.
+      if (Cause.hasInterruptsOnly(exit.cause) || isRouteNotFound(exit.cause)) return Effect.void
       return Effect.annotateLogs(Effect.logError("HTTP request failed", exit.cause), annotations)
     }))
 
@@ -258,6 +278,7 @@ export const layer = (options: Options) => {
     chatRoutes(options, config),
     streamRoutes(options, () => nodeServer === undefined ? undefined : SocketGuard.stats(nodeServer)),
     PageRoutes,
+    NotFoundRoutes,
     announce
   )
   return (config.logRequests ? HttpRouter.serve(routes) : HttpRouter.serve(routes, {
