@@ -616,7 +616,7 @@ const storm = ({ connections }: Settings["storm"]): Scenario => ({
   title: `Reconnect storm, ${connections} clients`,
   measures: `${connections} clients connected and receiving (an event every 100 ms); the server is killed and ` +
     "started again on the same port, and every client comes back at once, resuming with `Last-Event-ID` " +
-    "(refusals and failed connects retried after 50 to 100 ms). Time from the new server listening until all " +
+    "(refusals and failed connects retried with a backoff: 50 ms doubling to 800 ms, plus up to as much again at random). Time from the new server listening until all " +
     "are back (a 200) and until all received an event published after the restart; the new server's peak " +
     "RSS during the storm.",
   peers: ["raw", "sluice"],
