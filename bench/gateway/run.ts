@@ -4,6 +4,13 @@
  * run.
  *
  *   node_modules/.bin/node --conditions=@sluice/source bench/gateway/run.ts [--quick] [--seconds=3] [--clients=1000]
+ *     [--only=publish,fanout,latency] [--profile=<dir>]
+ *
+ * `--profile=<dir>` runs both servers with `--cpu-prof` (profiles written to
+ * `<dir>` when they stop). Each load also reports the gateway's CPU use
+ * (its process's user + system time over the wall time, from `/proc`): near
+ * 100 % means the gateway's core is what bounds the figure, well under it
+ * that the publishers or the subscribers do.
  *
  * The gateway (`sluice-gateway`, default options but the limits) and the
  * baseline (`hubServer.ts`) run as child processes, pinned to core 0 when
@@ -25,9 +32,10 @@
  * Figures move with the machine; compare the ratios of one run.
  */
 import { spawn, spawnSync } from "node:child_process"
-import { mkdirSync, writeFileSync } from "node:fs"
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import * as Http from "node:http"
 import { fileURLToPath } from "node:url"
+import { load as leanLoad } from "./load.ts"
 
 const args = process.argv.slice(2)
 const option = (name: string) => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3)
@@ -37,6 +45,7 @@ const clients = Number(option("clients") ?? 1000)
 /** `--only=publish,fanout,latency`: a subset of the scenarios. */
 const only = option("only")?.split(",")
 const runs = (scenario: string) => only === undefined || only.includes(scenario)
+const profileDir = option("profile")
 const root = fileURLToPath(new URL("../../", import.meta.url))
 const secret = "bench-secret"
 const hasTaskset = spawnSync("taskset", ["-V"]).status === 0
@@ -48,13 +57,22 @@ const agent = new Http.Agent({ keepAlive: true, maxSockets: 64 })
 
 interface Child {
   readonly port: number
+  readonly pid: number
   readonly stop: () => Promise<void>
 }
 
 const startChild = (script: string, extra: ReadonlyArray<string>, portPattern: RegExp): Promise<Child> =>
   new Promise((resolve, reject) => {
     const node = `${root}node_modules/node/bin/node`
-    const command = [node, "--conditions=@sluice/source", "--disable-warning=ExperimentalWarning", script, ...extra]
+    const profile = profileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${profileDir}`]
+    const command = [
+      node,
+      "--conditions=@sluice/source",
+      "--disable-warning=ExperimentalWarning",
+      ...profile,
+      script,
+      ...extra
+    ]
     const child = hasTaskset
       ? spawn("taskset", ["-c", "0", ...command], { cwd: root, stdio: ["ignore", "pipe", "inherit"] })
       : spawn(command[0]!, command.slice(1), { cwd: root, stdio: ["ignore", "pipe", "inherit"] })
@@ -65,6 +83,7 @@ const startChild = (script: string, extra: ReadonlyArray<string>, portPattern: R
       if (m !== null) {
         resolve({
           port: Number(m[1]),
+          pid: child.pid!,
           stop: () =>
             new Promise((done) => {
               child.once("exit", () => done())
@@ -75,6 +94,25 @@ const startChild = (script: string, extra: ReadonlyArray<string>, portPattern: R
     })
     child.once("exit", (code) => reject(new Error(`${script} exited (${code}): ${out}`)))
   })
+
+// CPU time (user + system, milliseconds) of a process so far; NaN without /proc.
+const cpuMillis = (pid: number): number => {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "latin1")
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100
+  } catch {
+    return Number.NaN
+  }
+}
+
+/** Runs `f` and returns its result with the share of one core `pid` used meanwhile (0..1). */
+const withCpu = async <A>(pid: number, f: () => Promise<A>): Promise<[A, number]> => {
+  const cpu0 = cpuMillis(pid)
+  const t0 = performance.now()
+  const a = await f()
+  return [a, (cpuMillis(pid) - cpu0) / (performance.now() - t0)]
+}
 
 // --- HTTP load -------------------------------------------------------------
 
@@ -100,20 +138,18 @@ const post = (port: number, path: string, body: string, headers: Record<string, 
     req.end(body)
   })
 
-/** Closed-loop load: `connections` loops of requests for `seconds`; requests/s. */
-const load = async (connections: number, request: () => Promise<number>) => {
-  const deadline = performance.now() + seconds * 1000
-  let done = 0
-  let failed = 0
-  await Promise.all(Array.from({ length: connections }, async () => {
-    while (performance.now() < deadline) {
-      const status = await request()
-      if (status >= 200 && status < 300) done++
-      else failed++
-    }
-  }))
+/** Closed-loop load (see load.ts): `connections` keep-alive loops of `POST path` for `seconds`; requests/s. */
+const load = async (port: number, connections: number, path: string, body: string) => {
+  const { failed, ok } = await leanLoad({
+    port,
+    path,
+    body,
+    connections,
+    seconds,
+    headers: { "content-type": "application/json", authorization: `Bearer ${secret}` }
+  })
   if (failed > 0) console.error(`  (${failed} requests failed)`)
-  return done / seconds
+  return ok / seconds
 }
 
 // --- subscribers (in their own process: see subscribers.ts) ---------------
@@ -139,7 +175,7 @@ const farm = (() => {
       pending.push(resolve)
       child.send(message as object)
     })
-  return { ask, stop: () => child.kill() }
+  return { ask, pid: child.pid!, stop: () => child.kill() }
 })()
 
 const subscribe = async (port: number, path: string, n: number, measure: boolean): Promise<Subscribers> => {
@@ -217,6 +253,8 @@ const main = async () => {
   )
 }
 
+const pct = (share: number) => `${(share * 100).toFixed(0)} %`
+
 type Row = (name: string, value: number, unit: string) => void
 
 // Slow consumers the server disconnected (a counter of its /metrics).
@@ -230,16 +268,22 @@ const slowConsumers = async (port: number, metric: string) => {
 const publishScenario = async (row: Row, gateway: Child) => {
   const keyClient = await subscribe(gateway.port, "/sse/bench-key", 1, false)
   for (const batch of [1, 50]) {
-    const rps = await load(16, () => post(gateway.port, "/internal/send", sendBody(batch)))
-    row(`/internal/send batch=${batch} (1 client) req/s`, rps, "req/s")
+    const [rps, cpu] = await withCpu(
+      gateway.pid,
+      () => load(gateway.port, 16, "/internal/send", sendBody(batch))
+    )
+    row(`/internal/send batch=${batch} (1 client) req/s`, rps, `req/s (gateway CPU ${pct(cpu)})`)
     if (batch > 1) row(`/internal/send batch=${batch} events/s`, rps * batch, "ev/s")
   }
   await keyClient.close()
   for (const subs of [0, clients]) {
     const s = subs > 0 ? await subscribe(gateway.port, "/subscribe?topic=bench", subs, false) : undefined
     for (const batch of [1, 50]) {
-      const rps = await load(16, () => post(gateway.port, "/publish", publishBody(batch)))
-      row(`/publish batch=${batch} subscribers=${subs} req/s`, rps, "req/s")
+      const [rps, cpu] = await withCpu(
+        gateway.pid,
+        () => load(gateway.port, 16, "/publish", publishBody(batch))
+      )
+      row(`/publish batch=${batch} subscribers=${subs} req/s`, rps, `req/s (gateway CPU ${pct(cpu)})`)
       if (batch > 1) row(`/publish batch=${batch} subscribers=${subs} events/s`, rps * batch, "ev/s")
     }
     await s?.close()
@@ -263,14 +307,18 @@ const fanoutScenario = async (row: Row, gateway: Child, hub: Child) => {
     await s.close()
     return rate
   }
-  const viaGateway = await fanout(
-    gateway.port,
-    "/subscribe?topic=bench",
-    () => post(gateway.port, "/publish", publishBody(100))
+  const [viaGateway, gCpu] = await withCpu(gateway.pid, () =>
+    fanout(
+      gateway.port,
+      "/subscribe?topic=bench",
+      () => post(gateway.port, "/publish", publishBody(100))
+    ))
+  const [viaHub, hCpu] = await withCpu(
+    hub.pid,
+    () => fanout(hub.port, "/subscribe", () => post(hub.port, "/burst?n=100", ""))
   )
-  const viaHub = await fanout(hub.port, "/subscribe", () => post(hub.port, "/burst?n=100", ""))
-  row(`fan-out gateway (${clients} subscribers) deliveries/s`, viaGateway, "del/s")
-  row(`fan-out in-process hub (${clients} subscribers) deliveries/s`, viaHub, "del/s")
+  row(`fan-out gateway (${clients} subscribers) deliveries/s`, viaGateway, `del/s (CPU ${pct(gCpu)})`)
+  row(`fan-out in-process hub (${clients} subscribers) deliveries/s`, viaHub, `del/s (CPU ${pct(hCpu)})`)
   row("fan-out ratio gateway / hub", viaGateway / viaHub, "x")
 }
 
@@ -290,12 +338,22 @@ const latencyScenario = async (row: Row, gateway: Child, hub: Child) => {
     await s.close()
     return { p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99) }
   }
-  const gLat = await paced(
-    gateway.port,
-    "/subscribe?topic=bench",
-    (t) => post(gateway.port, "/publish", publishBody(1, t))
+  const [[gLat, gFarm], gCpu] = await withCpu(gateway.pid, () =>
+    withCpu(farm.pid, () =>
+      paced(
+        gateway.port,
+        "/subscribe?topic=bench",
+        (t) => post(gateway.port, "/publish", publishBody(1, t))
+      )))
+  const [[hLat, hFarm], hCpu] = await withCpu(
+    hub.pid,
+    () => withCpu(farm.pid, () => paced(hub.port, "/subscribe", (t) => post(hub.port, `/burst?n=1&t=${t}`, "")))
   )
-  const hLat = await paced(hub.port, "/subscribe", (t) => post(hub.port, `/burst?n=1&t=${t}`, ""))
+  console.log(
+    `  (CPU during the latency runs: gateway ${pct(gCpu)}, its subscribers ${pct(gFarm)}; hub ${
+      pct(hCpu)
+    }, its subscribers ${pct(hFarm)})`
+  )
   row(`publish-to-receive p50 gateway (${clients} subscribers)`, gLat.p50, "ms")
   row(`publish-to-receive p99 gateway (${clients} subscribers)`, gLat.p99, "ms")
   row(`publish-to-receive p50 in-process hub`, hLat.p50, "ms")
