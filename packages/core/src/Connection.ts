@@ -45,7 +45,10 @@
  *   `Metric`s (`sluice_connections_open`, `sluice_events_delivered_total`, …).
  *
  * Mailbox entries are encoded bytes, so a hub can encode an event once and
- * offer the same buffer to many connections (see {@link Connection.offerUnsafe}).
+ * offer the same buffer to many connections (see {@link Connection.offerUnsafe}),
+ * and a feeder can hand the same frames to many connections as one
+ * {@link Burst} that their mailboxes share instead of copying
+ * ({@link Connection.offerBurstUnsafe}).
  *
  * @since 0.1.0
  */
@@ -324,6 +327,49 @@ export interface Stats {
  */
 export const TypeId: typeof internal.TypeId = internal.TypeId
 
+declare const BurstTypeId: unique symbol
+
+/**
+ * Encoded frames that never change again, to be offered to many connections
+ * with {@link Connection.offerBurstUnsafe}: their mailboxes share the array
+ * rather than copy it. Made by {@link makeBurst}.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type Burst = ReadonlyArray<Uint8Array> & { readonly [BurstTypeId]: true }
+
+/**
+ * Makes a {@link Burst} of `frames` (encoded SSE frames, as
+ * `SseEncoder.encodeUnsafe` makes them): a frozen copy of the array, so that
+ * nothing can change it once connections share it. The bytes themselves are
+ * not copied: do not change them afterwards (a `Uint8Array` cannot be
+ * frozen). Make one burst per hand-out and offer it to every connection.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Connection, SseEncoder, SseEvent } from "@sluice/core"
+ *
+ * // One burst, shared by the mailboxes of every connection it is offered to.
+ * const fanOut = (connections: ReadonlyArray<Connection.Connection>) => {
+ *   const burst = Connection.makeBurst([
+ *     SseEncoder.encodeUnsafe(SseEvent.make({ event: "tick", data: "1" })),
+ *     SseEncoder.encodeUnsafe(SseEvent.make({ event: "tick", data: "2" }))
+ *   ])
+ *   for (const connection of connections) {
+ *     // A refusal from `stop` on is handled by the feeder (its slow-client policy).
+ *     const stop = connection.offerBurstUnsafe(burst, 0)
+ *     if (stop < burst.length) Effect.runFork(connection.kill("slow_consumer"))
+ *   }
+ * }
+ * ```
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const makeBurst = (frames: ReadonlyArray<Uint8Array>): Burst => Object.freeze(frames.slice()) as Burst
+
 /**
  * A running connection: the handle that feeds it, ends it and observes its
  * end. Made by {@link make}, and by the hubs, registries and resumable
@@ -358,6 +404,17 @@ export interface Connection {
    * copied: the caller may reuse its array.
    */
   readonly offerManyUnsafe: (frames: ReadonlyArray<Uint8Array>, from: number) => number
+  /**
+   * {@link Connection.offerManyUnsafe} for a {@link Burst} (see
+   * {@link makeBurst}): offered from its start to a mailbox where nothing
+   * waits, the burst itself becomes the waiting frames, shared with every
+   * other connection it is offered to, not copied (a mailbox copies it only
+   * before changing it); and the writers of the connections that take it
+   * whole concatenate its frames once between them. How a feeder fans the
+   * same frames out to many connections. Returns the index of the first
+   * frame not accepted, as `offerManyUnsafe` does.
+   */
+  readonly offerBurstUnsafe: (burst: Burst, from: number) => number
   /**
    * Offers encoded bytes. Under `suspend` it waits while the mailbox is full;
    * under `sliding` and `dropping` it never waits (a drop counts as handled).

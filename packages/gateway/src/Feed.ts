@@ -5,7 +5,8 @@
  * ```text
  * publish(topics, event) ──validate, id, encode once──▶ log (one order for every topic)
  *        │
- *        └──▶ subscribers of each topic ──burst, one offer per subscriber──▶ [mailbox] ─▶ writer ─▶ client
+ *        └──▶ groups (subscribers of one set of topics) ──one burst per group per hand-out──┐
+ *                                     shared, not copied, by each subscriber's [mailbox] ◀──┘ ─▶ writer ─▶ client
  * ```
  *
  * Why not a `Hub` per topic: a hub gives one order per topic, and its ids
@@ -16,7 +17,9 @@
  * subscriber receives its topics' events in that one order, and resumes
  * after its last id on all of them. Per subscriber it reuses sluice's
  * connection actor as a hub does (bounded mailbox, slow-client strategy,
- * heartbeats, coalesced writes).
+ * heartbeats), and fans out as a hub does: the subscribers of the same
+ * topics share one encoded burst per hand-out (`Connection.makeBurst`), and
+ * hand-outs are coalesced across requests ({@link Options.coalesce}).
  *
  * What it guarantees:
  * - **One order**: every subscriber sees its events in the feed's order; an
@@ -27,6 +30,12 @@
  * - **Exact resume**: the subscriber is registered and its replay fixed in
  *   one synchronous step; an id older than the record, from another epoch
  *   (a restart) or unknown gets a `replay_gap` event, then what is retained.
+ * - **Coalesced writes**: what is published in one turn of the event loop
+ *   goes to each subscriber in one offer (one write); what is published
+ *   within the `coalesce` window (2 ms) of the last hand-out's end waits for
+ *   the window's end, joined by whatever comes meanwhile: an event waits at
+ *   most the window more, and a busy feed pays one write per subscriber per
+ *   window instead of one per request.
  *
  * Two implementations: in memory ({@link makeMemory}, one process), and
  * over a shared `Log` ({@link makeLog}, {@link layerStore}: on Redis, one
@@ -42,6 +51,7 @@
 import type { Connection, Hub, SseEvent } from "@sluice/core"
 import { Log } from "@sluice/core"
 import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
@@ -179,6 +189,14 @@ export interface Options {
   readonly maxEventBytes?: number | undefined
   /** Names this record in its ids (lower-case letters and digits). Default: random. */
   readonly epoch?: string | undefined
+  /**
+   * The coalescing window: events published within it of the end of the
+   * last hand-out to subscribers wait for its end and go out together (one
+   * write per subscriber), as `Hub.Options.coalesce`. Measured on the
+   * Effect `Clock` (a frozen test clock never holds an event). Default
+   * 2 ms; `false` hands out at the end of every turn of the event loop.
+   */
+  readonly coalesce?: Duration.Input | false | undefined
 }
 
 /**

@@ -56,7 +56,8 @@ describe("Feed (in memory)", () => {
 
   it.live("a subscriber whose mailbox overflows is disconnected (others keep everything)", () =>
     Effect.gen(function*() {
-      const feed = yield* Feed.makeMemory()
+      // One hand-out per publish (no window), so that each settle delivers.
+      const feed = yield* Feed.makeMemory({ coalesce: false })
       const slow = yield* TestSink.make({ hangAfter: 0 })
       const fast = yield* TestSink.make()
       const s = yield* feed.subscribe({ ...quiet, sink: slow.sink, topics: ["a"], capacity: 4 })
@@ -71,8 +72,70 @@ describe("Feed (in memory)", () => {
       expect(feed.stats().subscribers).toBe(1)
     }))
 
+  it.live("coalescing: events published one per turn within the window go out together, in order, in one write", () =>
+    Effect.gen(function*() {
+      // A long window, so that the publishes below surely fall within it.
+      const feed = yield* Feed.makeMemory({ coalesce: "500 millis" })
+      const sink = yield* TestSink.make()
+      yield* feed.subscribe({ ...quiet, sink: sink.sink, topics: ["a", "b"] })
+      // After a quiet spell: at once.
+      yield* feed.publish([{ topics: ["a"], data: "1" }])
+      yield* sink.awaitWrites(1)
+      // Within the window of that hand-out: held, joined by the next ones.
+      for (const [topic, data] of [["a", "2"], ["c", "x"], ["b", "3"], ["a", "4"]] as const) {
+        yield* feed.publish([{ topics: [topic], data }])
+        yield* settle
+      }
+      yield* sink.awaitWrites(2)
+      expect(sink.chunks()).toHaveLength(2)
+      expect(ids(new TextDecoder().decode(sink.chunks()[1]))).toEqual(["2", "3", "4"])
+    }))
+
+  it.live("coalescing: subscribers of the same topics share the hand-out; one that came mid-window gets live only what followed its replay", () =>
+    Effect.gen(function*() {
+      const feed = yield* Feed.makeMemory({ coalesce: "500 millis", epoch: "e" })
+      const first = yield* TestSink.make()
+      yield* feed.subscribe({ ...quiet, sink: first.sink, topics: ["a"] })
+      yield* feed.publish([{ topics: ["a"], data: "1" }])
+      yield* first.awaitWrites(1)
+      yield* feed.publish([{ topics: ["a"], data: "2" }])
+      // Comes while "2" is held: "2" is in its replay, so it must not get it live too.
+      const second = yield* TestSink.make()
+      const sub = yield* feed.subscribe({ ...quiet, sink: second.sink, topics: ["a"], lastEventId: "e-1" })
+      expect(sub.replay).toEqual({ _tag: "Resumed", lastEventId: "e-1", replayed: 1 })
+      yield* feed.publish([{ topics: ["a"], data: "3" }])
+      yield* first.awaitWrites(2)
+      while (ids(second.text()).length < 2) yield* second.awaitWrites(second.chunks().length + 1)
+      expect(ids(first.text())).toEqual(["1", "2", "3"])
+      expect(ids(second.text())).toEqual(["2", "3"])
+    }))
+
+  it.live("coalescing: a connection closed while events are held loses nothing: its resume gets them, once", () =>
+    Effect.gen(function*() {
+      const feed = yield* Feed.makeMemory({ coalesce: "500 millis" })
+      const sink = yield* TestSink.make()
+      const sub = yield* feed.subscribe({ ...quiet, sink: sink.sink, topics: ["a"] })
+      yield* feed.publish([{ topics: ["a"], data: "1" }])
+      yield* sink.awaitWrites(1)
+      yield* feed.publish([{ topics: ["a"], data: "2" }])
+      yield* feed.publish([{ topics: ["a"], data: "3" }])
+      yield* sub.connection.close("bye")
+      expect(yield* sub.connection.outcome).toMatchObject({ _tag: "Closed", reason: "bye" })
+      expect(feed.stats().subscribers).toBe(0)
+      const seen = [...sink.text().matchAll(/^id: (.*)$/gm)].map((m) => m[1]!)
+      const again = yield* TestSink.make()
+      const resumed = yield* feed.subscribe({ ...quiet, sink: again.sink, topics: ["a"], lastEventId: seen.at(-1) })
+      expect(resumed.replay._tag).toBe("Resumed")
+      yield* feed.publish([{ topics: ["a"], data: "4" }])
+      while (ids(again.text()).length < 4 - ids(sink.text()).length) {
+        yield* again.awaitWrites(again.chunks().length + 1)
+      }
+      expect([...ids(sink.text()), ...ids(again.text())]).toEqual(["1", "2", "3", "4"])
+    }))
+
   it("options that cannot work are refused when the feed is made", () => {
     expect(() => Effect.runSync(Effect.scoped(Feed.makeMemory({ maxEventBytes: 0 })))).toThrow(/maxEventBytes/)
     expect(() => Effect.runSync(Effect.scoped(Feed.makeMemory({ epoch: "Not-Valid" })))).toThrow(/epoch/)
+    expect(() => Effect.runSync(Effect.scoped(Feed.makeMemory({ coalesce: "soon" as never })))).toThrow(/coalesce/)
   })
 })

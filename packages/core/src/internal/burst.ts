@@ -18,12 +18,11 @@
  *
  * @internal
  */
+import type * as Connection from "../Connection.ts"
 import { join } from "./bytes.ts"
 
-declare const BurstBrand: unique symbol
-
-/** Frames that never change again, shared by the mailboxes they were offered to. @internal */
-export type Burst = ReadonlyArray<Uint8Array> & { readonly [BurstBrand]: true }
+/** Frames that never change again, shared by the mailboxes they were offered to (public: `Connection.Burst`). @internal */
+export type Burst = Connection.Burst
 
 /**
  * Declares that `frames` will never change again: the caller gives the array

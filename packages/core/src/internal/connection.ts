@@ -37,11 +37,8 @@ import { frameBytes } from "./encoder.ts"
 import { forkLabelled } from "./fiberLabel.ts"
 import { atLeast, check } from "./options.ts"
 
-/** A connection as its feeder sees it: it can also share a burst. @internal */
-export interface Fed extends Connection.Connection {
-  /** `offerManyUnsafe` for a burst: offered whole to an empty mailbox, it is shared, not copied. */
-  readonly offerBurstUnsafe: (burst: Burst, from: number) => number
-}
+/** A connection as its feeder sees it (every connection can share a burst now: `offerBurstUnsafe`). @internal */
+export type Fed = Connection.Connection
 
 /** What a hub or the registry gives a connection it feeds. @internal */
 export interface Feeder {

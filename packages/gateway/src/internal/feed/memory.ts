@@ -9,6 +9,7 @@
 import { Connection, Hub, OptionCheck, SseEncoder, SseEvent } from "@sluice/core"
 import * as Clock from "effect/Clock"
 import type * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
 import * as Result from "effect/Result"
@@ -18,16 +19,31 @@ import type * as Feed from "../../Feed.ts"
 import * as metrics from "../metrics.ts"
 import { type Entry, Log } from "./log.ts"
 
+/**
+ * The subscribers of one set of topics: they receive the same events, so
+ * each hand-out gives them one burst, shared by their mailboxes.
+ */
+interface Group {
+  readonly key: string
+  readonly topics: ReadonlySet<string>
+  readonly subs: Set<Subscriber>
+  /** The last sequence number routed to it (dedupes an event on several of its topics). */
+  lastSeq: number
+  /** Events routed since the last hand-out, and their sequence numbers. */
+  frames: Array<Uint8Array> | undefined
+  seqs: Array<number>
+}
+
 interface Subscriber {
   /** Set once the connection exists (it is registered a step before, with its replay fixed). */
   conn: Connection.Connection | undefined
-  readonly topics: ReadonlySet<string>
+  readonly group: Group
   readonly policy: Feed.Strategy
   live: boolean
-  /** The last sequence number handed to it (dedupes an event on several of its topics). */
-  lastSeq: number
-  /** Events of the current burst, not yet offered. */
-  burst: Array<Uint8Array> | undefined
+  /** It gets live only the events after this one (the rest is in its replay). */
+  fromSeq: number
+  /** Frames handed out before its connection existed, offered first. */
+  held: Array<Uint8Array> | undefined
 }
 
 const epochPattern = /^[0-9a-z]+$/
@@ -62,6 +78,16 @@ const replayResults = {
 const check = (name: string, value: number | undefined, min: number) =>
   OptionCheck.check("Feed", `${name} (a number, at least ${min})`, OptionCheck.atLeast(value, min, false), value)
 
+// The coalescing window's milliseconds (0: none), `NaN` for what is not a duration.
+const coalesceMillis = (input: Duration.Input | false | undefined): number => {
+  if (input === false) return 0
+  try {
+    return Duration.toMillis(Duration.fromInputUnsafe(input ?? "2 millis"))
+  } catch {
+    return Number.NaN
+  }
+}
+
 /** @internal */
 export const make = (options: Feed.Options = {}): Effect.Effect<Feed.Service, never, Scope.Scope> =>
   Effect.gen(function*() {
@@ -69,6 +95,13 @@ export const make = (options: Feed.Options = {}): Effect.Effect<Feed.Service, ne
     check("history.maxBytes", options.history?.maxBytes, 0)
     check("history.maxAgeMillis", options.history?.maxAgeMillis, 0)
     check("maxEventBytes", options.maxEventBytes, 1)
+    const coalesce = coalesceMillis(options.coalesce)
+    OptionCheck.check(
+      "Feed",
+      "coalesce (a finite duration, or false)",
+      Number.isFinite(coalesce) && coalesce >= 0,
+      options.coalesce
+    )
     OptionCheck.check(
       "Feed",
       "epoch (lower-case letters and digits)",
@@ -93,12 +126,20 @@ export class MemoryFeed implements Feed.Service {
   epoch: string
   log: Log
   readonly maxEventBytes: number
-  readonly byTopic = new Map<string, Set<Subscriber>>()
+  /** Groups by topic, and by their set of topics. */
+  readonly byTopic = new Map<string, Set<Group>>()
+  readonly groups = new Map<string, Group>()
   subscriberCount = 0
   published = 0
   lastEventId: string | undefined = undefined
-  dirty: Array<Subscriber> = []
-  flushScheduled = false
+  // Groups with a burst to hand out, and subscribers whose connection did not exist at the last hand-out.
+  dirty: Array<Group> = []
+  readonly waiting = new Set<Subscriber>()
+  // The next hand-out is scheduled (at once, or at the window's end).
+  private scheduled: "immediate" | ReturnType<typeof setTimeout> | undefined = undefined
+  // The coalescing window (nanoseconds; undefined: none), and when the last hand-out ended.
+  private readonly windowNanos: number | undefined
+  private deliveredAt = Number.NEGATIVE_INFINITY
   readonly clock: Clock.Clock
   readonly context: Context.Context<never>
 
@@ -110,6 +151,8 @@ export class MemoryFeed implements Feed.Service {
       maxAgeMillis: options.history?.maxAgeMillis ?? 3_600_000
     })
     this.maxEventBytes = Math.floor(options.maxEventBytes ?? 65_536)
+    const window = coalesceMillis(options.coalesce)
+    this.windowNanos = window > 0 ? window * 1e6 : undefined
     this.clock = clock
     this.context = context
   }
@@ -185,118 +228,181 @@ export class MemoryFeed implements Feed.Service {
 
   /** A new life of the record (`epoch`, empty, numbered from `seq`): subscribers start counting again. */
   reset(epoch: string, seq: number) {
+    // What was routed from the old life goes out first, numbered as it was.
+    this.flush()
     this.epoch = epoch
     this.log.skipTo(seq)
-    for (const subs of this.byTopic.values()) for (const sub of subs) sub.lastSeq = seq
+    for (const group of this.groups.values()) {
+      group.lastSeq = seq
+      for (const sub of group.subs) sub.fromSeq = seq
+    }
   }
 
-  /** Hands `bytes` to every subscriber (once each), after what it has been given. */
+  /** Hands `bytes` to every subscriber, after what it has been given. */
   broadcast(bytes: Uint8Array) {
-    const seen = new Set<Subscriber>()
-    for (const subs of this.byTopic.values()) {
-      for (const sub of subs) {
-        if (seen.has(sub)) continue
-        seen.add(sub)
-        this.enqueue(sub, bytes)
+    this.flush()
+    const burst = Connection.makeBurst([bytes])
+    for (const group of this.groups.values()) {
+      for (const sub of group.subs) this.offer(sub, burst, 0)
+    }
+    this.schedule()
+  }
+
+  // Puts the event in the burst of every group of its topics (once each).
+  route(entry: Entry) {
+    for (const topic of entry.topics) {
+      const groups = this.byTopic.get(topic)
+      if (groups === undefined) continue
+      for (const group of groups) {
+        if (group.lastSeq >= entry.seq) continue
+        group.lastSeq = entry.seq
+        if (group.frames === undefined) {
+          group.frames = []
+          group.seqs = []
+          this.dirty.push(group)
+        }
+        group.frames.push(entry.bytes)
+        group.seqs.push(entry.seq)
       }
     }
     this.schedule()
   }
 
-  private enqueue(sub: Subscriber, bytes: Uint8Array) {
-    if (sub.burst === undefined) {
-      sub.burst = []
-      this.dirty.push(sub)
-    }
-    sub.burst.push(bytes)
-  }
-
+  // The next hand-out: after the I/O callbacks of this turn of the event
+  // loop (setImmediate, not a microtask), so that the publishes of every
+  // request that arrived together go out in one write per subscriber; and,
+  // within the coalescing window of the last hand-out's end, at the
+  // window's end, joined by whatever is published meanwhile (a subscriber
+  // waits at most the window more; a busy feed pays one write per
+  // subscriber per window, not per request). A clock that does not move (a
+  // test clock) holds nothing.
   private schedule() {
-    if (this.dirty.length > 0 && !this.flushScheduled) {
-      this.flushScheduled = true
+    if (this.scheduled !== undefined || (this.dirty.length === 0 && this.waiting.size === 0)) return
+    const window = this.windowNanos
+    const since = window === undefined ? 0 : this.nanos() - this.deliveredAt
+    if (window !== undefined && since > 0 && since < window) {
+      const timer = setTimeout(this.flush, Math.ceil((window - since) / 1e6))
+      timer.unref?.()
+      this.scheduled = timer
+    } else {
+      this.scheduled = "immediate"
       setImmediate(this.flush)
     }
   }
 
-  // Puts the event in the burst of every subscriber of its topics (once each).
-  route(entry: Entry) {
-    for (const topic of entry.topics) {
-      const subs = this.byTopic.get(topic)
-      if (subs === undefined) continue
-      for (const sub of subs) {
-        if (sub.lastSeq >= entry.seq) continue
-        sub.lastSeq = entry.seq
-        this.enqueue(sub, entry.bytes)
-      }
-    }
-    this.schedule()
+  private nanos(): number {
+    return Number(this.clock.currentTimeNanosUnsafe())
   }
 
-  // After the I/O callbacks of this turn of the event loop (setImmediate,
-  // not a microtask): publishes of every request that arrived together are
-  // handed to each subscriber in one offer, so one write per subscriber
-  // carries them all instead of one write per request. The subscriber's
-  // slow-client strategy applies to what does not fit.
+  // Each group's burst, sealed once, goes to each of its subscribers (from
+  // the events it gets live). The subscriber's slow-client strategy applies
+  // to what does not fit.
   flush = () => {
-    this.flushScheduled = false
+    const scheduled = this.scheduled
+    this.scheduled = undefined
+    if (scheduled !== undefined && scheduled !== "immediate") clearTimeout(scheduled)
     const dirty = this.dirty
     this.dirty = []
+    // What is published while this hand-out runs (a sink's callback) waits for the window.
+    if (dirty.length > 0) this.deliveredAt = this.nanos()
     let delivered = 0
-    for (const sub of dirty) {
-      const conn = sub.conn
-      if (!sub.live) {
-        sub.burst = undefined
-        continue
+    for (const sub of this.waiting) {
+      if (!sub.live) this.waiting.delete(sub)
+      else if (sub.conn !== undefined) {
+        this.waiting.delete(sub)
+        const held = sub.held!
+        sub.held = undefined
+        delivered += this.offer(sub, Connection.makeBurst(held), 0)
       }
-      // Registered, its connection not made yet: it keeps its burst for the next hand-out.
-      if (conn === undefined) {
-        this.dirty.push(sub)
-        continue
-      }
-      const burst = sub.burst!
-      sub.burst = undefined
-      let at = 0
-      while (at < burst.length) {
-        const stop = conn.offerManyUnsafe(burst, at)
-        delivered += stop - at
-        if (stop === burst.length) break
-        if (!conn.accepting()) {
-          this.remove(sub)
-          break
-        }
-        if (sub.policy === "disconnect") {
-          if (conn.killUnsafe("slow_consumer")) metrics.slowConsumers.updateUnsafe(1, this.context)
-          this.remove(sub)
-          break
-        }
-        // dropping: that one is dropped (and counted by the connection).
-        at = stop + 1
+    }
+    for (const group of dirty) {
+      const seqs = group.seqs
+      const burst = Connection.makeBurst(group.frames!)
+      group.frames = undefined
+      group.seqs = []
+      for (const sub of group.subs) {
+        let from = 0
+        while (from < seqs.length && seqs[from]! <= sub.fromSeq) from++
+        delivered += this.offer(sub, burst, from)
       }
     }
     if (delivered > 0) metrics.deliveries.updateUnsafe(delivered, this.context)
+    if (dirty.length > 0) this.deliveredAt = this.nanos()
     this.schedule()
+  }
+
+  // Offers `burst[from..]` to a subscriber; the events it took.
+  private offer(sub: Subscriber, burst: Connection.Burst, from: number): number {
+    if (!sub.live || from >= burst.length) return 0
+    const conn = sub.conn
+    if (conn === undefined || sub.held !== undefined) {
+      // Registered, its connection not made yet (or its earlier frames not offered yet): kept, in order.
+      const held = (sub.held ??= [])
+      for (let i = from; i < burst.length; i++) held.push(burst[i]!)
+      this.waiting.add(sub)
+      return 0
+    }
+    let taken = 0
+    let at = from
+    while (at < burst.length) {
+      const stop = conn.offerBurstUnsafe(burst, at)
+      taken += stop - at
+      if (stop === burst.length) break
+      if (!conn.accepting()) {
+        this.remove(sub)
+        break
+      }
+      if (sub.policy === "disconnect") {
+        if (conn.killUnsafe("slow_consumer")) metrics.slowConsumers.updateUnsafe(1, this.context)
+        this.remove(sub)
+        break
+      }
+      // dropping: that one is dropped (and counted by the connection).
+      at = stop + 1
+    }
+    return taken
   }
 
   add(sub: Subscriber) {
     sub.live = true
     this.subscriberCount++
-    for (const topic of sub.topics) {
-      let subs = this.byTopic.get(topic)
-      if (subs === undefined) this.byTopic.set(topic, subs = new Set())
-      subs.add(sub)
-    }
+    sub.group.subs.add(sub)
     metrics.subscribers.modifyUnsafe(1, this.context)
+  }
+
+  // The group of a set of topics (made, and routed to, on first use).
+  group(topics: ReadonlySet<string>): Group {
+    const key = JSON.stringify([...topics].sort())
+    let group = this.groups.get(key)
+    if (group === undefined) {
+      group = { key, topics, subs: new Set(), lastSeq: this.log.lastSeq, frames: undefined, seqs: [] }
+      this.groups.set(key, group)
+      for (const topic of topics) {
+        let groups = this.byTopic.get(topic)
+        if (groups === undefined) this.byTopic.set(topic, groups = new Set())
+        groups.add(group)
+      }
+    }
+    return group
   }
 
   remove(sub: Subscriber) {
     if (!sub.live) return
     sub.live = false
+    sub.held = undefined
+    this.waiting.delete(sub)
     this.subscriberCount--
-    for (const topic of sub.topics) {
-      const subs = this.byTopic.get(topic)
-      if (subs === undefined) continue
-      subs.delete(sub)
-      if (subs.size === 0) this.byTopic.delete(topic)
+    const group = sub.group
+    group.subs.delete(sub)
+    if (group.subs.size === 0) {
+      // A group without subscribers is dropped (with whatever was routed to it).
+      this.groups.delete(group.key)
+      for (const topic of group.topics) {
+        const groups = this.byTopic.get(topic)
+        if (groups === undefined) continue
+        groups.delete(group)
+        if (groups.size === 0) this.byTopic.delete(topic)
+      }
     }
     metrics.subscribers.modifyUnsafe(-1, this.context)
   }
@@ -366,11 +472,11 @@ export class MemoryFeed implements Feed.Service {
       const found = this.lookup(lastEventId, topicSet)
       const sub: Subscriber = {
         conn: undefined,
-        topics: topicSet,
+        group: this.group(topicSet),
         policy,
         live: false,
-        lastSeq: this.log.lastSeq,
-        burst: undefined
+        fromSeq: this.log.lastSeq,
+        held: undefined
       }
       this.add(sub)
       yield* Effect.addFinalizer(() => Effect.sync(() => this.remove(sub)))
