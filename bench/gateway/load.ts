@@ -48,7 +48,8 @@ export const load = (
   let failed = 0
   const loop = () =>
     new Promise<void>((resolve, reject) => {
-      const socket = Net.connect({ host: "127.0.0.1", port, noDelay: true })
+      const socket = Net.connect({ host: "127.0.0.1", port })
+      socket.setNoDelay(true)
       let pending: Buffer = Buffer.alloc(0)
       const next = () => {
         if (performance.now() >= deadline) {
