@@ -178,9 +178,10 @@ export class MemoryFeed implements Feed.Service {
     if (input.data.length > this.maxEventBytes) {
       return new Hub.PayloadTooLargeError({ size: input.data.length, max: this.maxEventBytes })
     }
-    const text = SseEncoder.encodeText(SseEvent.make({ id, event: input.event, data: input.data }))
-    if (Result.isFailure(text)) return text.failure
-    const bytes = encoder.encode(text.success)
+    // The core encoder's bytes (on Node from a shared pool: no buffer of its own per event).
+    const encoded = SseEncoder.encodeResult(SseEvent.make({ id, event: input.event, data: input.data }))
+    if (Result.isFailure(encoded)) return encoded.failure
+    const bytes = encoded.success
     if (bytes.byteLength > this.maxEventBytes) {
       return new Hub.PayloadTooLargeError({ size: bytes.byteLength, max: this.maxEventBytes })
     }

@@ -72,7 +72,8 @@ export const parseFrame = (
     seq,
     id,
     topics,
-    bytes: encoder.encode(`${text.slice(0, idEnd + 1)}${rest}`),
+    // From Node's shared pool: no buffer of its own per event.
+    bytes: Buffer.from(`${text.slice(0, idEnd + 1)}${rest}`, "utf8"),
     at,
     callerId: id !== Log.formatId(epoch, seq)
   }

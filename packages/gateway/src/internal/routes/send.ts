@@ -149,8 +149,17 @@ const failed = (e: Registry.SendError | Keyed.UnknownTokenError): Outcome => {
   }
 }
 
-const counted = (result: string) => Metric.withAttributes(sends, { result })
-const refused = (reason: string) => Metric.withAttributes(refusals, { route, reason })
+// The counters by attribute, made once each (not per request).
+const memo = <A>(make: (key: string) => A): (key: string) => A => {
+  const made = new Map<string, A>()
+  return (key) => {
+    let value = made.get(key)
+    if (value === undefined) made.set(key, value = make(key))
+    return value
+  }
+}
+const counted = memo((result) => Metric.withAttributes(sends, { result }))
+const refused = memo((reason) => Metric.withAttributes(refusals, { route, reason }))
 
 const run = (keyed: Keyed.Service, item: Item): Effect.Effect<Outcome> => {
   const sent: Effect.Effect<string, Registry.SendError | Keyed.UnknownTokenError> = item.event === undefined

@@ -35,33 +35,36 @@ type Verifier = Jwt.Verifier | undefined
 const jwtRefusal = (e: Jwt.JwtError): Refusal =>
   refusal(`jwt_${e.reason}`, 401, e.message, { "www-authenticate": "Bearer" })
 
+// A refusal, or `undefined` when the publisher may publish to `topics`:
+// decided at once for the gateway's secret (the application's usual
+// credential), through the verifier for a JWT.
 const authorizePublish = (
   config: Config,
   verifier: Verifier,
   request: HttpServerRequest,
   topics: ReadonlyArray<string>
-): Effect.Effect<Refusal | undefined> =>
-  Effect.gen(function*() {
-    const token = Jwt.fromRequest(request, config.jwtCookie)
-    if (token instanceof Jwt.JwtError) return jwtRefusal(token)
-    if (token === undefined) {
-      return config.secret === undefined && verifier === undefined
-        ? refusal("disabled", 403, "publishing is disabled: configure GATEWAY_SECRET or a JWT key")
-        : refusal("no_credentials", 401, "a bearer token is required to publish", { "www-authenticate": "Bearer" })
-    }
-    if (config.secret !== undefined && sameSecret(token, config.secret)) return undefined
-    if (verifier === undefined) {
-      return refusal("wrong_secret", 401, "the bearer token is not this gateway's secret", {
-        "www-authenticate": "Bearer"
-      })
-    }
-    const claims = yield* Effect.result(verifier.verify(token))
+): Refusal | undefined | Effect.Effect<Refusal | undefined> => {
+  const token = Jwt.fromRequest(request, config.jwtCookie)
+  if (token instanceof Jwt.JwtError) return jwtRefusal(token)
+  if (token === undefined) {
+    return config.secret === undefined && verifier === undefined
+      ? refusal("disabled", 403, "publishing is disabled: configure GATEWAY_SECRET or a JWT key")
+      : refusal("no_credentials", 401, "a bearer token is required to publish", { "www-authenticate": "Bearer" })
+  }
+  if (config.secret !== undefined && sameSecret(token, config.secret)) return undefined
+  if (verifier === undefined) {
+    return refusal("wrong_secret", 401, "the bearer token is not this gateway's secret", {
+      "www-authenticate": "Bearer"
+    })
+  }
+  return Effect.map(Effect.result(verifier.verify(token)), (claims) => {
     if (claims._tag === "Failure") return jwtRefusal(claims.failure)
     const denied = topics.find((t) => !Jwt.allows(claims.success.publish, t))
     return denied === undefined
       ? undefined
       : refusal("topic_forbidden", 403, `the token may not publish to ${JSON.stringify(denied)}`)
   })
+}
 
 const parseTopics = (value: unknown, where: string, max: number): ReadonlyArray<string> | Refusal => {
   const list = Array.isArray(value) ? value : [value]
@@ -149,7 +152,8 @@ const publishRoute = (config: Config, verifier: Verifier) =>
       const request = yield* HttpServerRequest
       const read = yield* readPublish(config)
       if (isRefusal(read)) return yield* answer("publish", read)
-      const denied = yield* authorizePublish(config, verifier, request, read.events.flatMap((e) => e.topics))
+      const decided = authorizePublish(config, verifier, request, read.events.flatMap((e) => e.topics))
+      const denied = Effect.isEffect(decided) ? yield* decided : decided
       if (denied !== undefined) return yield* answer("publish", denied)
       const feed = yield* Feed.Feed
       const published = yield* Effect.result(feed.publish(read.events))
