@@ -79,6 +79,8 @@ export interface Config {
   readonly historyEvents: number
   readonly historyBytes: number
   readonly historyAgeMs: number
+  /** Topic events published within this window of the last hand-out go out together (`false`: no window). */
+  readonly coalesceMs: number | false
   readonly maxTopicsPerSubscription: number
   readonly shutdownTimeoutMs: number
   readonly logLevel: "Debug" | "Info" | "Warn" | "Error"
@@ -502,6 +504,15 @@ export const options = {
     shown: "1h",
     help: "Age of the oldest topic event kept for resume",
     parse: millis
+  }),
+  coalesceMs: spec({
+    flag: "coalesce",
+    env: "GATEWAY_COALESCE",
+    default: 2,
+    shown: "2ms",
+    help:
+      "Topic events published within this window of the last hand-out to subscribers wait for its end and go out together, one write per subscriber (off: every turn of the event loop)",
+    parse: millisOrOff
   }),
   maxTopicsPerSubscription: spec({
     flag: "max-topics",

@@ -74,7 +74,8 @@ export const engines = (config: Config): Layer.Layer<Keyed.Keyed | Feed.Feed, En
   const pending = { capacity: config.pendingCapacity, ttl: config.pendingTtlMs }
   const feed = {
     history: { maxEvents: config.historyEvents, maxBytes: config.historyBytes, maxAgeMillis: config.historyAgeMs },
-    maxEventBytes: config.maxEventBytes
+    maxEventBytes: config.maxEventBytes,
+    coalesce: config.coalesceMs
   }
   if (config.redisUrl === undefined) {
     return Layer.mergeAll(Keyed.layerMemory({ pending, maxKeys: config.maxKeys }), Feed.layerMemory(feed))

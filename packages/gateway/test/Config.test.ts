@@ -28,6 +28,13 @@ describe("Config", () => {
     })
   })
 
+  it("the topic coalescing window: 2 ms by default, a duration, or off", () => {
+    expect(run([]).coalesceMs).toBe(2)
+    expect(run([], { GATEWAY_COALESCE: "5ms" }).coalesceMs).toBe(5)
+    expect(run(["--coalesce=off"], { GATEWAY_COALESCE: "5ms" }).coalesceMs).toBe(false)
+    expect(refused(["--coalesce=soon"])).toMatch(/coalesce/)
+  })
+
   it("environment variables, and flags over them", () => {
     const env = {
       PORT: "9000",
