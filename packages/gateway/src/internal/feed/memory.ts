@@ -373,7 +373,7 @@ export class MemoryFeed implements Feed.Service {
 
   // The group of a set of topics (made, and routed to, on first use).
   group(topics: ReadonlySet<string>): Group {
-    const key = JSON.stringify([...topics].sort())
+    const key = JSON.stringify([...topics].toSorted())
     let group = this.groups.get(key)
     if (group === undefined) {
       group = { key, topics, subs: new Set(), lastSeq: this.log.lastSeq, frames: undefined, seqs: [] }
