@@ -364,7 +364,15 @@ const resilient = (port: number, localAddress: string | undefined, onFirst: (ok:
       localAddress,
       state.lastId
     )
+    // A connect or request that gets no answer (a SYN or the request dropped
+    // while the server's accept queue overflows: the kernel's own retries wait
+    // 1, 3, 7, 15 s…) is given up and tried again, as clients with a connect
+    // timeout do.
+    const unanswered = setTimeout(() => {
+      if (!answered) req.destroy()
+    }, 2_000)
     req.on("close", () => {
+      clearTimeout(unanswered)
       if (resilientStop || gaveUp) return
       // Not there or refused: back off; a stream that was cut: come back at once.
       if (!answered) failures++
