@@ -107,13 +107,13 @@ layer(Cluster.layer, { excludeTestServices: true, timeout: "120 seconds" })(
           })
           expect(sent.json.answer.results.map((r: any) => r.result)).toEqual(["pending", "pending", "pending"])
           const client = yield* TestClient.open(a.port, path("k2"))
-          yield* client.awaitFrames(4)
+          yield* client.awaitFrames(5) // retry, connection_open and the three waiting events
           const live = yield* backend.post("/tasks/k2/send", {
             by: "key",
             events: [{ event: "task_event", data: { n: 4 } }]
           })
           expect(live.json.answer).toEqual({ result: "delivered" })
-          yield* client.awaitFrames(5)
+          yield* client.awaitFrames(6)
           const got = events(client)
           expect(got[0]!.event).toBe("connection_open")
           expect(got.slice(1).map((e) => json(e.data).n)).toEqual([1, 2, 3, 4])

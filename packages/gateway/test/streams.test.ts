@@ -14,8 +14,10 @@ describe("gateway streams", () => {
       for (const path of ["/sse/k", "/subscribe?topic=t"]) {
         const client = yield* TestClient.open(port, path)
         yield* client.awaitFrames(4)
+        // A third beat may already be in when a busy machine reads them.
         const beats = events(client).slice(1)
-        expect(beats.map((e) => e.event)).toEqual(["heartbeat", "heartbeat"])
+        expect(beats.length).toBeGreaterThanOrEqual(2)
+        expect(new Set(beats.map((e) => e.event))).toEqual(new Set(["heartbeat"]))
         const { timestamp } = json(beats[0]!.data)
         expect(new Date(timestamp).toISOString()).toBe(timestamp)
       }
