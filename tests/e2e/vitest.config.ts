@@ -1,5 +1,5 @@
 // `pnpm test:e2e`: the browser tests, apart from `pnpm test` because they need
-// Chromium from the system's packages (`apt-get install chromium`).
+// Chromium from the system's packages (installed with apt-get when missing).
 import { defineConfig } from "vitest/config"
 
 export default defineConfig({
@@ -8,6 +8,7 @@ export default defineConfig({
   test: {
     root: new URL("../..", import.meta.url).pathname,
     include: ["tests/e2e/**/*.e2e.ts"],
+    globalSetup: ["./tests/setup/chromium.ts"],
     testTimeout: 120_000,
     hookTimeout: 60_000
   }

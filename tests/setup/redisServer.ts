@@ -11,32 +11,15 @@
  * here.
  */
 import { RedisServer } from "@sluice/redis/testing"
-import { execFileSync } from "node:child_process"
+import { aptInstall } from "./apt.ts"
 
 const { binary } = RedisServer
 
-const run = (command: string, args: ReadonlyArray<string>) => {
-  const asRoot = process.getuid?.() === 0
-  const [file, argv] = asRoot ? [command, args] : ["sudo", ["-n", command, ...args]]
-  execFileSync(file, argv, {
-    stdio: ["ignore", "inherit", "inherit"],
-    env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
-    timeout: 600_000
-  })
-}
-
 export default function setup(): void {
   if (binary() !== undefined) return
-  console.log("redis-server is missing: installing the Debian package redis-server with apt-get")
-  try {
-    run("apt-get", ["update"])
-    run("apt-get", ["install", "-y", "--no-install-recommends", "redis-server"])
-  } catch (cause) {
-    throw new Error(
-      `redis-server is not installed and apt-get could not install it (${String(cause)}). ` +
-        "Install the Debian package redis-server, or set REDIS_SERVER to a redis-server binary.",
-      { cause: cause }
-    )
-  }
+  aptInstall(
+    "redis-server",
+    "Install the Debian package redis-server, or set REDIS_SERVER to a redis-server binary."
+  )
   if (binary() === undefined) throw new Error("apt-get installed redis-server, but no redis-server binary was found")
 }
