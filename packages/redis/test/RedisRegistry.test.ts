@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Registry, SseEvent } from "@sluice/core"
+import { Registry } from "@sluice/core"
 import { SeededScheduler, TestSink } from "@sluice/core/testing"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -10,16 +10,7 @@ import * as Scheduler from "effect/Scheduler"
 import * as Scope from "effect/Scope"
 import * as RedisRegistry from "../src/RedisRegistry.ts"
 import * as RedisServer from "../src/testing/RedisServer.ts"
-import { connect } from "./support.ts"
-
-const ev = (data: string) => SseEvent.make({ event: "progress", data })
-const closeFrames = (reason: string) => [SseEvent.make({ event: "connection_close", data: reason })]
-const dataOf = (text: string) =>
-  text.split("\n\n").filter((b) => b.length > 0).map((b) => {
-    const type = /^event: (.*)$/m.exec(b)?.[1]
-    const data = /^data: (.*)$/m.exec(b)?.[1] ?? ""
-    return type === "progress" ? data : `${type}:${data}`
-  })
+import { closeFrames, connect, dataOf, ev } from "./support.ts"
 
 /** A node: its own connection and its side of the registry. */
 const node = (server: RedisServer.RedisServer, options: RedisRegistry.Options = {}) =>

@@ -4,7 +4,7 @@
 // out, the token is unknown everywhere and nothing is sent.
 import { describe, expect, it } from "@effect/vitest"
 import type { Connection } from "@sluice/core"
-import { Registry, SseEvent } from "@sluice/core"
+import { Registry } from "@sluice/core"
 import { TestSink } from "@sluice/core/testing"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
@@ -14,16 +14,7 @@ import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as RedisRegistry from "../src/RedisRegistry.ts"
 import * as RedisServer from "../src/testing/RedisServer.ts"
-import { connect } from "./support.ts"
-
-const ev = (data: string) => SseEvent.make({ event: "progress", data })
-const closeFrames = (reason: string) => [SseEvent.make({ event: "connection_close", data: reason })]
-const dataOf = (text: string) =>
-  text.split("\n\n").filter((b) => b.length > 0).map((b) => {
-    const type = /^event: (.*)$/m.exec(b)?.[1]
-    const data = /^data: (.*)$/m.exec(b)?.[1] ?? ""
-    return type === "progress" ? data : `${type}:${data}`
-  })
+import { closeFrames, connect, dataOf, ev } from "./support.ts"
 
 const node = (server: RedisServer.RedisServer, options: RedisRegistry.Options = {}) =>
   Effect.gen(function*() {

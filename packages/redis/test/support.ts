@@ -1,3 +1,4 @@
+import { SseEvent } from "@sluice/core"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redis from "effect/persistence/Redis"
@@ -20,3 +21,17 @@ export const fresh = Effect.gen(function*() {
   const redis = yield* connect(server)
   return { server, redis }
 })
+
+/** A `progress` event with `data` (what the registry tests send). */
+export const ev = (data: string) => SseEvent.make({ event: "progress", data })
+
+/** Close frames that say the reason as a `connection_close` event. */
+export const closeFrames = (reason: string) => [SseEvent.make({ event: "connection_close", data: reason })]
+
+/** What a client's text says: `progress` data as it is, other events as `type:data`. */
+export const dataOf = (text: string) =>
+  text.split("\n\n").filter((b) => b.length > 0).map((b) => {
+    const type = /^event: (.*)$/m.exec(b)?.[1]
+    const data = /^data: (.*)$/m.exec(b)?.[1] ?? ""
+    return type === "progress" ? data : `${type}:${data}`
+  })
